@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { UsageGatewayError } from '../protocol/errors.ts';
+import { configSchema, type Config } from './schema.ts';
+
+export const ENV_PREFIX = 'UG_';
+
+/** The catalogue shipped with the project, used when models.path is not set. */
+export const DEFAULT_MODELS_PATH = fileURLToPath(new URL('./models.yaml', import.meta.url));
+
+export interface ResolvedConfig extends Config {
+  registry: Config['registry'] & { path: string };
+  models: Config['models'] & { path: string };
+  spool: Config['spool'] & { dir: string };
+  deadletter: Config['deadletter'] & { dir: string };
+}
+
+export interface Leaf {
+  path: string[];
+  envName: string;
+  schema: z.ZodType;
+  description?: string;
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s = schema;
+  for (;;) {
+    if (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
+    else if (s instanceof z.ZodPrefault) s = s.def.innerType as z.ZodType;
+    else return s;
+  }
+}
+
+export function envNameOf(path: string[]): string {
+  return ENV_PREFIX + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+}
+
+/** Every setting of the schema, with its environment variable name. */
+export function configLeaves(schema: z.ZodType = configSchema, path: string[] = []): Leaf[] {
+  const inner = unwrap(schema);
+  if (inner instanceof z.ZodObject) {
+    return Object.entries(inner.shape).flatMap(([key, child]) => configLeaves(child as z.ZodType, [...path, key]));
+  }
+  return [{ path, envName: envNameOf(path), schema: inner, description: schema.description ?? inner.description }];
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]] = value;
+}
+
+function envValue(leaf: Leaf, raw: string): unknown {
+  if (leaf.schema instanceof z.ZodNumber) {
+    const n = Number(raw);
+    return raw.trim() === '' || Number.isNaN(n) ? raw : n;
+  }
+  if (leaf.schema instanceof z.ZodBoolean) {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    return raw;
+  }
+  return raw;
+}
+
+export interface LoadOptions {
+  /** Config file (YAML or JSON); UG_CONFIG when not given. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Values that win over file and environment (tests, CLI flags). */
+  overrides?: Record<string, unknown>;
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] = typeof v === 'object' && v !== null && !Array.isArray(v) && typeof cur === 'object' && cur !== null
+      ? deepMerge(cur as Record<string, unknown>, v as Record<string, unknown>)
+      : v;
+  }
+  return out;
+}
+
+function deepFreeze<T>(obj: T): T {
+  if (typeof obj === 'object' && obj !== null) {
+    for (const v of Object.values(obj)) deepFreeze(v);
+    Object.freeze(obj);
+  }
+  return obj;
+}
+
+/**
+ * Reads the config file, applies UG_* environment overrides, validates everything and
+ * reports every problem at once, then returns the frozen config.
+ */
+export function loadConfig(opts: LoadOptions = {}): Readonly<ResolvedConfig> {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.UG_CONFIG;
+  const problems: string[] = [];
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    try {
+      const doc = parseYaml(readFileSync(file, 'utf8'));
+      if (doc !== null && doc !== undefined) {
+        if (typeof doc !== 'object' || Array.isArray(doc)) problems.push(`${file}: expected a mapping of settings at the top level`);
+        else fromFile = doc as Record<string, unknown>;
+      }
+    } catch (err) {
+      problems.push(`${file}: ${(err as Error).message}`);
+    }
+  }
+  const leaves = configLeaves();
+  const byEnv = new Map(leaves.map((l) => [l.envName, l]));
+  const fromEnv: Record<string, unknown> = {};
+  const origin = new Map<string, string>();
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || name === 'UG_CONFIG' || raw === undefined) continue;
+    const leaf = byEnv.get(name);
+    if (!leaf) continue; // UG_* variables of other tools (tests, scripts) are not ours to refuse
+    setPath(fromEnv, leaf.path, envValue(leaf, raw));
+    origin.set(leaf.path.join('.'), `environment ${name}`);
+  }
+  const merged = deepMerge(deepMerge(fromFile, fromEnv), opts.overrides ?? {});
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = issue.path.join('.');
+      const where = origin.get(key) ?? (file ? `config file ${file}` : 'defaults');
+      const detail = issue.code === 'unrecognized_keys' ? `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ')}` : issue.message;
+      problems.push(`${key || '(top level)'}: ${detail} (from ${where})`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new UsageGatewayError('GW_ERR_CONFIG', `invalid configuration, ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, problems);
+  }
+  const cfg = parsed.data as Config;
+  if (cfg.mqtt.tlsPort !== undefined && (!cfg.mqtt.tlsCert || !cfg.mqtt.tlsKey)) {
+    throw new UsageGatewayError('GW_ERR_CONFIG', 'invalid configuration, 1 problem:\n  - mqtt.tlsPort is set but mqtt.tlsCert and mqtt.tlsKey are not (UG_MQTT_TLS_CERT, UG_MQTT_TLS_KEY)');
+  }
+  const data = resolve(cfg.dataDir);
+  const resolved: ResolvedConfig = {
+    ...cfg,
+    dataDir: data,
+    registry: { ...cfg.registry, path: resolve(cfg.registry.path ?? `${data}/registry.json`) },
+    models: { ...cfg.models, path: resolve(cfg.models.path ?? DEFAULT_MODELS_PATH) },
+    spool: { ...cfg.spool, dir: resolve(cfg.spool.dir ?? `${data}/spool`) },
+    deadletter: { ...cfg.deadletter, dir: resolve(cfg.deadletter.dir ?? `${data}/deadletter`) },
+  };
+  return deepFreeze(resolved);
+}
+
+/** Markdown table of every setting, for docs/configuration.md. */
+export function configDocs(): string {
+  const defaults = configSchema.parse({}) as Record<string, unknown>;
+  const get = (path: string[]) => path.reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], defaults);
+  const rows = configLeaves().map((l) => {
+    const def = get(l.path);
+    return `| \`${l.path.join('.')}\` | \`${l.envName}\` | ${def === undefined ? '—' : `\`${JSON.stringify(def)}\``} | ${l.description ?? ''} |`;
+  });
+  return ['| key | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}

@@ -1,0 +1,78 @@
+import { z } from 'zod';
+
+/**
+ * The one schema of every setting: its type, default and meaning. Environment overrides are
+ * derived from it: `UG_` + the key path in upper snake case (mqtt.tlsPort → UG_MQTT_TLS_PORT).
+ * docs/configuration.md is generated from it (`usage-gateway config --docs`).
+ */
+const port = z.number().int().min(0).max(65_535);
+const ms = z.number().int().min(0);
+
+export const configSchema = z
+  .object({
+    dataDir: z.string().min(1).default('data').describe('Folder for the registry, spool and dead-letter store unless set one by one.'),
+    log: z.object({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (pino, JSON on stdout).'),
+    }).strict().prefault({}),
+    mqtt: z.object({
+      host: z.string().default('0.0.0.0').describe('Address the MQTT listeners bind to.'),
+      port: port.default(1883).describe('MQTT over TCP; 0 picks a free port.'),
+      tlsPort: port.optional().describe('MQTT over TLS (8883 by convention); off unless set, needs tlsCert and tlsKey.'),
+      tlsCert: z.string().optional().describe('PEM certificate file for the TLS listener.'),
+      tlsKey: z.string().optional().describe('PEM private key file for the TLS listener.'),
+      wsPort: port.optional().describe('MQTT over WebSocket (path /mqtt); off unless set.'),
+      maxPayloadBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024).describe('Largest payload accepted; bigger packets are refused before they are buffered.'),
+      maxConnectionsPerIp: z.number().int().min(1).default(20_000).describe('Connections accepted from one remote address at a time.'),
+      maxConnections: z.number().int().min(1).default(100_000).describe('Connections accepted in all.'),
+      connectTimeoutMs: ms.default(10_000).describe('Time a new connection has to send CONNECT.'),
+      keepaliveLimitS: z.number().int().min(0).max(65_535).default(3_600).describe('Largest keep-alive a client may ask for (0: no limit).'),
+      drainTimeoutMs: ms.default(30_000).describe('A client whose socket does not drain within this time is disconnected.'),
+    }).strict().prefault({}),
+    auth: z.object({
+      anonymous: z.boolean().default(false).describe('Accept connections without credentials, confined to the `anon/#` topics (for MQTT interoperability suites). Never on in production.'),
+    }).strict().prefault({}),
+    http: z.object({
+      host: z.string().default('0.0.0.0').describe('Address the HTTP API binds to.'),
+      port: port.default(8080).describe('HTTP API, /metrics, /healthz and /readyz; 0 picks a free port.'),
+    }).strict().prefault({}),
+    influx: z.object({
+      url: z.url().default('http://127.0.0.1:8086').describe('InfluxDB 1.x base URL.'),
+      database: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, "_" or "-"').default('usage').describe('Database the readings are written to; created if missing.'),
+      username: z.string().optional().describe('InfluxDB user, if authentication is on.'),
+      password: z.string().optional().describe('InfluxDB password, if authentication is on.'),
+      retentionDays: z.number().int().min(1).max(36_500).default(400).describe('Raw data retention; readings older than this are refused.'),
+      requestTimeoutMs: ms.min(100).default(10_000).describe('Timeout of one write or query.'),
+    }).strict().prefault({}),
+    registry: z.object({
+      path: z.string().optional().describe('Device registry file (JSON); default <dataDir>/registry.json.'),
+    }).strict().prefault({}),
+    models: z.object({
+      path: z.string().optional().describe('Model catalogue (YAML or JSON); default: the catalogue shipped in config/models.yaml.'),
+    }).strict().prefault({}),
+    spool: z.object({
+      dir: z.string().optional().describe('Durable spool folder; default <dataDir>/spool.'),
+      maxBytes: z.number().int().min(1024 * 1024).default(1024 * 1024 * 1024).describe('Spool size at which the gateway stops acknowledging (backpressure).'),
+      segmentBytes: z.number().int().min(64 * 1024).default(64 * 1024 * 1024).describe('Size at which a spool segment file is closed and a new one begun.'),
+      fsync: z.boolean().default(true).describe('fsync before acknowledging QoS 1. Off only for benchmarks: a crash can then lose acknowledged readings.'),
+    }).strict().prefault({}),
+    writer: z.object({
+      batchMaxLines: z.number().int().min(1).max(50_000).default(5_000).describe('Most points in one write to InfluxDB.'),
+      batchMaxBytes: z.number().int().min(1024).default(4 * 1024 * 1024).describe('Most bytes in one write to InfluxDB.'),
+      retryMinMs: ms.min(10).default(200).describe('First retry delay after a failed write; doubles up to retryMaxMs, with jitter.'),
+      retryMaxMs: ms.min(100).default(30_000).describe('Longest delay between retries.'),
+    }).strict().prefault({}),
+    deadletter: z.object({
+      dir: z.string().optional().describe('Dead-letter store folder; default <dataDir>/deadletter.'),
+      maxBytes: z.number().int().min(1024 * 1024).default(512 * 1024 * 1024).describe('Size of the dead-letter store beyond which the raw payload of new entries is no longer kept (the reason still is).'),
+    }).strict().prefault({}),
+    ingest: z.object({
+      maxFutureSkewS: z.number().int().min(0).max(86_400).default(300).describe('How far ahead of the gateway clock a reading ts may be.'),
+      logEveryMs: ms.default(60_000).describe('Refusals are logged at most once per device per this interval (always counted).'),
+    }).strict().prefault({}),
+    shutdown: z.object({
+      deadlineMs: ms.default(10_000).describe('On SIGTERM, time to flush the spool to InfluxDB before leaving the rest for the next start.'),
+    }).strict().prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;

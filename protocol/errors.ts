@@ -1,0 +1,51 @@
+/**
+ * The error catalogue: every refusal and failure the project reports carries one of these
+ * stable codes. docs/errors.md explains each one; keep the two in step.
+ */
+export const ERROR_CODES = {
+  // Device protocol: whole-message refusals
+  GW_ERR_PAYLOAD_TOO_LARGE: 'The message is larger than the payload limit.',
+  GW_ERR_PACKET_TOO_LARGE: 'An MQTT packet exceeded the packet limit; the connection was closed before it was read.',
+  GW_ERR_BAD_UTF8: 'The payload is not valid UTF-8.',
+  GW_ERR_BAD_JSON: 'The payload is not valid JSON.',
+  GW_ERR_NOT_A_READING: 'The payload is neither a reading object nor an array of readings.',
+  GW_ERR_TOO_MANY_READINGS: 'The array holds more readings than one message may carry.',
+  GW_ERR_EMPTY_BATCH: 'The array holds no readings.',
+  GW_ERR_UNKNOWN_KIND: "The device's kind in the registry has no schema.",
+  GW_ERR_SPOOL_FULL: 'The gateway spool is full; QoS 0 messages are refused until it drains.',
+  // Device protocol: per-reading refusals
+  GW_ERR_INVALID_READING: 'A reading does not match the schema of its device kind.',
+  GW_ERR_TS_IN_FUTURE: 'The reading time is more than the allowed skew ahead of the gateway clock.',
+  GW_ERR_TS_TOO_OLD: 'The reading time is older than the raw retention.',
+  // Storage
+  GW_ERR_INFLUX_REFUSED: 'InfluxDB refused a point (HTTP 400); the point was dead-lettered.',
+  // Authorization (logged and counted; MQTT 3.1.1 cannot tell the client why)
+  GW_ERR_AUTH_FAILED: 'Unknown identity or wrong secret.',
+  GW_ERR_NOT_AUTHORIZED: 'The identity may not publish or subscribe to that topic.',
+  GW_ERR_TOO_MANY_CONNECTIONS: 'Too many connections from one address.',
+  GW_ERR_CLIENT_ID: 'The client id is empty, malformed or does not match the username.',
+  // Config, registry, catalogue, CLI
+  GW_ERR_CONFIG: 'The configuration is invalid.',
+  GW_ERR_REGISTRY: 'The device registry file is invalid or cannot be written.',
+  GW_ERR_CATALOGUE: 'The model catalogue is invalid.',
+  GW_ERR_DEVICE_EXISTS: 'A device or consumer with that id is already registered.',
+  GW_ERR_DEVICE_UNKNOWN: 'No device or consumer with that id is registered.',
+  GW_ERR_MODEL_UNKNOWN: 'The model is not in the catalogue, or is of another kind.',
+  GW_ERR_USAGE: 'The command line is invalid.',
+  GW_ERR_INFLUX_UNAVAILABLE: 'InfluxDB cannot be reached.',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error that a user sees: a stable code and a message in plain words. */
+export class UsageGatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: unknown;
+
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(message);
+    this.name = 'UsageGatewayError';
+    this.code = code;
+    this.details = details;
+  }
+}

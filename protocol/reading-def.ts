@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import type { ReadingChannel } from './topics.ts';
+
+/** How a field is written to InfluxDB; fixed by the schema so type conflicts cannot happen. */
+export type FieldType = 'float' | 'int' | 'string' | 'bool';
+
+/** One reading type of one device kind, e.g. the washer's `cycle` on `telemetry`. */
+export interface ReadingDef {
+  type: string;
+  channel: ReadingChannel;
+  /** InfluxDB measurement the reading is stored in. */
+  measurement: string;
+  /** The reading's own fields (not `type`, `ts`, `seq`). */
+  fields: z.ZodObject;
+  /** Fields with a small closed set of values, stored as tags so boards can group by them. */
+  tags?: readonly string[];
+  /** One line for the docs. */
+  description: string;
+}
+
+/** A device kind: its readings and what its catalogue entries carry. */
+export interface KindDef {
+  kind: string;
+  readings: readonly ReadingDef[];
+  /** Kind-specific catalogue fields, e.g. `capacity_kg` for washers. */
+  modelFields: z.ZodObject;
+}
+
+export interface CompiledReading extends ReadingDef {
+  /** type + ts + seq + fields, strict: unknown fields are refused. */
+  schema: z.ZodObject;
+  fieldTypes: Readonly<Record<string, FieldType>>;
+}
+
+/** `ts`: RFC 3339 string or integer epoch milliseconds. */
+const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+export const tsSchema = z.union([
+  z.number().int().nonnegative(),
+  z.string().regex(RFC3339_RE, 'expected an RFC 3339 time such as 2026-01-31T18:04:05Z'),
+]);
+
+/** Epoch milliseconds of a `ts` value that passed tsSchema. */
+export function tsToMillis(ts: number | string): number {
+  return typeof ts === 'number' ? ts : Date.parse(ts);
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  let s = schema;
+  while (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodNullable) {
+    s = s.unwrap() as z.ZodType;
+  }
+  return s;
+}
+
+export function fieldTypeOf(name: string, schema: z.ZodType): FieldType {
+  const s = unwrap(schema);
+  if (s instanceof z.ZodNumber) return s.format === 'safeint' || s.format === 'int32' ? 'int' : 'float';
+  if (s instanceof z.ZodString || s instanceof z.ZodEnum) return 'string';
+  if (s instanceof z.ZodBoolean) return 'bool';
+  throw new Error(`field ${name}: no InfluxDB field type for this schema`);
+}
+
+export function compileReading(def: ReadingDef): CompiledReading {
+  const fieldTypes: Record<string, FieldType> = {};
+  for (const [name, schema] of Object.entries(def.fields.shape)) {
+    fieldTypes[name] = fieldTypeOf(name, schema as z.ZodType);
+  }
+  fieldTypes.seq = 'int';
+  const schema = z
+    .object({
+      type: z.literal(def.type),
+      ts: tsSchema.optional(),
+      seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+      ...def.fields.shape,
+    })
+    .strict();
+  return { ...def, schema, fieldTypes };
+}

@@ -1,0 +1,168 @@
+import type { z } from 'zod';
+import type { ErrorCode } from './errors.ts';
+import { readingsFor } from './kinds/index.ts';
+import { tsToMillis, type CompiledReading } from './reading-def.ts';
+import type { ReadingChannel } from './topics.ts';
+
+export const PROTOCOL_LIMITS = {
+  maxPayloadBytes: 256 * 1024,
+  maxReadingsPerMessage: 1000,
+  maxFutureSkewMs: 5 * 60 * 1000,
+} as const;
+
+/** A reading that passed validation, with its time settled. */
+export interface Reading {
+  def: CompiledReading;
+  /** Epoch milliseconds: the reading's `ts`, or the receive time when it had none. */
+  timeMs: number;
+  seq?: number;
+  values: Record<string, unknown>;
+}
+
+/** Why one reading, or the whole message, was refused. */
+export interface ReadingError {
+  code: ErrorCode;
+  /** Index in the array; absent when the message was a single object or refused whole. */
+  index?: number;
+  /** Dotted path of the offending field, absent when the reading as a whole is wrong. */
+  field?: string;
+  reason: string;
+  expected?: unknown;
+  received?: unknown;
+}
+
+export interface DecodeResult {
+  readings: Reading[];
+  errors: ReadingError[];
+  /** True when the message was refused as a whole (no reading could be looked at). */
+  refusedWhole: boolean;
+  /** Number of readings the message held (1 for an object). */
+  offered: number;
+}
+
+export interface DecodeOptions {
+  kind: string;
+  channel: ReadingChannel;
+  receivedAtMs: number;
+  /** Readings older than this are refused (raw retention). */
+  maxAgeMs: number;
+  maxFutureSkewMs?: number;
+  maxReadings?: number;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function whole(code: ErrorCode, reason: string, extra: Partial<ReadingError> = {}): DecodeResult {
+  return { readings: [], errors: [{ code, reason, ...extra }], refusedWhole: true, offered: 0 };
+}
+
+function describe(value: unknown): unknown {
+  if (typeof value === 'string' && value.length > 80) return `${value.slice(0, 77)}...`;
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+  return value;
+}
+
+/** Turns a zod issue into words a firmware engineer can act on. */
+function issueToError(issue: z.core.$ZodIssue, index: number | undefined): ReadingError {
+  const field = issue.path.length > 0 ? issue.path.join('.') : undefined;
+  const base = { code: 'GW_ERR_INVALID_READING' as const, index, field };
+  const received = describe((issue as { input?: unknown }).input);
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return { ...base, field: issue.keys.join(','), reason: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}: unknown fields are refused, not dropped` };
+    case 'invalid_type':
+      if (received === undefined) return { ...base, reason: `${field ?? 'value'} is required`, expected: issue.expected };
+      return { ...base, reason: `expected ${issue.expected}, got ${JSON.stringify(received)}`, expected: issue.expected, received };
+    case 'too_big':
+      return { ...base, reason: `must be ${issue.inclusive ? '≤' : '<'} ${issue.maximum}, got ${JSON.stringify(received)}`, expected: `<=${issue.maximum}`, received };
+    case 'too_small':
+      return { ...base, reason: `must be ${issue.inclusive ? '≥' : '>'} ${issue.minimum}, got ${JSON.stringify(received)}`, expected: `>=${issue.minimum}`, received };
+    case 'invalid_value':
+      return { ...base, reason: `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(received)}`, expected: issue.values, received };
+    default:
+      return { ...base, reason: issue.message, received };
+  }
+}
+
+function validateOne(
+  raw: unknown,
+  index: number | undefined,
+  defs: Map<string, CompiledReading>,
+  opts: DecodeOptions,
+): Reading | ReadingError[] {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return [{ code: 'GW_ERR_INVALID_READING', index, reason: `a reading must be a JSON object, got ${Array.isArray(raw) ? 'an array' : JSON.stringify(describe(raw))}` }];
+  }
+  const type = (raw as { type?: unknown }).type;
+  const def = typeof type === 'string' ? defs.get(type) : undefined;
+  if (!def) {
+    const known = [...defs.keys()];
+    return [{
+      code: 'GW_ERR_INVALID_READING', index, field: 'type',
+      reason: `a ${opts.kind} sends ${known.map((t) => `"${t}"`).join(' or ')} on ${opts.channel}, got ${JSON.stringify(describe(type))}`,
+      expected: known, received: describe(type),
+    }];
+  }
+  const parsed = def.schema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) return parsed.error.issues.map((i) => issueToError(i, index));
+  const { type: _type, ts, seq, ...values } = parsed.data as Record<string, unknown>;
+  const timeMs = ts === undefined ? opts.receivedAtMs : tsToMillis(ts as number | string);
+  if (Number.isNaN(timeMs)) {
+    return [{ code: 'GW_ERR_INVALID_READING', index, field: 'ts', reason: `not a valid time: ${JSON.stringify(ts)}`, received: ts }];
+  }
+  const skew = opts.maxFutureSkewMs ?? PROTOCOL_LIMITS.maxFutureSkewMs;
+  if (timeMs > opts.receivedAtMs + skew) {
+    return [{
+      code: 'GW_ERR_TS_IN_FUTURE', index, field: 'ts',
+      reason: `ts is ${Math.round((timeMs - opts.receivedAtMs) / 1000)} s ahead of the gateway clock (at most ${skew / 1000} s allowed); check the device clock`,
+      received: ts,
+    }];
+  }
+  if (timeMs < opts.receivedAtMs - opts.maxAgeMs) {
+    return [{
+      code: 'GW_ERR_TS_TOO_OLD', index, field: 'ts',
+      reason: `ts is older than the raw retention of ${Math.round(opts.maxAgeMs / 86_400_000)} days`,
+      received: ts,
+    }];
+  }
+  return { def, timeMs, seq: seq as number | undefined, values };
+}
+
+/**
+ * Decodes and validates one message: a reading object or an array of them.
+ * The valid readings of a batch are returned alongside the errors of the others.
+ */
+export function decodeReadings(payload: Uint8Array, opts: DecodeOptions): DecodeResult {
+  const maxReadings = opts.maxReadings ?? PROTOCOL_LIMITS.maxReadingsPerMessage;
+  const defs = readingsFor(opts.kind, opts.channel);
+  if (!defs) return whole('GW_ERR_UNKNOWN_KIND', `device kind "${opts.kind}" has no schema in this gateway`);
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    return whole('GW_ERR_BAD_UTF8', 'payload is not valid UTF-8');
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    return whole('GW_ERR_BAD_JSON', `payload is not valid JSON: ${(err as Error).message}`);
+  }
+  const items = Array.isArray(doc) ? doc : [doc];
+  if (Array.isArray(doc)) {
+    if (doc.length === 0) return whole('GW_ERR_EMPTY_BATCH', 'the array holds no readings');
+    if (doc.length > maxReadings) {
+      return whole('GW_ERR_TOO_MANY_READINGS', `the array holds ${doc.length} readings, at most ${maxReadings} are allowed per message`, { expected: `<=${maxReadings}`, received: doc.length });
+    }
+  } else if (typeof doc !== 'object' || doc === null) {
+    return whole('GW_ERR_NOT_A_READING', `payload must be a reading object or an array of readings, got ${JSON.stringify(describe(doc))}`);
+  }
+  const readings: Reading[] = [];
+  const errors: ReadingError[] = [];
+  items.forEach((raw, i) => {
+    const out = validateOne(raw, Array.isArray(doc) ? i : undefined, defs, opts);
+    if (Array.isArray(out)) errors.push(...out);
+    else readings.push(out);
+  });
+  return { readings, errors, refusedWhole: false, offered: items.length };
+}
