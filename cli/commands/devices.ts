@@ -1,0 +1,116 @@
+import { Command } from 'commander';
+import { CONSENT_PURPOSES, type ConsentPurpose, type RegistryEntry } from '../../protocol/registry.ts';
+import { KIND_NAMES } from '../../protocol/kinds/index.ts';
+import { cliContext, printRows, usageError } from '../context.ts';
+
+function parseConsent(value: string | undefined): ConsentPurpose[] {
+  if (value === undefined || value.trim() === '' || value === 'none') return [];
+  const items = value.split(',').map((s) => s.trim());
+  const bad = items.filter((s) => !(CONSENT_PURPOSES as readonly string[]).includes(s));
+  if (bad.length > 0) throw usageError(`--consent: unknown purpose ${bad.map((b) => `"${b}"`).join(', ')}; expected a comma-separated list of ${CONSENT_PURPOSES.join(', ')} (or "none")`);
+  return items as ConsentPurpose[];
+}
+
+/** The entry as shown to people: never the secret hash. */
+function shown(e: RegistryEntry): Record<string, unknown> {
+  const { secretHash: _hash, ...rest } = e;
+  return rest;
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function devicesCommand(): Command {
+  const cmd = new Command('devices').description('the device registry: add, list, remove devices and rotate their secrets');
+  cmd
+    .command('add <id>')
+    .description('register a device; prints JSON with its secret (shown once, only its hash is kept)')
+    .requiredOption('--kind <kind>', `device kind: ${KIND_NAMES.join(', ')}`)
+    .requiredOption('--model <model>', 'catalogue model id (see `models list`)')
+    .requiredOption('--owner <owner>', 'pseudonymous owner (customer) id')
+    .option('--consent <purposes>', `comma-separated: ${CONSENT_PURPOSES.join(', ')}`)
+    .action(async (id: string, opts: { kind: string; model: string; owner: string; consent?: string }, c: Command) => {
+      if (!KIND_NAMES.includes(opts.kind)) throw usageError(`--kind: "${opts.kind}" is not a device kind; expected one of ${KIND_NAMES.join(', ')}`);
+      const consent = parseConsent(opts.consent);
+      const { registry } = await cliContext(c.optsWithGlobals());
+      const { entry, secret } = await registry.addDevice({ id, kind: opts.kind, model: opts.model, owner: opts.owner, consent });
+      printJson({ ...shown(entry), secret });
+    });
+  cmd
+    .command('list')
+    .description('list registered devices')
+    .option('--kind <kind>', 'only devices of this kind')
+    .option('--json', 'print a JSON array')
+    .action(async (opts: { kind?: string; json?: boolean }, c: Command) => {
+      const { registry } = await cliContext(c.optsWithGlobals());
+      const rows = registry.devices().filter((d) => !opts.kind || d.kind === opts.kind).map(shown);
+      printRows(rows, Boolean(opts.json), ['id', 'kind', 'model', 'owner', 'consent', 'createdAt']);
+    });
+  cmd
+    .command('remove <id>')
+    .description('remove a device from the registry (its stored data stays)')
+    .action(async (id: string, _opts: unknown, c: Command) => {
+      const { registry } = await cliContext(c.optsWithGlobals());
+      printJson({ removed: shown(await registry.remove(id)) });
+    });
+  cmd
+    .command('rotate-secret <id>')
+    .description('issue a new secret; the old one is refused from now on')
+    .action(async (id: string, _opts: unknown, c: Command) => {
+      const { registry } = await cliContext(c.optsWithGlobals());
+      const { entry, secret } = await registry.rotateSecret(id);
+      printJson({ ...shown(entry), secret });
+    });
+  cmd
+    .command('consent <id> <purposes>')
+    .description(`set the owner's consent: comma-separated ${CONSENT_PURPOSES.join(', ')}, or "none"`)
+    .action(async (id: string, purposes: string, _opts: unknown, c: Command) => {
+      const consent = parseConsent(purposes);
+      const { registry } = await cliContext(c.optsWithGlobals());
+      printJson(shown(await registry.setConsent(id, consent)));
+    });
+  cmd
+    .command('set-owner <id> <owner>')
+    .description('record a change of owner (resale); the new owner starts without consent unless --consent')
+    .option('--consent <purposes>', `comma-separated: ${CONSENT_PURPOSES.join(', ')}`)
+    .action(async (id: string, owner: string, opts: { consent?: string }, c: Command) => {
+      const consent = parseConsent(opts.consent);
+      const { registry } = await cliContext(c.optsWithGlobals());
+      printJson(shown(await registry.setOwner(id, owner, consent)));
+    });
+  return cmd;
+}
+
+export function consumersCommand(): Command {
+  const cmd = new Command('consumers').description('consumer identities (marketing and service tools) that may subscribe to triggers/#');
+  cmd
+    .command('add <id>')
+    .description('register a consumer; prints JSON with its secret')
+    .action(async (id: string, _opts: unknown, c: Command) => {
+      const { registry } = await cliContext(c.optsWithGlobals());
+      const { entry, secret } = await registry.addConsumer(id);
+      printJson({ ...shown(entry), secret });
+    });
+  cmd
+    .command('list')
+    .option('--json', 'print a JSON array')
+    .action(async (opts: { json?: boolean }, c: Command) => {
+      const { registry } = await cliContext(c.optsWithGlobals());
+      printRows(registry.list().filter((e) => e.role === 'consumer').map(shown), Boolean(opts.json), ['id', 'createdAt']);
+    });
+  cmd
+    .command('remove <id>')
+    .action(async (id: string, _opts: unknown, c: Command) => {
+      const { registry } = await cliContext(c.optsWithGlobals());
+      printJson({ removed: shown(await registry.remove(id)) });
+    });
+  cmd
+    .command('rotate-secret <id>')
+    .action(async (id: string, _opts: unknown, c: Command) => {
+      const { registry } = await cliContext(c.optsWithGlobals());
+      const { entry, secret } = await registry.rotateSecret(id);
+      printJson({ ...shown(entry), secret });
+    });
+  return cmd;
+}

@@ -1,0 +1,37 @@
+import { Command, CommanderError } from 'commander';
+import { UsageGatewayError } from '../protocol/errors.ts';
+import { configCommand } from './commands/config.ts';
+import { deadletterCommand } from './commands/deadletter.ts';
+import { devicesCommand, consumersCommand } from './commands/devices.ts';
+import { gatewayCommand } from './commands/gateway.ts';
+import { modelsCommand } from './commands/models.ts';
+import { statusCommand } from './commands/status.ts';
+
+/**
+ * `usage-gateway`: one command per part. Each subcommand lives in its own module and is
+ * added here; every failure ends with "error GW_ERR_…: what was wrong" and exit code 1
+ * (2 for a bad command line).
+ */
+const program = new Command('usage-gateway')
+  .description('Connected-product usage telemetry gateway')
+  .option('-c, --config <file>', 'config file (YAML or JSON); also UG_CONFIG')
+  .showHelpAfterError()
+  .exitOverride();
+
+for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand()]) {
+  program.addCommand(cmd);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof UsageGatewayError) {
+    process.stderr.write(`error ${err.code}: ${err.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`error: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  }
+}

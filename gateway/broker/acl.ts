@@ -1,0 +1,56 @@
+import { parseDeviceTopic, topics } from '../../protocol/topics.ts';
+
+/** Who is on the other end of a connection. */
+export type Identity =
+  | { role: 'device'; id: string; kind: string; model: string }
+  | { role: 'consumer'; id: string }
+  | { role: 'anonymous'; id: string };
+
+export type PublishDecision =
+  | { ok: true; reading: false }
+  | { ok: true; reading: true; channel: 'telemetry' | 'events' }
+  | { ok: false; reason: string };
+
+const RESERVED_PREFIXES = ['devices/', 'triggers/', '$'];
+
+/**
+ * Topic rules of DESIGN.md §2: a device publishes only under its own devices/{id}/ (retain
+ * only on status) and subscribes only to its own rejected and commands/#; consumers subscribe
+ * to triggers/… and nothing that carries telemetry; anonymous clients (when enabled) have the
+ * topic space outside devices/, triggers/ and $SYS to themselves.
+ */
+export function authorizePublish(who: Identity, topic: string, retain: boolean, payload: Buffer): PublishDecision {
+  if (topic.startsWith('$')) return { ok: false, reason: `${topic}: topics starting with $ are reserved for the broker` };
+  if (who.role === 'anonymous') {
+    return RESERVED_PREFIXES.some((p) => topic.startsWith(p))
+      ? { ok: false, reason: `${topic}: anonymous clients may not publish under devices/ or triggers/` }
+      : { ok: true, reading: false };
+  }
+  if (who.role === 'consumer') return { ok: false, reason: `${topic}: consumers may only subscribe to triggers` };
+  const t = parseDeviceTopic(topic);
+  if (!t || t.deviceId !== who.id) return { ok: false, reason: `${topic}: a device may publish only under devices/${who.id}/` };
+  if (t.channel === 'status') {
+    const p = payload.toString('utf8');
+    if (p !== 'online' && p !== 'offline') return { ok: false, reason: `${topic}: status must be "online" or "offline"` };
+    return { ok: true, reading: false };
+  }
+  if (retain) return { ok: false, reason: `${topic}: retain is allowed only on the status topic` };
+  if (t.channel === 'telemetry' || t.channel === 'events') return { ok: true, reading: true, channel: t.channel };
+  return { ok: false, reason: `${topic}: devices publish on telemetry, events or status only` };
+}
+
+export function authorizeSubscribe(who: Identity, filter: string): boolean {
+  if (who.role === 'anonymous') return !RESERVED_PREFIXES.some((p) => filter.startsWith(p)) || filter.startsWith('$SYS/');
+  if (who.role === 'consumer') return filter.startsWith('triggers/');
+  const own = `devices/${who.id}/`;
+  if (filter === topics.rejected(who.id)) return true;
+  // Wildcards are allowed only below the device's own commands/ level.
+  return filter.startsWith(`${own}commands/`) || filter === `${own}commands`;
+}
+
+/** Defence in depth: what may be delivered to whom, whatever it subscribed to. */
+export function authorizeForward(who: Identity, topic: string): boolean {
+  if (who.role === 'anonymous') return !topic.startsWith('devices/') && !topic.startsWith('triggers/');
+  if (who.role === 'consumer') return topic.startsWith('triggers/');
+  return topic.startsWith(`devices/${who.id}/`);
+}

@@ -1,0 +1,263 @@
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Aedes, type Client } from 'aedes';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Logger } from 'pino';
+import type { ResolvedConfig } from '../../config/load.ts';
+import { topics } from '../../protocol/topics.ts';
+import type { Ingest, RejectionNotice } from '../ingest/index.ts';
+import type { Metrics } from '../metrics/index.ts';
+import type { Registry } from '../registry/index.ts';
+import { authorizeForward, authorizePublish, authorizeSubscribe, type Identity } from './acl.ts';
+import { FrameGuard } from './frame-guard.ts';
+
+export interface BrokerOptions {
+  config: Readonly<ResolvedConfig>;
+  registry: Registry;
+  ingest: Ingest;
+  metrics: Metrics;
+  log: Logger;
+}
+
+export interface ListenAddresses {
+  mqtt: number;
+  mqtts?: number;
+  ws?: number;
+}
+
+/** Header and topic room on top of the payload limit when bounding whole packets. */
+const PACKET_OVERHEAD = 4 * 1024;
+
+function authError(message: string, returnCode: number): Error {
+  return Object.assign(new Error(message), { returnCode });
+}
+
+/**
+ * The embedded Aedes broker with the gateway's hooks: authentication against the registry,
+ * the topic rules of acl.ts, and ingest inside authorizePublish — Aedes sends PUBACK as soon
+ * as that hook calls back, so the callback waits until the message is in the spool.
+ */
+export class Broker {
+  readonly aedes: Aedes;
+  private readonly o: BrokerOptions;
+  private readonly identities = new WeakMap<Client, Identity>();
+  private readonly emptyIdPersistent = new WeakSet<Client>();
+  private readonly perIp = new Map<string, number>();
+  private connections = 0;
+  private servers: Array<NetServer | HttpServer> = [];
+  private wss?: WebSocketServer;
+  private accepting = true;
+
+  constructor(opts: BrokerOptions) {
+    this.o = opts;
+    const { mqtt } = opts.config;
+    this.aedes = new Aedes({
+      connectTimeout: mqtt.connectTimeoutMs,
+      keepaliveLimit: mqtt.keepaliveLimitS,
+      drainTimeout: mqtt.drainTimeoutMs,
+      maxClientsIdLength: 64,
+      heartbeatInterval: 60_000,
+    });
+    this.installHooks();
+  }
+
+  private installHooks(): void {
+    const { aedes, o } = this;
+    const { metrics, log, registry } = o;
+
+    aedes.preConnect = (client, packet, cb) => {
+      // [MQTT-3.1.3-8] an empty client id with a persistent session is refused with 0x02
+      if (!packet.clientId && !packet.clean) this.emptyIdPersistent.add(client);
+      cb(null, this.accepting);
+    };
+
+    aedes.authenticate = (client, username, password, cb) => {
+      if (this.emptyIdPersistent.has(client)) {
+        metrics.authFailures.inc({ reason: 'client-id' });
+        return cb(authError('empty client id with a persistent session', 2) as never, false);
+      }
+      if (!username) {
+        if (o.config.auth.anonymous) {
+          this.identities.set(client, { role: 'anonymous', id: client.id });
+          return cb(null, true);
+        }
+        metrics.authFailures.inc({ reason: 'no-credentials' });
+        return cb(authError('username and password are required', 4) as never, false);
+      }
+      registry.authenticate(username, password ?? Buffer.alloc(0)).then((entry) => {
+        if (!entry) {
+          metrics.authFailures.inc({ reason: 'bad-credentials' });
+          log.info({ username, clientId: client.id, code: 'GW_ERR_AUTH_FAILED' }, 'connection refused: unknown identity or wrong secret');
+          return cb(authError('bad user name or password', 4) as never, false);
+        }
+        const idOk = entry.role === 'device' ? client.id === entry.id : client.id === entry.id || client.id.startsWith(`${entry.id}:`);
+        if (!idOk) {
+          metrics.authFailures.inc({ reason: 'client-id' });
+          log.info({ username, clientId: client.id, code: 'GW_ERR_CLIENT_ID' }, 'connection refused: client id does not match the username');
+          return cb(authError('client id must equal the device id', 2) as never, false);
+        }
+        this.identities.set(client, entry.role === 'device'
+          ? { role: 'device', id: entry.id, kind: entry.kind, model: entry.model }
+          : { role: 'consumer', id: entry.id });
+        cb(null, true);
+      }, (err) => {
+        log.error({ err }, 'authentication failed on an internal error');
+        cb(authError('server unavailable', 3) as never, false);
+      });
+    };
+
+    aedes.authorizePublish = (client, packet, cb) => {
+      const who = client ? this.identities.get(client) : undefined;
+      if (!client || !who) return cb(null); // the broker's own publishes (wills of gone clients)
+      const decision = authorizePublish(who, packet.topic, packet.retain, packet.payload as Buffer);
+      if (!decision.ok) {
+        metrics.authzRefusals.inc({ action: 'publish', role: who.role });
+        log.info({ clientId: client.id, topic: packet.topic, reason: decision.reason, code: 'GW_ERR_NOT_AUTHORIZED' }, 'publish refused; closing the connection');
+        return cb(new Error(decision.reason));
+      }
+      if (!decision.reading || who.role !== 'device') return cb(null);
+      o.ingest
+        .handle({ deviceId: who.id, channel: decision.channel, topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, messageId: packet.messageId })
+        .then(() => cb(null), (err: Error) => {
+          // Not kept, so not acknowledged: the device keeps the message and sends it again.
+          log.error({ err, clientId: client.id }, 'could not keep a message; closing the connection without acknowledging it');
+          cb(err);
+        });
+    };
+
+    aedes.authorizeSubscribe = (client, sub, cb) => {
+      const who = this.identities.get(client);
+      if (who && authorizeSubscribe(who, sub.topic)) return cb(null, sub);
+      metrics.authzRefusals.inc({ action: 'subscribe', role: who?.role ?? 'unknown' });
+      log.info({ clientId: client.id, topic: sub.topic, code: 'GW_ERR_NOT_AUTHORIZED' }, 'subscription refused');
+      cb(null, null); // SUBACK 0x80 for this filter; the connection stays
+    };
+
+    aedes.authorizeForward = (client, packet) => {
+      const who = this.identities.get(client);
+      return who && authorizeForward(who, packet.topic) ? packet : null;
+    };
+
+    aedes.on('clientReady', (client) => {
+      const who = this.identities.get(client);
+      if (!who) return;
+      metrics.connected.inc({ role: who.role });
+      if (who.role === 'device') metrics.connectedDevices.inc({ kind: who.kind, model: who.model });
+    });
+    aedes.on('clientDisconnect', (client) => {
+      const who = this.identities.get(client);
+      if (!who) return;
+      metrics.connected.dec({ role: who.role });
+      if (who.role === 'device') metrics.connectedDevices.dec({ kind: who.kind, model: who.model });
+    });
+    aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
+    aedes.on('connectionError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'connection error'));
+
+    // A device removed from the registry, or whose secret was rotated, is disconnected.
+    registry.onChange(() => {
+      for (const client of Object.values((aedes as unknown as { clients: Record<string, Client> }).clients)) {
+        const who = this.identities.get(client);
+        if (who && who.role !== 'anonymous' && !registry.get(who.id)) client.close();
+      }
+    });
+  }
+
+  /** Tells a device why (part of) a message was refused. */
+  notify(deviceId: string, notice: RejectionNotice): void {
+    this.aedes.publish({ cmd: 'publish', topic: topics.rejected(deviceId), payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, () => {});
+  }
+
+  /** Feeds one connection (any duplex stream) to the broker, with the packet-size guard. */
+  handle(conn: Duplex, remoteAddress = 'local'): void {
+    const max = this.o.config.mqtt.maxPayloadBytes + PACKET_OVERHEAD;
+    const guarded = new FrameGuard(conn, max, (announced) => {
+      this.o.metrics.packetsTooLarge.inc();
+      const client = (guarded as unknown as { client?: Client }).client;
+      this.o.log.warn({ clientId: client?.id, remoteAddress, announced, limit: max, code: 'GW_ERR_PACKET_TOO_LARGE' }, 'packet over the size limit; connection closed before reading it');
+      const who = client ? this.identities.get(client) : undefined;
+      if (who?.role === 'device') {
+        this.notify(who.id, {
+          code: 'GW_ERR_PACKET_TOO_LARGE', topic: '', accepted: 0, refused: 1, time: new Date().toISOString(),
+          errors: [{ code: 'GW_ERR_PACKET_TOO_LARGE', reason: `a packet of ${announced} bytes was announced; at most ${max} are accepted (payload limit ${this.o.config.mqtt.maxPayloadBytes})` }],
+        });
+      }
+    }, remoteAddress);
+    this.aedes.handle(guarded as never);
+  }
+
+  /** Per-address and total connection caps, applied before any byte is read. */
+  private admit(socket: Socket | Duplex, remoteAddress: string): boolean {
+    const { maxConnectionsPerIp, maxConnections } = this.o.config.mqtt;
+    const n = this.perIp.get(remoteAddress) ?? 0;
+    if (!this.accepting || n >= maxConnectionsPerIp || this.connections >= maxConnections) {
+      this.o.metrics.authFailures.inc({ reason: 'too-many-connections' });
+      this.o.log.warn({ remoteAddress, fromAddress: n, total: this.connections, code: 'GW_ERR_TOO_MANY_CONNECTIONS' }, 'connection refused: connection limit');
+      socket.destroy();
+      return false;
+    }
+    this.perIp.set(remoteAddress, n + 1);
+    this.connections++;
+    socket.once('close', () => {
+      this.connections--;
+      const left = (this.perIp.get(remoteAddress) ?? 1) - 1;
+      if (left <= 0) this.perIp.delete(remoteAddress);
+      else this.perIp.set(remoteAddress, left);
+    });
+    return true;
+  }
+
+  private onSocket = (socket: Socket): void => {
+    const addr = socket.remoteAddress ?? 'unknown';
+    socket.setNoDelay(true);
+    if (this.admit(socket, addr)) this.handle(socket, addr);
+  };
+
+  async listen(): Promise<ListenAddresses> {
+    const { mqtt } = this.o.config;
+    await this.aedes.listen();
+    const listen = (server: NetServer | HttpServer, port: number) =>
+      new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, mqtt.host, () => {
+          server.off('error', reject);
+          this.servers.push(server);
+          resolve((server.address() as AddressInfo).port);
+        });
+      });
+    const out: ListenAddresses = { mqtt: await listen(createNetServer(this.onSocket), mqtt.port) };
+    if (mqtt.tlsPort !== undefined) {
+      const tls = createTlsServer({ cert: readFileSync(mqtt.tlsCert!), key: readFileSync(mqtt.tlsKey!) }, this.onSocket);
+      out.mqtts = await listen(tls, mqtt.tlsPort);
+    }
+    if (mqtt.wsPort !== undefined) {
+      const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n'));
+      this.wss = new WebSocketServer({ server: http, path: '/mqtt', maxPayload: mqtt.maxPayloadBytes + PACKET_OVERHEAD });
+      this.wss.on('connection', (ws, req) => {
+        const addr = req.socket.remoteAddress ?? 'unknown';
+        const stream = createWebSocketStream(ws);
+        stream.on('error', () => {});
+        if (this.admit(stream, addr)) this.handle(stream, addr);
+      });
+      out.ws = await listen(http, mqtt.wsPort);
+    }
+    return out;
+  }
+
+  /** Stops accepting connections (first step of a shutdown). */
+  stopAccepting(): void {
+    this.accepting = false;
+    for (const s of this.servers) s.close(); // no new connections; open ones go on until close()
+  }
+
+  async close(): Promise<void> {
+    this.stopAccepting();
+    this.wss?.close();
+    await new Promise<void>((r) => this.aedes.close(() => r()));
+    for (const s of this.servers) (s as HttpServer).closeAllConnections?.();
+    this.servers = [];
+  }
+}

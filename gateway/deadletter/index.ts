@@ -1,0 +1,1 @@
+export { DeadLetterStore, listDeadLetters, payloadForStore, type DeadLetter, type DeadLetterSource, type ListOptions } from './store.ts';

@@ -1,0 +1,185 @@
+import type { FastifyInstance } from 'fastify';
+import type { ResolvedConfig } from '../config/load.ts';
+import { loadCatalogue } from '../protocol/models.ts';
+import { Broker, type ListenAddresses } from './broker/index.ts';
+import { DeadLetterStore } from './deadletter/index.ts';
+import { buildHttpApp } from './http/index.ts';
+import { Ingest } from './ingest/index.ts';
+import { createLogger, type Logger } from './log.ts';
+import { createMetrics, type Metrics } from './metrics/index.ts';
+import { Registry } from './registry/index.ts';
+import { Spool } from './spool/index.ts';
+import { InfluxStore } from './storage/index.ts';
+import { Writer } from './writer/index.ts';
+
+export interface GatewayAddresses extends ListenAddresses {
+  http: number;
+}
+
+interface Parts {
+  registry: Registry;
+  spool: Spool;
+  deadletter: DeadLetterStore;
+  store: InfluxStore;
+  writer: Writer;
+  broker: Broker;
+  http: FastifyInstance;
+}
+
+/**
+ * The gateway: broker → ingest → spool → writer → InfluxDB, plus the HTTP side.
+ * createGateway() does no I/O; start() opens files and sockets; stop() is idempotent.
+ */
+export class Gateway {
+  readonly config: Readonly<ResolvedConfig>;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  private parts?: Parts;
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  private startedAt = 0;
+  addresses?: GatewayAddresses;
+
+  constructor(config: Readonly<ResolvedConfig>, opts: { log?: Logger } = {}) {
+    this.config = config;
+    this.log = opts.log ?? createLogger(config.log.level);
+    this.metrics = createMetrics();
+  }
+
+  get registry(): Registry {
+    return this.need().registry;
+  }
+
+  get spool(): Spool {
+    return this.need().spool;
+  }
+
+  get broker(): Broker {
+    return this.need().broker;
+  }
+
+  get store(): InfluxStore {
+    return this.need().store;
+  }
+
+  private need(): Parts {
+    if (!this.parts) throw new Error('the gateway is not started');
+    return this.parts;
+  }
+
+  async start(): Promise<GatewayAddresses> {
+    if (this.state !== 'new') throw new Error(`cannot start a gateway that is ${this.state}`);
+    this.state = 'starting';
+    const { config, log, metrics } = this;
+    const catalogue = loadCatalogue(config.models.path);
+    const registry = new Registry(config.registry.path, catalogue, log.child({ module: 'registry' }));
+    await registry.load();
+    registry.watch();
+    const spool = new Spool({ ...config.spool, log: log.child({ module: 'spool' }) });
+    await spool.open();
+    spool.on('full', () => log.warn({ spool: spool.stats(), code: 'GW_ERR_SPOOL_FULL' }, 'spool full: QoS 1 acknowledgements are held and QoS 0 refused until InfluxDB catches up'));
+    const deadletter = new DeadLetterStore(config.deadletter.dir, config.deadletter.maxBytes);
+    await deadletter.open();
+    const store = new InfluxStore(config.influx);
+    try {
+      await store.ensureDatabase();
+    } catch (err) {
+      log.warn({ err: (err as Error).message, url: config.influx.url }, 'InfluxDB is not reachable yet; readings are spooled and written when it is');
+    }
+    const writer = new Writer({ spool, store, deadletter, metrics, log: log.child({ module: 'writer' }), ...config.writer });
+    let broker: Broker | undefined;
+    const ingest = new Ingest({
+      registry, spool, deadletter, metrics, log: log.child({ module: 'ingest' }),
+      notify: (id, notice) => broker?.notify(id, notice),
+      maxPayloadBytes: config.mqtt.maxPayloadBytes,
+      maxAgeMs: config.influx.retentionDays * 86_400_000,
+      maxFutureSkewMs: config.ingest.maxFutureSkewS * 1000,
+      logEveryMs: config.ingest.logEveryMs,
+    });
+    broker = new Broker({ config, registry, ingest, metrics, log: log.child({ module: 'broker' }) });
+    const http = buildHttpApp(metrics, {
+      notReady: () => this.notReady(),
+      status: () => this.status(),
+      refreshGauges: () => this.refreshGauges(),
+    });
+    this.parts = { registry, spool, deadletter, store, writer, broker, http };
+    writer.start();
+    const mqtt = await broker.listen();
+    await http.listen({ port: config.http.port, host: config.http.host });
+    const httpPort = (http.server.address() as { port: number }).port;
+    this.addresses = { ...mqtt, http: httpPort };
+    this.startedAt = Date.now();
+    this.state = 'running';
+    log.info({ addresses: this.addresses, influx: config.influx.url, database: config.influx.database, spool: spool.stats() }, 'gateway started');
+    return this.addresses;
+  }
+
+  /**
+   * Stops accepting, disconnects clients, writes what it can within the shutdown deadline and
+   * leaves the rest in the spool for the next start.
+   */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping' || !this.parts) {
+      this.state = this.parts ? this.state : 'stopped';
+      return;
+    }
+    this.state = 'stopping';
+    const { broker, writer, spool, deadletter, registry, http } = this.parts;
+    broker.stopAccepting();
+    await broker.close();
+    await writer.stop(this.config.shutdown.deadlineMs);
+    await http.close();
+    const left = spool.stats();
+    await spool.close();
+    await deadletter.close();
+    registry.stop();
+    this.state = 'stopped';
+    this.log.info({ leftInSpool: { records: left.depthRecords, bytes: left.depthBytes } }, 'gateway stopped');
+  }
+
+  private refreshGauges(): void {
+    if (!this.parts) return;
+    const s = this.parts.spool.stats();
+    this.metrics.spoolDepthBytes.set(s.depthBytes);
+    this.metrics.spoolDepthRecords.set(s.depthRecords);
+    this.metrics.spoolOldestAge.set(s.oldestAgeMs / 1000);
+    this.metrics.backpressure.set(s.full ? 1 : 0);
+  }
+
+  notReady(): string[] {
+    if (this.state !== 'running' || !this.parts) return [`gateway is ${this.state}`];
+    const reasons: string[] = [];
+    if (this.parts.spool.full) reasons.push('spool is full: QoS 1 acknowledgements are held (backpressure) until InfluxDB catches up');
+    return reasons;
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    const p = this.need();
+    this.refreshGauges();
+    const counter = async (c: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }> }) =>
+      (await c.get()).values.reduce((n, v) => n + v.value, 0);
+    const byLabel = async (c: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }> }, label: string) =>
+      Object.fromEntries((await c.get()).values.map((v) => [String(v.labels[label]), v.value]));
+    return {
+      state: this.state,
+      uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+      addresses: this.addresses,
+      influx: { url: this.config.influx.url, database: this.config.influx.database, ...p.writer.status() },
+      spool: p.spool.stats(),
+      connections: await byLabel(this.metrics.connected, 'role'),
+      readings: {
+        received: await counter(this.metrics.readingsIn),
+        refused: await byLabel(this.metrics.readingsRefused, 'reason'),
+        messagesRefused: await byLabel(this.metrics.messagesRefused, 'reason'),
+        written: await counter(this.metrics.pointsWritten),
+        deadLettered: await byLabel(this.metrics.deadLettered, 'source'),
+      },
+      writeRetries: await counter(this.metrics.writeRetries),
+      ready: this.notReady().length === 0,
+      notReady: this.notReady(),
+    };
+  }
+}
+
+export function createGateway(config: Readonly<ResolvedConfig>, opts: { log?: Logger } = {}): Gateway {
+  return new Gateway(config, opts);
+}

@@ -1,0 +1,31 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Metrics } from '../metrics/index.ts';
+
+export interface StatusSource {
+  /** Readiness: empty when ready, else the reasons it is not. */
+  notReady(): string[];
+  /** The figures of `usage-gateway status`. */
+  status(): Promise<Record<string, unknown>> | Record<string, unknown>;
+  /** Refreshes gauges that are computed on demand (spool depth, age). */
+  refreshGauges(): void;
+}
+
+/**
+ * The gateway's HTTP side: /healthz (the process answers), /readyz (it can take and store
+ * readings), /metrics (Prometheus text) and /status (JSON). Built apart from listen() so tests
+ * can start it on port 0.
+ */
+export function buildHttpApp(metrics: Metrics, source: StatusSource): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const reasons = source.notReady();
+    return reply.code(reasons.length === 0 ? 200 : 503).send({ ready: reasons.length === 0, reasons });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    source.refreshGauges();
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get('/status', async () => source.status());
+  return app;
+}

@@ -1,0 +1,1 @@
+export { buildHttpApp, type StatusSource } from './app.ts';

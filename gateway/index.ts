@@ -1,0 +1,1 @@
+export { createGateway, Gateway, type GatewayAddresses } from './gateway.ts';

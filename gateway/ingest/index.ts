@@ -1,0 +1,1 @@
+export { Ingest, type IngestMessage, type IngestOptions, type RejectionNotice } from './ingest.ts';

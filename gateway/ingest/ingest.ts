@@ -1,0 +1,150 @@
+import type { Logger } from 'pino';
+import type { ErrorCode } from '../../protocol/errors.ts';
+import { decodeReadings, type ReadingError } from '../../protocol/readings.ts';
+import type { ReadingChannel } from '../../protocol/topics.ts';
+import { payloadForStore, type DeadLetterStore } from '../deadletter/index.ts';
+import type { Metrics } from '../metrics/index.ts';
+import type { Registry } from '../registry/index.ts';
+import type { Spool } from '../spool/index.ts';
+import { readingsToLines } from '../writer/index.ts';
+
+/** What a device is told on devices/{id}/rejected (docs/device-protocol.md). */
+export interface RejectionNotice {
+  code: ErrorCode;
+  topic: string;
+  messageId?: number;
+  /** Readings of the message that were kept, and refused. */
+  accepted: number;
+  refused: number;
+  errors: ReadingError[];
+  /** Errors beyond the first 20, not listed. */
+  moreErrors?: number;
+  time: string;
+}
+
+export interface IngestOptions {
+  registry: Registry;
+  spool: Spool;
+  deadletter: DeadLetterStore;
+  metrics: Metrics;
+  log: Logger;
+  /** Publishes a notice on devices/{id}/rejected. */
+  notify: (deviceId: string, notice: RejectionNotice) => void;
+  maxPayloadBytes: number;
+  maxAgeMs: number;
+  maxFutureSkewMs: number;
+  logEveryMs: number;
+}
+
+export interface IngestMessage {
+  deviceId: string;
+  channel: ReadingChannel;
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  messageId?: number;
+}
+
+const MAX_LISTED_ERRORS = 20;
+
+/**
+ * Decode → validate → spool. Resolves once the message is in the gateway's keeping: the valid
+ * readings in the spool (fsynced for QoS ≥ 1) and the refused ones in the dead-letter store.
+ * Only then may the broker acknowledge. Rejects only when the message could not be kept
+ * (I/O error), so that it is not acknowledged and the device sends it again.
+ */
+export class Ingest {
+  private readonly o: IngestOptions;
+  private readonly lastLogged = new Map<string, number>();
+
+  constructor(opts: IngestOptions) {
+    this.o = opts;
+  }
+
+  async handle(msg: IngestMessage): Promise<void> {
+    const { registry, spool, metrics } = this.o;
+    const receivedAtMs = Date.now();
+    const device = registry.device(msg.deviceId);
+    if (!device) throw new Error(`device ${msg.deviceId} is no longer registered`);
+    metrics.messagesIn.inc({ qos: String(msg.qos) });
+    const durable = msg.qos > 0;
+
+    if (msg.payload.length > this.o.maxPayloadBytes) {
+      return this.refuseWhole(msg, 'GW_ERR_PAYLOAD_TOO_LARGE', `payload of ${msg.payload.length} bytes is over the limit of ${this.o.maxPayloadBytes}`, durable);
+    }
+    const result = decodeReadings(msg.payload, {
+      kind: device.kind,
+      channel: msg.channel,
+      receivedAtMs,
+      maxAgeMs: this.o.maxAgeMs,
+      maxFutureSkewMs: this.o.maxFutureSkewMs,
+    });
+    if (result.refusedWhole) {
+      const e = result.errors[0];
+      return this.refuseWhole(msg, e.code, e.reason, durable, result.errors);
+    }
+
+    const work: Promise<unknown>[] = [];
+    if (result.readings.length > 0) {
+      if (spool.full) {
+        if (!durable) {
+          return this.refuseWhole(msg, 'GW_ERR_SPOOL_FULL', 'the gateway spool is full; QoS 0 messages are refused until it drains (use QoS 1 to be held instead)', false, undefined, false);
+        }
+        metrics.backpressure.set(1);
+        await spool.waitForSpace();
+        metrics.backpressure.set(0);
+      }
+      const lines = readingsToLines(result.readings, { deviceId: device.id, kind: device.kind, model: device.model });
+      work.push(spool.append(Buffer.from(lines), result.readings.length, durable, receivedAtMs));
+      for (const r of result.readings) metrics.readingsIn.inc({ kind: device.kind, measurement: r.def.measurement });
+    }
+    if (result.errors.length > 0) {
+      const refusedReadings = new Set(result.errors.map((e) => e.index ?? 0)).size;
+      for (const e of result.errors) metrics.readingsRefused.inc({ reason: e.code });
+      work.push(this.o.deadletter.add({
+        source: 'ingest', code: result.errors[0].code, reason: summarize(result.errors), deviceId: msg.deviceId,
+        topic: msg.topic, errors: result.errors, ...payloadForStore(msg.payload),
+      }).then(() => metrics.deadLettered.inc({ source: 'ingest' })));
+      this.notify(msg, result.errors[0].code, result.readings.length, refusedReadings, result.errors);
+    }
+    await Promise.all(work);
+    if (durable) metrics.ackLatency.observe((Date.now() - receivedAtMs) / 1000);
+  }
+
+  private async refuseWhole(
+    msg: IngestMessage, code: ErrorCode, reason: string, durable: boolean, errors?: ReadingError[], keep = true,
+  ): Promise<void> {
+    this.o.metrics.messagesRefused.inc({ reason: code });
+    const list = errors ?? [{ code, reason }];
+    this.notify(msg, code, 0, 1, list);
+    if (!keep) return;
+    const entry = this.o.deadletter.add({ source: 'ingest', code, reason, deviceId: msg.deviceId, topic: msg.topic, errors: list, ...payloadForStore(msg.payload) })
+      .then(() => this.o.metrics.deadLettered.inc({ source: 'ingest' }));
+    if (durable) await entry;
+    else entry.catch((err) => this.o.log.error({ err }, 'cannot write to the dead-letter store'));
+  }
+
+  private notify(msg: IngestMessage, code: ErrorCode, accepted: number, refused: number, errors: ReadingError[]): void {
+    this.o.notify(msg.deviceId, {
+      code, topic: msg.topic, messageId: msg.messageId, accepted, refused,
+      errors: errors.slice(0, MAX_LISTED_ERRORS),
+      moreErrors: errors.length > MAX_LISTED_ERRORS ? errors.length - MAX_LISTED_ERRORS : undefined,
+      time: new Date().toISOString(),
+    });
+    // Logged once per device per interval at most; always counted in metrics.
+    const now = Date.now();
+    const last = this.lastLogged.get(msg.deviceId) ?? 0;
+    if (now - last >= this.o.logEveryMs) {
+      if (this.lastLogged.size > 100_000) this.lastLogged.clear();
+      this.lastLogged.set(msg.deviceId, now);
+      this.o.log.warn({ deviceId: msg.deviceId, topic: msg.topic, code, accepted, refused, first: errors[0]?.reason }, 'refused readings from a device');
+    }
+  }
+}
+
+function summarize(errors: ReadingError[]): string {
+  const first = errors[0];
+  const where = first.index !== undefined ? `reading ${first.index}` : 'message';
+  const field = first.field ? ` field ${first.field}` : '';
+  return `${where}${field}: ${first.reason}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`;
+}

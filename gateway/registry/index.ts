@@ -1,0 +1,2 @@
+export { Registry, type NewDevice } from './registry.ts';
+export { hashSecret, verifySecret, newSecret } from './secrets.ts';

@@ -1,0 +1,1 @@
+export { Spool, type SpoolOptions, type SpoolRecord, type SpoolStats } from './spool.ts';

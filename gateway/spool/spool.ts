@@ -1,0 +1,397 @@
+import { mkdir, open, readdir, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { GroupCommitAppender } from './group-commit.ts';
+
+/**
+ * Record layout, little endian:
+ *   u32 payload length | u32 crc32(time, lines, payload) | f64 append time (epoch ms) | u32 lines | payload
+ * A record whose header or payload is short, or whose crc does not match, ends the log: it was
+ * being written when the process died, so it was never acknowledged.
+ */
+const HEADER = 20;
+const MAX_RECORD = 64 * 1024 * 1024;
+const SEGMENT_RE = /^(\d{20})\.seg$/;
+
+export interface SpoolOptions {
+  dir: string;
+  maxBytes: number;
+  segmentBytes: number;
+  fsync: boolean;
+  log?: Logger;
+}
+
+export interface SpoolRecord {
+  /** Global byte offset of the record, and of the byte after it. */
+  offset: number;
+  end: number;
+  timeMs: number;
+  lines: number;
+  payload: Buffer;
+}
+
+interface Segment {
+  base: number;
+  /** Global offset after its last valid record. */
+  end: number;
+  path: string;
+  reader?: FileHandle;
+}
+
+interface Group {
+  end: number;
+  timeMs: number;
+  records: number;
+}
+
+export interface SpoolStats {
+  depthBytes: number;
+  depthRecords: number;
+  oldestAgeMs: number;
+  segments: number;
+  full: boolean;
+  committedOffset: number;
+  endOffset: number;
+}
+
+/**
+ * The durable spool between ingest and the writer: an append-only log of segment files with
+ * group commit, and a committed cursor that the writer advances once InfluxDB has the data.
+ * Everything past the cursor is replayed at the next start.
+ */
+export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
+  private readonly opts: SpoolOptions;
+  private segments: Segment[] = [];
+  private appender?: GroupCommitAppender;
+  private writeHandle?: FileHandle;
+  private rotating?: Promise<void>;
+  private cursor = 0;
+  /** End of everything handed to the appender, and of everything on disk. */
+  private reservedEnd = 0;
+  private writtenEnd = 0;
+  private appendedRecords = 0;
+  private committedRecords = 0;
+  private groups: Group[] = [];
+  private wasFull = false;
+  private closed = false;
+
+  constructor(opts: SpoolOptions) {
+    super();
+    this.opts = opts;
+  }
+
+  get committedOffset(): number {
+    return this.cursor;
+  }
+
+  get endOffset(): number {
+    return this.writtenEnd;
+  }
+
+  get full(): boolean {
+    return this.reservedEnd - this.cursor >= this.opts.maxBytes;
+  }
+
+  stats(now = Date.now()): SpoolStats {
+    return {
+      depthBytes: this.writtenEnd - this.cursor,
+      depthRecords: this.appendedRecords - this.committedRecords,
+      oldestAgeMs: this.groups.length > 0 ? Math.max(0, now - this.groups[0].timeMs) : 0,
+      segments: this.segments.length,
+      full: this.full,
+      committedOffset: this.cursor,
+      endOffset: this.writtenEnd,
+    };
+  }
+
+  /** Recovers the log: reads the cursor, validates what follows it, cuts a torn tail. */
+  async open(): Promise<void> {
+    await mkdir(this.opts.dir, { recursive: true });
+    this.cursor = await this.readCursor();
+    const names = (await readdir(this.opts.dir)).filter((n) => SEGMENT_RE.test(n)).sort();
+    const bases = names.map((n) => Number(SEGMENT_RE.exec(n)![1]));
+    this.segments = [];
+    for (let i = 0; i < bases.length; i++) {
+      const path = join(this.opts.dir, names[i]);
+      const size = (await stat(path)).size;
+      const nextBase = bases[i + 1];
+      if (nextBase !== undefined && nextBase <= this.cursor) {
+        await unlink(path); // wholly committed: a delete that a crash interrupted
+        continue;
+      }
+      this.segments.push({ base: bases[i], end: bases[i] + size, path });
+    }
+    if (this.segments.length === 0) {
+      await this.createSegment(this.cursor);
+    } else if (this.cursor < this.segments[0].base) {
+      this.opts.log?.warn({ cursor: this.cursor, first: this.segments[0].base }, 'spool cursor is before the first segment; starting at the segment');
+      this.cursor = this.segments[0].base;
+    }
+    await this.scan();
+    const last = this.segments[this.segments.length - 1];
+    if (this.cursor > last.end) {
+      this.opts.log?.warn({ cursor: this.cursor, end: last.end }, 'spool cursor is past the end of the log; unsynced QoS 0 data was lost in a crash');
+      this.cursor = last.end;
+    }
+    this.writtenEnd = this.reservedEnd = last.end;
+    this.writeHandle = await open(last.path, 'r+');
+    this.appender = this.makeAppender(last);
+    this.opts.log?.info(this.stats(), 'spool open');
+  }
+
+  /** Validates records from the cursor on; a bad record in the last segment is a torn tail. */
+  private async scan(): Promise<void> {
+    for (let i = 0; i < this.segments.length; i++) {
+      const seg = this.segments[i];
+      const isLast = i === this.segments.length - 1;
+      let pos = Math.max(seg.base, this.cursor);
+      if (pos >= seg.end && !isLast) continue;
+      const fh = await open(seg.path, 'r');
+      try {
+        let batch: Group | undefined;
+        for (;;) {
+          const rec = await readRecordAt(fh, pos - seg.base, seg.end - seg.base);
+          if (rec === 'end') break;
+          if (rec === 'bad') {
+            if (isLast) {
+              this.opts.log?.warn({ segment: seg.path, at: pos, dropped: seg.end - pos }, 'spool: cutting a torn tail (a write the crash interrupted; it was never acknowledged)');
+              await truncate(seg.path, pos - seg.base);
+            } else {
+              this.opts.log?.error({ segment: seg.path, at: pos, skipped: seg.end - pos }, 'spool: corrupt record inside a sealed segment; skipping the rest of that segment');
+            }
+            seg.end = pos;
+            break;
+          }
+          pos += rec.size;
+          this.appendedRecords++;
+          if (!batch || batch.records >= 1000) {
+            batch = { end: pos, timeMs: rec.timeMs, records: 0 };
+            this.groups.push(batch);
+          }
+          batch.end = pos;
+          batch.records++;
+        }
+      } finally {
+        await fh.close();
+      }
+    }
+  }
+
+  private makeAppender(seg: Segment): GroupCommitAppender {
+    return new GroupCommitAppender(this.writeHandle!, seg.end - seg.base, this.opts.fsync, (localEnd) => {
+      this.writtenEnd = seg.base + localEnd;
+      seg.end = this.writtenEnd;
+      this.emit('data');
+    });
+  }
+
+  private async createSegment(base: number): Promise<Segment> {
+    const path = join(this.opts.dir, `${String(base).padStart(20, '0')}.seg`);
+    const fh = await open(path, 'a');
+    await fh.close();
+    await this.syncDir();
+    const seg = { base, end: base, path };
+    this.segments.push(seg);
+    return seg;
+  }
+
+  private async rotate(): Promise<void> {
+    await this.appender!.drain();
+    const old = this.writeHandle!;
+    const seg = await this.createSegment(this.reservedEnd);
+    this.writeHandle = await open(seg.path, 'r+');
+    this.appender = this.makeAppender(seg);
+    await old.close();
+  }
+
+  /**
+   * Appends one record (the line protocol of one message). Resolves when it is written, and
+   * when `durable`, once it is fsynced: only then may a QoS 1 PUBACK go out.
+   */
+  async append(payload: Buffer, lines: number, durable: boolean, timeMs = Date.now()): Promise<void> {
+    if (this.closed) throw new Error('spool is closed');
+    if (payload.length > MAX_RECORD) throw new Error(`spool record of ${payload.length} bytes exceeds ${MAX_RECORD}`);
+    for (;;) {
+      if (this.rotating) await this.rotating;
+      else if (this.reservedEnd - this.segments[this.segments.length - 1].base >= this.opts.segmentBytes) {
+        this.rotating = this.rotate().finally(() => { this.rotating = undefined; });
+      } else break;
+    }
+    const rec = encodeRecord(payload, lines, timeMs);
+    this.reservedEnd += rec.length;
+    this.appendedRecords++;
+    const g = this.groups[this.groups.length - 1];
+    if (g && g.records < 1000 && g.end >= this.cursor) {
+      g.end = this.reservedEnd;
+      g.records++;
+    } else {
+      this.groups.push({ end: this.reservedEnd, timeMs, records: 1 });
+    }
+    if (this.full && !this.wasFull) {
+      this.wasFull = true;
+      this.emit('full');
+    }
+    await this.appender!.append(rec, durable);
+  }
+
+  /** Resolves when the spool has room again (backpressure for QoS 1). */
+  waitForSpace(): Promise<void> {
+    if (!this.full) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!this.full || this.closed) {
+          this.off('space', check);
+          resolve();
+        }
+      };
+      this.on('space', check);
+    });
+  }
+
+  /**
+   * Reads records from `from` (a record boundary) up to what is written, at most `maxLines`
+   * lines and `maxBytes` payload bytes, always at least one record when one is there.
+   */
+  async read(from: number, maxLines: number, maxBytes: number): Promise<SpoolRecord[]> {
+    const out: SpoolRecord[] = [];
+    let pos = from;
+    let lines = 0;
+    let bytes = 0;
+    while (pos < this.writtenEnd) {
+      const seg = this.segments.find((s) => pos >= s.base && pos < s.end);
+      if (!seg) {
+        const next = this.segments.find((s) => s.base >= pos && s.end > s.base);
+        if (!next) break;
+        pos = next.base; // past a sealed segment's end: go on at the next one
+        continue;
+      }
+      seg.reader ??= await open(seg.path, 'r');
+      const limit = Math.min(seg.end, this.writtenEnd) - seg.base;
+      const chunk = Math.min(limit - (pos - seg.base), Math.max(maxBytes - bytes, HEADER) + HEADER * 64, 8 * 1024 * 1024);
+      const buf = Buffer.allocUnsafe(chunk);
+      const { bytesRead } = await seg.reader.read(buf, 0, chunk, pos - seg.base);
+      let off = 0;
+      while (off + HEADER <= bytesRead) {
+        const len = buf.readUInt32LE(off);
+        const recLines = buf.readUInt32LE(off + 16);
+        if (off + HEADER + len > bytesRead) break;
+        if (out.length > 0 && (lines + recLines > maxLines || bytes + len > maxBytes)) return out;
+        out.push({
+          offset: pos + off,
+          end: pos + off + HEADER + len,
+          timeMs: buf.readDoubleLE(off + 8),
+          lines: recLines,
+          payload: Buffer.from(buf.subarray(off + HEADER, off + HEADER + len)),
+        });
+        lines += recLines;
+        bytes += len;
+        off += HEADER + len;
+      }
+      if (off === 0) {
+        // a record bigger than the chunk: read exactly it
+        const len = buf.readUInt32LE(0);
+        const whole = Buffer.allocUnsafe(HEADER + len);
+        await seg.reader.read(whole, 0, HEADER + len, pos - seg.base);
+        out.push({ offset: pos, end: pos + HEADER + len, timeMs: whole.readDoubleLE(8), lines: whole.readUInt32LE(16), payload: whole.subarray(HEADER) });
+        return out;
+      }
+      pos += off;
+      if (lines >= maxLines || bytes >= maxBytes) break;
+    }
+    return out;
+  }
+
+  /** Moves the cursor past what InfluxDB has acknowledged; drops wholly committed segments. */
+  async commit(offset: number, records: number): Promise<void> {
+    if (offset <= this.cursor) return;
+    this.cursor = offset;
+    this.committedRecords += records;
+    while (this.groups.length > 0 && this.groups[0].end <= offset) this.groups.shift();
+    await this.writeCursor(offset);
+    while (this.segments.length > 1 && this.segments[0].end <= offset && this.segments[1].base <= offset) {
+      const seg = this.segments.shift()!;
+      await seg.reader?.close();
+      await unlink(seg.path).catch(() => {});
+    }
+    if (this.wasFull && !this.full) {
+      this.wasFull = false;
+      this.opts.log?.info(this.stats(), 'spool has room again; acknowledging resumes');
+    }
+    this.emit('space');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.appender?.drain();
+    if (this.opts.fsync) await this.writeHandle?.datasync().catch(() => {});
+    await this.writeHandle?.close();
+    for (const s of this.segments) await s.reader?.close();
+    this.emit('space');
+  }
+
+  private async readCursor(): Promise<number> {
+    try {
+      const fh = await open(join(this.opts.dir, 'cursor'), 'r');
+      try {
+        const text = (await fh.readFile('utf8')).trim();
+        const n = Number(JSON.parse(text).offset);
+        return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      this.opts.log?.error({ err }, 'spool cursor unreadable; replaying the whole spool (replays are idempotent)');
+      return 0;
+    }
+  }
+
+  private async writeCursor(offset: number): Promise<void> {
+    const tmp = join(this.opts.dir, 'cursor.tmp');
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(JSON.stringify({ offset }));
+      if (this.opts.fsync) await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(this.opts.dir, 'cursor'));
+  }
+
+  private async syncDir(): Promise<void> {
+    if (!this.opts.fsync) return;
+    const dh = await open(this.opts.dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  }
+}
+
+function encodeRecord(payload: Buffer, lines: number, timeMs: number): Buffer {
+  const rec = Buffer.allocUnsafe(HEADER + payload.length);
+  rec.writeUInt32LE(payload.length, 0);
+  rec.writeDoubleLE(timeMs, 8);
+  rec.writeUInt32LE(lines, 16);
+  payload.copy(rec, HEADER);
+  rec.writeUInt32LE(crc32(rec.subarray(8)), 4);
+  return rec;
+}
+
+async function readRecordAt(fh: FileHandle, pos: number, size: number): Promise<'end' | 'bad' | { size: number; timeMs: number }> {
+  if (pos >= size) return 'end';
+  if (pos + HEADER > size) return 'bad';
+  const head = Buffer.allocUnsafe(HEADER);
+  await fh.read(head, 0, HEADER, pos);
+  const len = head.readUInt32LE(0);
+  if (len > MAX_RECORD || pos + HEADER + len > size) return 'bad';
+  const body = Buffer.allocUnsafe(len + 12);
+  head.copy(body, 0, 8, HEADER);
+  await fh.read(body, 12, len, pos + HEADER);
+  if (crc32(body) !== head.readUInt32LE(4)) return 'bad';
+  return { size: HEADER + len, timeMs: head.readDoubleLE(8) };
+}

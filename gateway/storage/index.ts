@@ -1,0 +1,1 @@
+export { InfluxStore, type InfluxOptions, type WriteResult } from './influx-http.ts';

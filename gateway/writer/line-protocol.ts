@@ -1,0 +1,48 @@
+import type { FieldType } from '../../protocol/reading-def.ts';
+
+// Escaping rules of the InfluxDB line protocol.
+const escMeasurement = (s: string) => s.replace(/[\\, ]/g, (c) => `\\${c}`);
+const escTag = (s: string) => s.replace(/[\\,= ]/g, (c) => `\\${c}`);
+const escString = (s: string) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+
+export function formatField(type: FieldType, value: unknown): string {
+  switch (type) {
+    case 'int':
+      return `${Math.trunc(value as number)}i`;
+    case 'float': {
+      const n = value as number;
+      return Number.isFinite(n) ? String(n) : '0';
+    }
+    case 'bool':
+      return value ? 'true' : 'false';
+    default:
+      return escString(String(value));
+  }
+}
+
+export interface Point {
+  measurement: string;
+  tags: Record<string, string>;
+  fields: Record<string, { type: FieldType; value: unknown }>;
+  /** Nanoseconds since the epoch, as a decimal string (beyond 2^53). */
+  timeNs: string;
+}
+
+/** One line of line protocol; tags sorted by key as InfluxDB recommends. */
+export function formatPoint(p: Point): string {
+  const tags = Object.keys(p.tags)
+    .filter((k) => p.tags[k] !== '')
+    .sort()
+    .map((k) => `,${escTag(k)}=${escTag(p.tags[k])}`)
+    .join('');
+  const fields = Object.entries(p.fields)
+    .filter(([, f]) => f.value !== undefined && f.value !== null)
+    .map(([k, f]) => `${escTag(k)}=${formatField(f.type, f.value)}`)
+    .join(',');
+  return `${escMeasurement(p.measurement)}${tags} ${fields} ${p.timeNs}`;
+}
+
+/** ms → ns with a sub-millisecond offset (0…999,999) that tells apart readings of the same ms. */
+export function timeNs(timeMs: number, subMs: number): string {
+  return `${Math.trunc(timeMs)}${String(subMs % 1_000_000).padStart(6, '0')}`;
+}

@@ -1,0 +1,161 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { DeadLetterStore } from '../deadletter/index.ts';
+import type { Metrics } from '../metrics/index.ts';
+import type { Spool } from '../spool/index.ts';
+import type { InfluxStore } from '../storage/index.ts';
+
+export interface WriterOptions {
+  spool: Spool;
+  store: InfluxStore;
+  deadletter: DeadLetterStore;
+  metrics: Metrics;
+  log: Logger;
+  batchMaxLines: number;
+  batchMaxBytes: number;
+  retryMinMs: number;
+  retryMaxMs: number;
+}
+
+export interface WriterStatus {
+  connected: boolean;
+  lastSuccessAt?: string;
+  lastError?: string;
+  consecutiveFailures: number;
+}
+
+class Stopped extends Error {}
+
+/**
+ * Drains the spool to InfluxDB, oldest first. The next batch goes out as soon as the previous
+ * write returned, so batches stay small at low load and grow under load (up to the caps).
+ * The spool cursor moves only after InfluxDB answered 204; an outage is retried with backoff
+ * and jitter while the spool grows; a refused batch is split until the refused points are
+ * found, which go to the dead-letter store with InfluxDB's error.
+ */
+export class Writer {
+  private readonly o: WriterOptions;
+  private running = false;
+  private draining = false;
+  private readonly hardStop = new AbortController();
+  private loop?: Promise<void>;
+  private wake?: () => void;
+  private readonly state: WriterStatus = { connected: false, consecutiveFailures: 0 };
+  private lastWarnAt = 0;
+
+  constructor(opts: WriterOptions) {
+    this.o = opts;
+  }
+
+  status(): WriterStatus {
+    return { ...this.state };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const onData = () => this.wake?.();
+    this.o.spool.on('data', onData);
+    this.loop = this.run().finally(() => this.o.spool.off('data', onData));
+  }
+
+  /** Writes what it can until the spool is empty or the deadline passes; the rest stays spooled. */
+  async stop(deadlineMs: number): Promise<void> {
+    if (!this.running) return;
+    this.draining = true;
+    this.wake?.();
+    const timer = setTimeout(() => this.hardStop.abort(), deadlineMs);
+    try {
+      await this.loop;
+    } finally {
+      clearTimeout(timer);
+      this.running = false;
+    }
+  }
+
+  private async run(): Promise<void> {
+    const { spool } = this.o;
+    let pos = spool.committedOffset;
+    try {
+      for (;;) {
+        if (this.hardStop.signal.aborted) return;
+        const records = await spool.read(pos, this.o.batchMaxLines, this.o.batchMaxBytes);
+        if (records.length === 0) {
+          if (this.draining) return;
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+            if (spool.endOffset > pos) resolve();
+          });
+          this.wake = undefined;
+          continue;
+        }
+        const lines = records.map((r) => r.payload.toString('utf8')).join('\n').split('\n');
+        await this.writeLines(lines);
+        const end = records[records.length - 1].end;
+        await spool.commit(end, records.length);
+        pos = end;
+      }
+    } catch (err) {
+      if (!(err instanceof Stopped)) {
+        this.o.log.error({ err }, 'writer stopped on an unexpected error; the spool keeps the data for the next start');
+      }
+    }
+  }
+
+  private async writeLines(lines: string[]): Promise<void> {
+    const { store, metrics, log } = this.o;
+    let attempt = 0;
+    for (;;) {
+      if (this.hardStop.signal.aborted) throw new Stopped();
+      const started = performance.now();
+      const res = await store.write(lines.join('\n'));
+      if (res.ok) {
+        metrics.writeLatency.observe((performance.now() - started) / 1000);
+        metrics.writeBatchLines.observe(lines.length);
+        metrics.pointsWritten.inc(lines.length);
+        if (this.state.consecutiveFailures > 0) log.info({ failures: this.state.consecutiveFailures }, 'InfluxDB writes succeed again');
+        Object.assign(this.state, { connected: true, lastSuccessAt: new Date().toISOString(), consecutiveFailures: 0, lastError: undefined });
+        return;
+      }
+      if (res.kind === 'refused') {
+        await this.isolate(lines, res.error);
+        return;
+      }
+      this.state.connected = false;
+      this.state.consecutiveFailures++;
+      this.state.lastError = res.status ? `HTTP ${res.status}: ${res.error}` : res.error;
+      if (res.kind === 'missing-database') {
+        metrics.writeRetries.inc({ cause: 'missing-database' });
+        await store.ensureDatabase().catch((err) => log.warn({ err }, 'cannot create the InfluxDB database'));
+      } else {
+        metrics.writeRetries.inc({ cause: res.status ? String(res.status) : 'unreachable' });
+      }
+      const backoff = Math.min(this.o.retryMaxMs, this.o.retryMinMs * 2 ** Math.min(attempt, 20));
+      const delay = Math.max(backoff / 2 + Math.random() * (backoff / 2), res.kind === 'retry' ? (res.retryAfterMs ?? 0) : 0);
+      attempt++;
+      if (Date.now() - this.lastWarnAt > 30_000) {
+        this.lastWarnAt = Date.now();
+        log.warn({ error: this.state.lastError, retryInMs: Math.round(delay), spool: this.o.spool.stats() }, 'InfluxDB write failed; retrying, readings wait in the spool');
+      }
+      try {
+        await sleep(delay, undefined, { signal: this.hardStop.signal });
+      } catch {
+        throw new Stopped();
+      }
+    }
+  }
+
+  /** Splits a refused batch in halves until the refused lines are alone, and dead-letters them. */
+  private async isolate(lines: string[], error: string): Promise<void> {
+    if (lines.length === 1) {
+      const deviceId = /(?:^|,)device_id=((?:\\.|[^,\s\\])+)/.exec(lines[0])?.[1]?.replace(/\\(.)/g, '$1');
+      await this.o.deadletter.add({ source: 'influx', code: 'GW_ERR_INFLUX_REFUSED', reason: error, deviceId, line: lines[0] });
+      this.o.metrics.deadLettered.inc({ source: 'influx' });
+      this.o.log.warn({ deviceId, error, code: 'GW_ERR_INFLUX_REFUSED' }, 'InfluxDB refused a point; dead-lettered');
+      return;
+    }
+    const mid = Math.ceil(lines.length / 2);
+    await this.writeLines(lines.slice(0, mid));
+    await this.writeLines(lines.slice(mid));
+  }
+}

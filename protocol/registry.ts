@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { KIND_NAMES } from './kinds/index.ts';
+import { DEVICE_ID_RE } from './topics.ts';
+
+/** What an owner agreed to be contacted for. No consent, no trigger of that purpose. */
+export const CONSENT_PURPOSES = ['marketing', 'service'] as const;
+export type ConsentPurpose = (typeof CONSENT_PURPOSES)[number];
+
+const identityBase = z.object({
+  id: z.string().regex(DEVICE_ID_RE, 'expected 1-64 letters, digits, ".", "_" or "-"'),
+  /** scrypt$N$r$p$salt$hash (base64url); never the secret itself. */
+  secretHash: z.string().startsWith('scrypt$'),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+
+export const deviceEntrySchema = identityBase
+  .extend({
+    role: z.literal('device'),
+    kind: z.enum(KIND_NAMES as [string, ...string[]]),
+    model: z.string().min(1),
+    /** Pseudonymous customer id; never a name or an address. */
+    owner: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'expected a pseudonymous id of letters, digits, ".", "_", ":" or "-"'),
+    /** When the current owner took the device over (resale resets it). */
+    ownerSince: z.iso.datetime(),
+    consent: z.array(z.enum(CONSENT_PURPOSES)),
+  })
+  .strict();
+
+/** Marketing and service tools: may subscribe to triggers/# and nothing that carries telemetry. */
+export const consumerEntrySchema = identityBase.extend({ role: z.literal('consumer') }).strict();
+
+export const registryEntrySchema = z.discriminatedUnion('role', [deviceEntrySchema, consumerEntrySchema]);
+
+export const registryFileSchema = z
+  .object({
+    version: z.literal(1),
+    entries: z.array(registryEntrySchema),
+  })
+  .strict();
+
+export type DeviceEntry = z.infer<typeof deviceEntrySchema>;
+export type ConsumerEntry = z.infer<typeof consumerEntrySchema>;
+export type RegistryEntry = z.infer<typeof registryEntrySchema>;
+export type RegistryFile = z.infer<typeof registryFileSchema>;
