@@ -36,12 +36,25 @@ export const configSchema = z
       port: port.default(8080).describe('HTTP API, /metrics, /healthz and /readyz; 0 picks a free port.'),
     }).strict().prefault({}),
     influx: z.object({
-      url: z.url().default('http://127.0.0.1:8086').describe('InfluxDB 1.x base URL.'),
+      version: z.number().int().min(1).max(3).default(1).describe('InfluxDB major version: 1 (database + retention policies), 2 (org + bucket, token; InfluxQL through a DBRP mapping) or 3 (database, token).'),
+      url: z.url().default('http://127.0.0.1:8086').describe('InfluxDB base URL.'),
       database: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, "_" or "-"').default('usage').describe('Database the readings are written to; created if missing.'),
       username: z.string().optional().describe('InfluxDB user, if authentication is on.'),
       password: z.string().optional().describe('InfluxDB password, if authentication is on.'),
+      token: z.string().optional().describe('API token (InfluxDB 2.x and 3.x).'),
+      org: z.string().optional().describe('Organization name (InfluxDB 2.x).'),
+      bucket: z.string().optional().describe('Bucket the readings are written to (InfluxDB 2.x); default: the database name. On 3.x the database is the bucket.'),
+      rollups: z.boolean().default(true).describe('Keep hourly and daily roll-ups (continuous queries on 1.x) that the boards and analytics read for long ranges.'),
+      rollupRetentionDays: z.number().int().min(1).max(36_500).default(1_830).describe('Retention of the roll-ups (retention policy `rollup`).'),
       retentionDays: z.number().int().min(1).max(36_500).default(400).describe('Raw data retention; readings older than this are refused.'),
       requestTimeoutMs: ms.min(100).default(10_000).describe('Timeout of one write or query.'),
+    }).strict().superRefine((v, ctx) => {
+      if (v.version >= 2 && !v.token) ctx.addIssue({ code: 'custom', path: ['token'], message: `InfluxDB ${v.version}.x needs an API token` });
+      if (v.version === 2 && !v.org) ctx.addIssue({ code: 'custom', path: ['org'], message: 'InfluxDB 2.x needs the organization name' });
+    }).prefault({}),
+    stats: z.object({
+      intervalS: z.number().int().min(0).max(3_600).default(10).describe('The gateway writes its own figures (measurement `gateway_stats`) this often; 0: never.'),
+      instance: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected letters, digits, ".", "_" or "-"').optional().describe('Tag that tells gateway instances apart in `gateway_stats`; default: the host name.'),
     }).strict().prefault({}),
     registry: z.object({
       path: z.string().optional().describe('Device registry file (JSON); default <dataDir>/registry.json.'),

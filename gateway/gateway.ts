@@ -9,7 +9,8 @@ import { createLogger, type Logger } from './log.ts';
 import { createMetrics, type Metrics } from './metrics/index.ts';
 import { Registry } from './registry/index.ts';
 import { Spool } from './spool/index.ts';
-import { InfluxStore } from './storage/index.ts';
+import { hostname } from 'node:os';
+import { InfluxStore, StatsReporter } from './storage/index.ts';
 import { Writer } from './writer/index.ts';
 
 export interface GatewayAddresses extends ListenAddresses {
@@ -22,6 +23,7 @@ interface Parts {
   deadletter: DeadLetterStore;
   store: InfluxStore;
   writer: Writer;
+  stats: StatsReporter;
   broker: Broker;
   http: FastifyInstance;
 }
@@ -101,8 +103,13 @@ export class Gateway {
       status: () => this.status(),
       refreshGauges: () => this.refreshGauges(),
     });
-    this.parts = { registry, spool, deadletter, store, writer, broker, http };
+    const stats = new StatsReporter({
+      metrics, spool, intervalMs: config.stats.intervalS * 1000, instance: config.stats.instance ?? hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64),
+      refresh: () => this.refreshGauges(), log: log.child({ module: 'stats' }),
+    });
+    this.parts = { registry, spool, deadletter, store, writer, stats, broker, http };
     writer.start();
+    stats.start();
     const mqtt = await broker.listen();
     await http.listen({ port: config.http.port, host: config.http.host });
     const httpPort = (http.server.address() as { port: number }).port;
@@ -123,9 +130,10 @@ export class Gateway {
       return;
     }
     this.state = 'stopping';
-    const { broker, writer, spool, deadletter, registry, http } = this.parts;
+    const { broker, writer, stats, spool, deadletter, registry, http } = this.parts;
     broker.stopAccepting();
     await broker.close();
+    await stats.stop();
     await writer.stop(this.config.shutdown.deadlineMs);
     await http.close();
     const left = spool.stats();
