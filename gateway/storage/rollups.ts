@@ -25,6 +25,13 @@ export interface Rollup {
   select: string;
 }
 
+/** A field that every reading of this type carries (required, not a tag): what `n` counts. */
+export function countedField(r: CompiledReading): string {
+  const tags = new Set(r.tags ?? []);
+  const own = Object.keys(r.fields.shape).filter((f) => !tags.has(f));
+  return own.find((f) => !r.fields.shape[f].safeParse(undefined).success) ?? own[0];
+}
+
 /**
  * The aggregates of one reading type, derived from its schema so a new device kind gets its
  * roll-ups with no edit here: `n` (readings in the bucket) and, for every numeric field,
@@ -34,7 +41,7 @@ export interface Rollup {
 export function rollupSelect(r: CompiledReading): string {
   const tags = new Set(r.tags ?? []);
   const own = Object.keys(r.fields.shape).filter((f) => !tags.has(f));
-  const counted = own.find((f) => !r.fields.shape[f].safeParse(undefined).success) ?? own[0];
+  const counted = countedField(r);
   const numeric = own.filter((f) => r.fieldTypes[f] === 'int' || r.fieldTypes[f] === 'float');
   const parts = [`count(${ident(counted)}) AS "n"`];
   for (const f of numeric) {
