@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { CONSENT_PURPOSES, type ConsentPurpose, type RegistryEntry } from '../../protocol/registry.ts';
 import { KIND_NAMES } from '../../protocol/kinds/index.ts';
+import { eraseDevice, InfluxStore } from '../../gateway/storage/index.ts';
 import { cliContext, printRows, usageError } from '../context.ts';
 
 function parseConsent(value: string | undefined): ConsentPurpose[] {
@@ -78,6 +79,27 @@ export function devicesCommand(): Command {
       const consent = parseConsent(opts.consent);
       const { registry } = await cliContext(c.optsWithGlobals());
       printJson(shown(await registry.setOwner(id, owner, consent)));
+    });
+  cmd
+    .command('erase <id>')
+    .description("erase everything stored about a device (data-protection request): registry entry, every point in InfluxDB (raw, roll-ups, triggers) and its dead-letter entries")
+    .option('--yes', 'confirm: the erasure cannot be undone')
+    .option('--url <url>', 'the running gateway, whose spool is let drain first (default: http://127.0.0.1:<http.port>)')
+    .option('--wait <seconds>', 'longest wait for that spool', '60')
+    .action(async (id: string, opts: { yes?: boolean; url?: string; wait: string }, c: Command) => {
+      const wait = Number(opts.wait);
+      if (!Number.isFinite(wait) || wait < 0) throw usageError(`--wait: expected seconds (a number from 0), got "${opts.wait}"`);
+      if (!opts.yes) throw usageError(`erasing ${id} deletes its data for good; add --yes to confirm`);
+      const { config, registry } = await cliContext(c.optsWithGlobals());
+      const report = await eraseDevice(id, {
+        registry,
+        store: new InfluxStore(config.influx),
+        deadletterDir: config.deadletter.dir,
+        gatewayUrl: opts.url ?? `http://127.0.0.1:${config.http.port}`,
+        waitMs: wait * 1000,
+        onProgress: (step) => process.stderr.write(`${step}\n`),
+      });
+      printJson(report);
     });
   return cmd;
 }
