@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { analyticsCommand } from '../analytics/index.ts';
 import { UsageGatewayError } from '../protocol/errors.ts';
 import { configCommand } from './commands/config.ts';
 import { deadletterCommand } from './commands/deadletter.ts';
@@ -18,7 +19,7 @@ const program = new Command('usage-gateway')
   .showHelpAfterError()
   .exitOverride();
 
-for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand()]) {
+for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), analyticsCommand()]) {
   program.addCommand(cmd);
 }
 

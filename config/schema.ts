@@ -85,6 +85,40 @@ export const configSchema = z
     shutdown: z.object({
       deadlineMs: ms.default(10_000).describe('On SIGTERM, time to flush the spool to InfluxDB before leaving the rest for the next start.'),
     }).strict().prefault({}),
+    analytics: z.object({
+      rulesPath: z.string().optional().describe('Rule catalogue (YAML); default: the catalogue shipped in config/rules.yaml.'),
+      stateDir: z.string().optional().describe('Durable analytics state (triggers, feedback, cooldowns, outbox; an LMDB environment); default <dataDir>/analytics.'),
+      schedule: z.string().min(1).default('15 2 * * *').describe('When `usage-gateway analytics` runs the rules (cron, 5 or 6 fields); a rule may set its own.'),
+      timezone: z.string().default('UTC').describe('Time zone of the schedule.'),
+      pageSize: z.number().int().min(1).max(5_000).default(500).describe('Devices per InfluxDB query page; bounds the memory of a run whatever the fleet size.'),
+      policy: z.object({
+        frequencyCapMax: z.number().int().min(0).default(1).describe('Marketing triggers (upsell, retention) one owner may get within frequencyCapDays, across all rules; 0: no cap.'),
+        frequencyCapDays: z.number().int().min(1).max(365).default(7).describe('Period of the frequency cap.'),
+        declineSuppressionDays: z.number().int().min(0).max(3_650).default(90).describe('A declined offer is not offered again (same rule, device and owner) for this many days.'),
+        serviceOpenDays: z.number().int().min(1).max(365).default(30).describe('A service trigger without a `converted` or `declined` outcome counts as open (and blocks upsell on its device) for this many days.'),
+      }).strict().prefault({}),
+      delivery: z.object({
+        webhookUrl: z.url().optional().describe('Webhook that receives each trigger (POST JSON, X-Signature HMAC-SHA256); off unless set.'),
+        webhookSecret: z.string().min(16).optional().describe('Shared secret of the webhook signature (at least 16 characters); required with webhookUrl.'),
+        webhookTimeoutMs: ms.min(100).default(10_000).describe('Time one webhook request may take before it counts as failed.'),
+        mqtt: z.boolean().default(true).describe('Publish each trigger on MQTT triggers/{category}/{ruleId} (QoS 1) through the gateway broker.'),
+        mqttUrl: z.string().optional().describe('Broker URL for trigger publishing; default mqtt://127.0.0.1:<mqtt.port>.'),
+        mqttUsername: z.string().optional().describe('Analytics identity in the registry (`usage-gateway analytics identity`); required when mqtt is on.'),
+        mqttPassword: z.string().optional().describe('Secret of the analytics identity.'),
+        influx: z.boolean().default(true).describe('Write each trigger (measurement `trigger`) and each feedback (`trigger_feedback`) to InfluxDB.'),
+        retryMinMs: ms.min(10).default(1_000).describe('First retry delay of a failed delivery; doubles up to retryMaxMs, with jitter.'),
+        retryMaxMs: ms.min(100).default(300_000).describe('Longest delay between delivery retries.'),
+        deadlineMs: ms.min(1_000).default(86_400_000).describe('A delivery still failing this long after its first attempt is dead-lettered.'),
+        pollMs: ms.min(10).default(1_000).describe('How often the delivery loop looks for due deliveries.'),
+      }).strict().prefault({}),
+      api: z.object({
+        host: z.string().default('0.0.0.0').describe('Address the analytics API and trigger inbox bind to.'),
+        port: port.default(8090).describe('Analytics API (/api, /inbox, /docs, /metrics); 0 picks a free port.'),
+        token: z.string().min(16).optional().describe('Bearer token of the analytics API (at least 16 characters); the API refuses every call while unset.'),
+      }).strict().prefault({}),
+    }).strict().superRefine((v, ctx) => {
+      if (v.delivery.webhookUrl && !v.delivery.webhookSecret) ctx.addIssue({ code: 'custom', path: ['delivery', 'webhookSecret'], message: 'a webhook needs a shared secret to sign its bodies' });
+    }).prefault({}),
   })
   .strict();
 

@@ -35,6 +35,13 @@ export const ERROR_CODES = {
   GW_ERR_INFLUX_UNAVAILABLE: 'InfluxDB cannot be reached.',
   GW_ERR_ERASE_UNSUPPORTED: "The InfluxDB version in use cannot delete one device's data.",
   GW_ERR_ERASE_INCOMPLETE: "Points of the erased device are still in InfluxDB after the erasure.",
+  // Analytics, triggers and the analytics API
+  GW_ERR_RULES: 'The rule catalogue is invalid.',
+  GW_ERR_MANIFEST: 'The simulator manifest given to the backtest is invalid.',
+  GW_ERR_UNAUTHORIZED: 'The API call has no bearer token, or not the right one.',
+  GW_ERR_BAD_REQUEST: 'The API request (path, query or body) is invalid.',
+  GW_ERR_TRIGGER_UNKNOWN: 'No trigger with that id.',
+  GW_ERR_STATE: 'The analytics state store cannot be opened or written.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

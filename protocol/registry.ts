@@ -30,7 +30,10 @@ export const deviceEntrySchema = identityBase
 /** Marketing and service tools: may subscribe to triggers/# and nothing that carries telemetry. */
 export const consumerEntrySchema = identityBase.extend({ role: z.literal('consumer') }).strict();
 
-export const registryEntrySchema = z.discriminatedUnion('role', [deviceEntrySchema, consumerEntrySchema]);
+/** The analytics service: may publish under triggers/ (and subscribe there), nothing else. */
+export const analyticsEntrySchema = identityBase.extend({ role: z.literal('analytics') }).strict();
+
+export const registryEntrySchema = z.discriminatedUnion('role', [deviceEntrySchema, consumerEntrySchema, analyticsEntrySchema]);
 
 export const registryFileSchema = z
   .object({
@@ -41,5 +44,6 @@ export const registryFileSchema = z
 
 export type DeviceEntry = z.infer<typeof deviceEntrySchema>;
 export type ConsumerEntry = z.infer<typeof consumerEntrySchema>;
+export type AnalyticsEntry = z.infer<typeof analyticsEntrySchema>;
 export type RegistryEntry = z.infer<typeof registryEntrySchema>;
 export type RegistryFile = z.infer<typeof registryFileSchema>;

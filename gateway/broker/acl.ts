@@ -1,9 +1,10 @@
-import { parseDeviceTopic, topics } from '../../protocol/topics.ts';
+import { parseDeviceTopic, topics, TRIGGER_CATEGORIES } from '../../protocol/topics.ts';
 
 /** Who is on the other end of a connection. */
 export type Identity =
   | { role: 'device'; id: string; kind: string; model: string }
   | { role: 'consumer'; id: string }
+  | { role: 'analytics'; id: string }
   | { role: 'anonymous'; id: string };
 
 export type PublishDecision =
@@ -27,6 +28,12 @@ export function authorizePublish(who: Identity, topic: string, retain: boolean, 
       : { ok: true, reading: false };
   }
   if (who.role === 'consumer') return { ok: false, reason: `${topic}: consumers may only subscribe to triggers` };
+  if (who.role === 'analytics') {
+    // triggers/{category}/{ruleId}, never retained: a trigger is an event, not a state.
+    const [root, category, ruleId, ...rest] = topic.split('/');
+    const ok = root === 'triggers' && (TRIGGER_CATEGORIES as readonly string[]).includes(category) && /^[a-z0-9][a-z0-9-]{0,63}$/.test(ruleId ?? '') && rest.length === 0 && !retain;
+    return ok ? { ok: true, reading: false } : { ok: false, reason: `${topic}: analytics publishes only on triggers/{category}/{ruleId}, not retained` };
+  }
   const t = parseDeviceTopic(topic);
   if (!t || t.deviceId !== who.id) return { ok: false, reason: `${topic}: a device may publish only under devices/${who.id}/` };
   if (t.channel === 'status') {
@@ -41,7 +48,7 @@ export function authorizePublish(who: Identity, topic: string, retain: boolean, 
 
 export function authorizeSubscribe(who: Identity, filter: string): boolean {
   if (who.role === 'anonymous') return !RESERVED_PREFIXES.some((p) => filter.startsWith(p)) || filter.startsWith('$SYS/');
-  if (who.role === 'consumer') return filter.startsWith('triggers/');
+  if (who.role === 'consumer' || who.role === 'analytics') return filter.startsWith('triggers/');
   const own = `devices/${who.id}/`;
   if (filter === topics.rejected(who.id)) return true;
   // Wildcards are allowed only below the device's own commands/ level.
@@ -51,6 +58,6 @@ export function authorizeSubscribe(who: Identity, filter: string): boolean {
 /** Defence in depth: what may be delivered to whom, whatever it subscribed to. */
 export function authorizeForward(who: Identity, topic: string): boolean {
   if (who.role === 'anonymous') return !topic.startsWith('devices/') && !topic.startsWith('triggers/');
-  if (who.role === 'consumer') return topic.startsWith('triggers/');
+  if (who.role === 'consumer' || who.role === 'analytics') return topic.startsWith('triggers/');
   return topic.startsWith(`devices/${who.id}/`);
 }

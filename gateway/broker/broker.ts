@@ -102,7 +102,7 @@ export class Broker {
         }
         this.identities.set(client, entry.role === 'device'
           ? { role: 'device', id: entry.id, kind: entry.kind, model: entry.model }
-          : { role: 'consumer', id: entry.id });
+          : { role: entry.role, id: entry.id });
         cb(null, true);
       }, (err) => {
         log.error({ err }, 'authentication failed on an internal error');

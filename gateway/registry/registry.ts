@@ -7,6 +7,7 @@ import { UsageGatewayError } from '../../protocol/errors.ts';
 import type { Catalogue } from '../../protocol/models.ts';
 import {
   registryFileSchema,
+  type AnalyticsEntry,
   type ConsentPurpose,
   type ConsumerEntry,
   type DeviceEntry,
@@ -176,10 +177,11 @@ export class Registry {
     return made;
   }
 
-  async addConsumer(id: string): Promise<{ entry: ConsumerEntry; secret: string }> {
+  /** A consumer identity, or with role 'analytics' the one that publishes triggers. */
+  async addConsumer(id: string, role: 'consumer' | 'analytics' = 'consumer'): Promise<{ entry: ConsumerEntry | AnalyticsEntry; secret: string }> {
     const secret = newSecret();
     const now = new Date().toISOString();
-    const entry: ConsumerEntry = { id, role: 'consumer', secretHash: await hashSecret(secret), createdAt: now, updatedAt: now };
+    const entry: ConsumerEntry | AnalyticsEntry = { id, role, secretHash: await hashSecret(secret), createdAt: now, updatedAt: now };
     await this.mutate((entries) => {
       this.assertNew(entries, id);
       entries.set(id, entry);

@@ -1,0 +1,170 @@
+import { readFileSync } from 'node:fs';
+import { timingSafeEqual, createHash } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { z } from 'zod';
+import { UsageGatewayError, type ErrorCode } from '../../protocol/errors.ts';
+import { CONSENT_PURPOSES } from '../../protocol/registry.ts';
+import { TRIGGER_CATEGORIES } from '../../protocol/topics.ts';
+import { feedbackInputSchema, TRIGGER_STATUSES, triggerSchema, type Feedback } from '../../protocol/trigger.ts';
+import type { Analytics } from '../service.ts';
+import type { TriggerRecord } from '../store/state.ts';
+
+const INBOX = new URL('./inbox/', import.meta.url);
+const asset = (name: string) => readFileSync(new URL(name, INBOX), 'utf8');
+
+const listQuery = z.object({
+  category: z.enum(TRIGGER_CATEGORIES).optional(),
+  rule: z.string().max(64).optional(),
+  model: z.string().max(64).optional(),
+  kind: z.string().max(32).optional(),
+  device: z.string().max(64).optional(),
+  owner: z.string().max(128).optional(),
+  status: z.enum(TRIGGER_STATUSES).optional(),
+  since: z.iso.datetime().optional(),
+  /** Cursor: the `next` of the previous page. */
+  before: z.string().regex(/^\d+$/).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+}).strict();
+
+const consentBody = z.object({ consent: z.array(z.enum(CONSENT_PURPOSES)) }).strict();
+
+/** A stored trigger as the API shows it: the trigger, its status, feedback and deliveries. */
+const triggerView = (r: TriggerRecord) => ({ ...r.trigger, status: r.status, feedback: r.feedback, delivery: r.delivery });
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  GW_ERR_UNAUTHORIZED: 401, GW_ERR_BAD_REQUEST: 400, GW_ERR_TRIGGER_UNKNOWN: 404, GW_ERR_DEVICE_UNKNOWN: 404, GW_ERR_USAGE: 400,
+};
+
+function fail(reply: FastifyReply, code: ErrorCode, message: string, details?: unknown) {
+  return reply.code(STATUS[code] ?? 500).send({ error: { code, message, ...(details ? { details } : {}) } });
+}
+
+/** zod issues as `field: problem` lines a person can act on. */
+function issues(err: z.ZodError): Array<{ field: string; problem: string }> {
+  return err.issues.map((i) => ({
+    field: i.path.join('.') || (i.code === 'unrecognized_keys' ? i.keys.join(',') : '(body)'),
+    problem: i.code === 'unrecognized_keys' ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message,
+  }));
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+const errorSchema = { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } } };
+const json = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+
+/**
+ * The analytics API: triggers (list, one, feedback), consent, rules; the trigger inbox page;
+ * OpenAPI at /docs. Every /api call needs `Authorization: Bearer <analytics.api.token>`.
+ * Requests are validated with the protocol's zod schemas, so the API and the contract agree.
+ */
+export async function buildApiApp(o: { analytics: Analytics; token?: string }): Promise<FastifyInstance> {
+  const { analytics } = o;
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  // Schemas below document the API (OpenAPI); validation is zod's, with our error codes.
+  app.setValidatorCompiler(() => (data) => ({ value: data }));
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Usage Gateway analytics API', version: '1', description: 'Usage-based triggers with their evidence, feedback and consent. See docs/http-api.md.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const want = o.token ? digest(o.token) : undefined;
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.url.startsWith('/api/')) return;
+    if (!want) return fail(reply, 'GW_ERR_UNAUTHORIZED', 'the analytics API has no token configured (analytics.api.token, UG_ANALYTICS_API_TOKEN); every call is refused');
+    const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
+    if (!m) return fail(reply, 'GW_ERR_UNAUTHORIZED', 'missing bearer token: send "Authorization: Bearer <token>"');
+    if (!timingSafeEqual(digest(m[1].trim()), want)) return fail(reply, 'GW_ERR_UNAUTHORIZED', 'wrong bearer token');
+  });
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    if (err instanceof UsageGatewayError) return fail(reply, err.code, err.message, err.details);
+    if (err.statusCode && err.statusCode < 500) return fail(reply, 'GW_ERR_BAD_REQUEST', err.message);
+    analytics.log.error({ err }, 'analytics API error');
+    return reply.code(500).send({ error: { code: 'GW_ERR_STATE', message: 'internal error; see the analytics log' } });
+  });
+  app.setNotFoundHandler((req, reply) => fail(reply, 'GW_ERR_BAD_REQUEST', `no route ${req.method} ${req.url.split('?')[0]}; see /docs`));
+
+  const tags = (t: string) => ({ tags: [t] });
+  const triggerJson = { ...json(triggerSchema), additionalProperties: true };
+
+  app.get('/api/triggers', {
+    schema: { ...tags('triggers'), summary: 'List triggers, newest first, with filters', querystring: json(listQuery),
+      response: { 200: { type: 'object', properties: { items: { type: 'array', items: triggerJson }, next: { type: 'string' } } }, 400: errorSchema } },
+  }, async (req, reply) => {
+    const q = listQuery.safeParse(req.query);
+    if (!q.success) return fail(reply, 'GW_ERR_BAD_REQUEST', 'invalid query parameters', issues(q.error));
+    const f = q.data;
+    const page = analytics.state.list({
+      category: f.category, ruleId: f.rule, model: f.model, kind: f.kind, deviceId: f.device, owner: f.owner, status: f.status,
+      since: f.since ? Date.parse(f.since) : undefined, before: f.before ? Number(f.before) : undefined, limit: f.limit,
+    });
+    return { items: page.items.map(triggerView), ...(page.next !== undefined ? { next: String(page.next) } : {}) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/triggers/:id', {
+    schema: { ...tags('triggers'), summary: 'One trigger with its evidence, status, feedback and deliveries', response: { 200: triggerJson, 404: errorSchema } },
+  }, async (req, reply) => {
+    const rec = analytics.state.get(req.params.id);
+    if (!rec) return fail(reply, 'GW_ERR_TRIGGER_UNKNOWN', `no trigger "${req.params.id}"`);
+    return triggerView(rec);
+  });
+
+  app.post<{ Params: { id: string } }>('/api/triggers/:id/feedback', {
+    schema: { ...tags('triggers'), summary: 'Record what came of a trigger: accepted, declined or converted', body: json(feedbackInputSchema),
+      response: { 201: triggerJson, 400: errorSchema, 404: errorSchema } },
+  }, async (req, reply) => {
+    const body = feedbackInputSchema.safeParse(req.body);
+    if (!body.success) return fail(reply, 'GW_ERR_BAD_REQUEST', `invalid feedback: ${issues(body.error).map((i) => `${i.field}: ${i.problem}`).join('; ')}`, issues(body.error));
+    if (!analytics.state.get(req.params.id)) return fail(reply, 'GW_ERR_TRIGGER_UNKNOWN', `no trigger "${req.params.id}"`);
+    const now = new Date().toISOString();
+    const fb: Feedback = { ...body.data, at: body.data.at ?? now, receivedAt: now };
+    const feedbackSinks = analytics.config.analytics.delivery.influx ? ['influx'] : [];
+    const rec = await analytics.state.addFeedback(req.params.id, fb, feedbackSinks);
+    analytics.metrics.feedback.inc({ rule: rec!.trigger.ruleId, outcome: fb.outcome });
+    return reply.code(201).send(triggerView(rec!));
+  });
+
+  const consentView = (id: string) => {
+    const d = analytics.registry.device(id);
+    if (!d) throw new UsageGatewayError('GW_ERR_DEVICE_UNKNOWN', `no device "${id}" in the registry`);
+    return { deviceId: d.id, owner: d.owner, ownerSince: d.ownerSince, consent: d.consent };
+  };
+  const consentJson = { type: 'object', properties: { deviceId: { type: 'string' }, owner: { type: 'string' }, ownerSince: { type: 'string' }, consent: { type: 'array', items: { type: 'string' } } } };
+  app.get<{ Params: { id: string } }>('/api/devices/:id/consent', {
+    schema: { ...tags('consent'), summary: "A device owner's consent (marketing, service)", response: { 200: consentJson, 404: errorSchema } },
+  }, async (req) => {
+    await analytics.registry.refresh();
+    return consentView(req.params.id);
+  });
+  app.put<{ Params: { id: string } }>('/api/devices/:id/consent', {
+    schema: { ...tags('consent'), summary: "Replace a device owner's consent", body: json(consentBody), response: { 200: consentJson, 400: errorSchema, 404: errorSchema } },
+  }, async (req, reply) => {
+    const body = consentBody.safeParse(req.body);
+    if (!body.success) return fail(reply, 'GW_ERR_BAD_REQUEST', `invalid consent: ${issues(body.error).map((i) => `${i.field}: ${i.problem}`).join('; ')}`, issues(body.error));
+    consentView(req.params.id);
+    await analytics.registry.setConsent(req.params.id, body.data.consent);
+    return consentView(req.params.id);
+  });
+
+  app.get('/api/rules', { schema: { ...tags('rules'), summary: 'The rule catalogue' } }, async () =>
+    analytics.rules.map((r) => ({ id: r.id, version: r.version, enabled: r.enabled, category: r.category, purpose: r.purpose, kinds: r.kinds, description: r.description.trim(), offer: r.offer, windowDays: r.windowDays, cooldownDays: r.cooldownDays })));
+  app.get('/api/models', { schema: { ...tags('rules'), summary: 'The model catalogue (for filters)' } }, async () => analytics.catalogue.models);
+
+  // The trigger inbox: plain HTML, one script, one stylesheet; no build step.
+  app.get('/', { schema: { hide: true } }, async (_req, reply) => reply.redirect('/inbox'));
+  app.get('/inbox', { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(asset('index.html')));
+  app.get('/inbox/inbox.js', { schema: { hide: true } }, async (_req, reply) => reply.type('text/javascript; charset=utf-8').send(asset('inbox.js')));
+  app.get('/inbox/inbox.css', { schema: { hide: true } }, async (_req, reply) => reply.type('text/css; charset=utf-8').send(asset('inbox.css')));
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+    analytics.metrics.outboxDepth.set(analytics.state.outboxDepth());
+    return reply.type(analytics.metrics.registry.contentType).send(await analytics.metrics.registry.metrics());
+  });
+  return app;
+}

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { UsageGatewayError } from '../../protocol/errors.ts';
+import type { DeviceInfo } from '../detectors/index.ts';
+
+/** One device of a simulated fleet, as the simulator's ground-truth manifest tells it. */
+export interface ManifestDevice extends DeviceInfo {
+  persona: string;
+  /** When the planted pattern begins (ISO), if the persona has one. */
+  patternStart?: string;
+}
+
+const when = z.union([z.string(), z.number()]).transform((v) => new Date(v).toISOString());
+
+// The simulator's field names, with the spellings a hand-written manifest may use.
+const entry = z
+  .object({
+    id: z.string().optional(),
+    deviceId: z.string().optional(),
+    kind: z.string(),
+    model: z.string(),
+    owner: z.string().optional(),
+    persona: z.string(),
+    patternStart: when.nullable().optional(),
+    patternStartMs: z.number().nullable().optional(),
+    consent: z.array(z.string()).optional(),
+  })
+  .loose()
+  .refine((e) => e.id ?? e.deviceId, 'a device needs "id" or "deviceId"');
+
+const manifestSchema = z.union([
+  z.array(entry),
+  z.object({ devices: z.array(entry) }).loose().transform((m) => m.devices),
+]);
+
+/** Reads a manifest: JSON (an array, or an object with `devices`) or JSON lines. */
+export function loadManifest(path: string): ManifestDevice[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageGatewayError('GW_ERR_MANIFEST', `cannot read manifest ${path}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    try {
+      doc = text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+    } catch (err) {
+      throw new UsageGatewayError('GW_ERR_MANIFEST', `manifest ${path} is neither JSON nor JSON lines: ${(err as Error).message}`);
+    }
+  }
+  return parseManifest(doc, path);
+}
+
+export function parseManifest(doc: unknown, source = 'manifest'): ManifestDevice[] {
+  const parsed = manifestSchema.safeParse(doc);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.slice(0, 20).map((i) => `  ${i.path.join('.') || '(top level)'}: ${i.message}`);
+    throw new UsageGatewayError('GW_ERR_MANIFEST', `${source} is invalid:\n${lines.join('\n')}`);
+  }
+  return parsed.data.map((e) => {
+    const id = (e.id ?? e.deviceId)!;
+    const start = e.patternStart ?? (e.patternStartMs != null ? new Date(e.patternStartMs).toISOString() : undefined);
+    return { id, kind: e.kind, model: e.model, owner: e.owner ?? `owner-${id}`, persona: e.persona, ...(start ? { patternStart: start } : {}), consent: e.consent ?? ['marketing', 'service'] };
+  });
+}

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { present, round, slice, slopePerDay } from './stats.ts';
+import { DAY_MS, type Detector } from './types.ts';
+
+const params = z.object({
+  /** OBD-II diagnostic trouble codes: P, C, B or U and four hex digits. */
+  dtcPattern: z.string().default('[PCBU][0-9A-F]{4}'),
+  /** Warning or critical DTC events in the window. */
+  minDtc: z.number().int().min(1).default(2),
+  /** Battery state of health lost per 30 days that counts as a decline (percentage points). */
+  minSohDropPer30Days: z.number().min(0).default(1),
+  /** Days with a battery reading needed to fit the trend. */
+  minSohDays: z.number().int().min(3).default(10),
+  windowDays: z.number().int().min(7).max(365).default(28),
+}).strict();
+
+/** Diagnostic trouble codes, or a battery whose state of health falls fast. */
+export const carHealth: Detector<z.infer<typeof params>> = {
+  id: 'car-health',
+  description: 'diagnostic trouble codes (warning or critical) or a fast decline of battery state of health',
+  kinds: ['car'],
+  params,
+  windowDays: (p) => p.windowDays,
+  features: () => [{ name: 'car.soh', measurement: 'car_trip', select: 'mean("battery_soh_pct")' }],
+  events: true,
+  detect({ series, from, to, params: p }) {
+    const fromMs = series.startMs + from * DAY_MS;
+    const toMs = series.startMs + to * DAY_MS;
+    const re = new RegExp(`^(?:${p.dtcPattern})$`);
+    const dtcs = series.events.filter((e) => e.timeMs >= fromMs && e.timeMs < toMs && e.severity !== 'info' && re.test(e.code));
+    const soh = slice(series.daily.get('car.soh')!, from, to);
+    const slope = present(soh).length >= p.minSohDays ? slopePerDay(soh) * 30 : NaN;
+    const declining = slope <= -p.minSohDropPer30Days;
+    if (dtcs.length < p.minDtc && !declining) return null;
+    const codes = [...new Set(dtcs.map((e) => e.code))];
+    const parts: string[] = [];
+    if (dtcs.length >= p.minDtc) parts.push(`${dtcs.length} diagnostic trouble code${dtcs.length > 1 ? 's' : ''} (${codes.join(', ')}) in the last ${to - from} days`);
+    if (declining) parts.push(`battery health falling ${round(-slope, 2)} points per 30 days (the rule fires from ${p.minSohDropPer30Days})`);
+    const figures: Record<string, number> = { dtc_events: dtcs.length, distinct_dtcs: codes.length };
+    if (Number.isFinite(slope)) figures.soh_change_per_30_days = round(slope, 3);
+    const last = present(soh).at(-1);
+    if (last !== undefined) figures.battery_soh_pct = round(last, 1);
+    return {
+      summary: `${parts.join('; ')}.`.replace(/^./, (c) => c.toUpperCase()),
+      figures,
+      thresholds: { min_dtc: p.minDtc, min_soh_drop_per_30_days: p.minSohDropPer30Days },
+      series: declining || dtcs.length === 0 ? { label: 'battery state of health', unit: '%', values: soh } : {
+        label: 'trouble codes per day',
+        values: Array.from({ length: to - from }, (_, i) => dtcs.filter((e) => Math.floor((e.timeMs - fromMs) / DAY_MS) === i).length),
+      },
+      offer: { label: declining ? 'Battery check' : `Diagnostics for ${codes.join(', ')}` },
+    };
+  },
+};

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { mean, present, round, slice, sum } from './stats.ts';
+import type { Detector } from './types.ts';
+
+const params = z.object({
+  /** Door openings over the window, against the median fridge of the same model. */
+  minOpeningsRatio: z.number().min(1).default(1.6),
+  /** Mean compressor duty, against the median of the same model. */
+  minDutyRatio: z.number().min(1).default(1.15),
+  /** Days with data needed in the window. */
+  minDays: z.number().int().min(1).default(7),
+  windowDays: z.number().int().min(7).max(365).default(28),
+}).strict();
+
+/** A fridge used far more than others of its model: doors opened often, compressor working hard. */
+export const fridgeCrowded: Detector<z.infer<typeof params>> = {
+  id: 'fridge-crowded',
+  description: 'door openings and compressor duty far above the median of the same model (cohort percentiles)',
+  kinds: ['fridge'],
+  params,
+  windowDays: (p) => p.windowDays,
+  features: () => [
+    { name: 'fridge.door_openings', measurement: 'fridge_state', select: 'sum("door_openings")' },
+    { name: 'fridge.duty', measurement: 'fridge_state', select: 'mean("compressor_duty")' },
+  ],
+  cohortFeatures: () => ['fridge.door_openings', 'fridge.duty'],
+  detect({ series, from, to, params: p, cohort, successor, model }) {
+    const openings = slice(series.daily.get('fridge.door_openings')!, from, to);
+    const duty = slice(series.daily.get('fridge.duty')!, from, to);
+    if (present(openings).length < p.minDays) return null;
+    const co = cohort.get('fridge.door_openings');
+    const cd = cohort.get('fridge.duty');
+    if (!co || !cd || co.devices < 5) return null; // no cohort to compare with
+    const total = sum(openings);
+    const d = mean(duty);
+    const oRatio = total / co.percentiles.p50;
+    const dRatio = d / cd.percentiles.p50;
+    if (!(oRatio >= p.minOpeningsRatio) || !(dRatio >= p.minDutyRatio)) return null;
+    const days = to - from;
+    return {
+      summary: `The doors of this ${model?.name ?? 'fridge'} opened ${Math.round(total / days)} times a day over the last ${days} days, ${round(oRatio, 1)}× the median of ${co.devices} ${co.model} fridges, and its compressor ran ${Math.round(d * 100)}% of the time (${round(dRatio, 2)}× the median): it is likely too small for the household.`,
+      figures: { door_openings_per_day: round(total / days, 1), openings_ratio: round(oRatio, 2), compressor_duty: round(d, 3), duty_ratio: round(dRatio, 2) },
+      thresholds: { min_openings_ratio: p.minOpeningsRatio, min_duty_ratio: p.minDutyRatio },
+      series: { label: 'door openings per day', values: openings, threshold: round((co.percentiles.p50 / days) * p.minOpeningsRatio, 1) },
+      cohort: { model: co.model, devices: co.devices, percentiles: { ...co.percentiles, duty_p50: cd.percentiles.p50 } },
+      offer: successor ? { target: successor.id, label: `${successor.name} (${successor.volume_l} l)` } : undefined,
+    };
+  },
+};

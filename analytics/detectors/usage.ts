@@ -1,0 +1,23 @@
+import type { FeatureSpec } from './types.ts';
+
+/**
+ * What "use" means per device kind, for the retention detectors: cycles for a washer, door
+ * openings for a fridge, kilometres for a car; and what any telemetry reading is (silence).
+ */
+export const USAGE: Record<string, { usage: FeatureSpec; unit: string; readings: FeatureSpec }> = {
+  washer: {
+    usage: { name: 'washer.cycles', measurement: 'washer_cycle', select: 'count("load_kg")' },
+    unit: 'cycles',
+    readings: { name: 'washer.cycles', measurement: 'washer_cycle', select: 'count("load_kg")' },
+  },
+  fridge: {
+    usage: { name: 'fridge.door_openings', measurement: 'fridge_state', select: 'sum("door_openings")' },
+    unit: 'door openings',
+    readings: { name: 'fridge.readings', measurement: 'fridge_state', select: 'count("temp_c")' },
+  },
+  car: {
+    usage: { name: 'car.km', measurement: 'car_trip', select: 'sum("distance_km")' },
+    unit: 'km',
+    readings: { name: 'car.trips', measurement: 'car_trip', select: 'count("distance_km")' },
+  },
+};

@@ -1,0 +1,91 @@
+import type { Catalogue } from '../../protocol/models.ts';
+import type { InfluxStore } from '../../gateway/storage/index.ts';
+import { DAY_MS, type CohortStats, type DeviceEvent, type DeviceInfo, type DeviceSeries, type FeatureSpec } from '../detectors/index.ts';
+
+const ident = (s: string) => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+const literal = (s: string) => `'${s.replace(/['\\]/g, (c) => `\\${c}`)}'`;
+/** Device ids are [A-Za-z0-9._-]: only "." needs escaping inside a regular expression. */
+const idRegex = (ids: string[]) => `/^(?:${ids.map((id) => id.replace(/\./g, '\\.')).join('|')})$/`;
+
+export const PERCENTILES = [10, 25, 50, 75, 90] as const;
+
+/**
+ * Reads what detectors need from InfluxDB in InfluxQL, one page of devices at a time: daily
+ * aggregates per device (GROUP BY time(1d), device_id), the raw error events, and the
+ * percentiles of a model cohort (a subquery per device, percentiles per model).
+ */
+export class FeatureSource {
+  queries = 0;
+
+  constructor(private readonly store: InfluxStore, private readonly catalogue: Catalogue) {}
+
+  private async query<T>(q: string): Promise<T[]> {
+    this.queries++;
+    return this.store.query<T>(q);
+  }
+
+  /** Daily features and events of a page of devices of one kind over [startMs, startMs + days). */
+  async page(devices: DeviceInfo[], specs: FeatureSpec[], withEvents: boolean, startMs: number, days: number): Promise<Map<string, DeviceSeries>> {
+    const endMs = startMs + days * DAY_MS;
+    const out = new Map<string, DeviceSeries>();
+    for (const d of devices) {
+      const daily = new Map<string, Float64Array>();
+      for (const s of specs) daily.set(s.name, new Float64Array(days).fill(NaN));
+      out.set(d.id, { startMs, days, daily, events: [] });
+    }
+    // One query per measurement and extra condition; a condition that depends on the model
+    // (a capacity) splits the page by model.
+    const groups = new Map<string, { measurement: string; where: string; specs: Map<string, FeatureSpec>; ids: Set<string> }>();
+    for (const d of devices) {
+      const model = this.catalogue.get(d.model);
+      for (const s of specs) {
+        const where = s.where?.(model) ?? '';
+        const key = `${s.measurement}\n${where}`;
+        const g = groups.get(key) ?? { measurement: s.measurement, where, specs: new Map(), ids: new Set() };
+        g.specs.set(s.name, s);
+        g.ids.add(d.id);
+        groups.set(key, g);
+      }
+    }
+    const time = `time >= ${startMs}ms AND time < ${endMs}ms`;
+    for (const g of groups.values()) {
+      const names = [...g.specs.keys()];
+      const select = names.map((n, i) => `${g.specs.get(n)!.select} AS "f${i}"`).join(', ');
+      const q = `SELECT ${select} FROM ${ident(g.measurement)} WHERE ${time} AND "device_id" =~ ${idRegex([...g.ids])}${g.where ? ` AND ${g.where}` : ''} GROUP BY time(1d), "device_id" fill(none)`;
+      const rows = await this.query<Record<string, unknown> & { time: Date; device_id: string }>(q);
+      for (const row of rows) {
+        const s = out.get(row.device_id);
+        if (!s) continue;
+        const day = Math.floor((new Date(row.time).getTime() - startMs) / DAY_MS);
+        if (day < 0 || day >= days) continue;
+        names.forEach((n, i) => {
+          const v = row[`f${i}`];
+          if (typeof v === 'number' && Number.isFinite(v)) s.daily.get(n)![day] = v;
+        });
+      }
+    }
+    if (withEvents && devices.length > 0) {
+      const rows = await this.query<{ time: Date; device_id: string; code: string; severity: string }>(
+        `SELECT "code", "severity", "device_id" FROM "device_event" WHERE ${time} AND "device_id" =~ ${idRegex(devices.map((d) => d.id))}`,
+      );
+      for (const r of rows) {
+        const ev: DeviceEvent = { timeMs: new Date(r.time).getTime(), code: String(r.code), severity: String(r.severity) };
+        out.get(r.device_id)?.events.push(ev);
+      }
+      for (const s of out.values()) s.events.sort((a, b) => a.timeMs - b.timeMs);
+    }
+    return out;
+  }
+
+  /** Percentiles per model of each device's value of `spec` over [fromMs, toMs). */
+  async cohort(kind: string, spec: FeatureSpec, fromMs: number, toMs: number): Promise<Map<string, CohortStats>> {
+    const pcts = PERCENTILES.map((p) => `percentile("v", ${p}) AS "p${p}"`).join(', ');
+    const inner = `SELECT ${spec.select} AS "v" FROM ${ident(spec.measurement)} WHERE time >= ${fromMs}ms AND time < ${toMs}ms AND "kind" = ${literal(kind)} GROUP BY "device_id", "model"`;
+    const rows = await this.query<Record<string, number> & { model: string }>(`SELECT count("v") AS "n", ${pcts} FROM (${inner}) GROUP BY "model"`);
+    const out = new Map<string, CohortStats>();
+    for (const r of rows) {
+      out.set(r.model, { model: r.model, devices: Number(r.n), percentiles: Object.fromEntries(PERCENTILES.map((p) => [`p${p}`, Number(r[`p${p}`])])) });
+    }
+    return out;
+  }
+}

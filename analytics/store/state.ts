@@ -1,0 +1,246 @@
+import { mkdirSync } from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { UsageGatewayError } from '../../protocol/errors.ts';
+import type { Feedback, Trigger, TriggerStatus } from '../../protocol/trigger.ts';
+
+/** Where a delivery of one trigger to one sink stands. */
+export interface DeliveryState {
+  state: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  lastError?: string;
+  at?: string;
+}
+
+/** A trigger as stored: the trigger, what consumers said of it, and its deliveries. */
+export interface TriggerRecord {
+  trigger: Trigger;
+  status: TriggerStatus;
+  feedback: Feedback[];
+  delivery: Record<string, DeliveryState>;
+}
+
+/** One delivery to make: a trigger (or one feedback of it) to one sink. */
+export interface OutboxEntry {
+  key: string;
+  sink: string;
+  triggerId: string;
+  /** Index into the trigger's feedback when the delivery is of a feedback. */
+  feedbackIndex?: number;
+  attempts: number;
+  createdAt: number;
+  firstAttemptAt?: number;
+  dueAt: number;
+  lastError?: string;
+}
+
+export interface DeadLetter extends OutboxEntry {
+  deadAt: number;
+  reason: string;
+}
+
+export interface ListFilter {
+  category?: string;
+  ruleId?: string;
+  model?: string;
+  kind?: string;
+  deviceId?: string;
+  owner?: string;
+  status?: string;
+  /** Only triggers created before this (ms): the cursor of the next page. */
+  before?: number;
+  since?: number;
+  limit: number;
+}
+
+const MAX_TIME = Number.MAX_SAFE_INTEGER;
+const HI = '\uffff';
+
+/**
+ * The durable analytics state in one LMDB environment (ACID, crash-safe, readable and writable
+ * by several processes at once: the daemon and `analytics run` may share it). Named databases:
+ * triggers by id, with secondary indexes by time, by device and rule, and by owner; the
+ * delivery outbox with its due-time index; and the delivery dead-letters.
+ */
+export class StateStore {
+  private env?: RootDatabase;
+  private triggers!: Database<TriggerRecord, string>;
+  private byTime!: Database<null, [number, string]>;
+  private byDeviceRule!: Database<null, [string, string, number, string]>;
+  private byOwner!: Database<string, [string, number, string]>;
+  private outbox!: Database<OutboxEntry, string>;
+  private due!: Database<null, [number, string]>;
+  private dead!: Database<DeadLetter, string>;
+
+  constructor(readonly dir: string) {}
+
+  open(): void {
+    if (this.env) return;
+    try {
+      mkdirSync(this.dir, { recursive: true });
+      this.env = open({ path: this.dir, maxDbs: 16 });
+    } catch (err) {
+      throw new UsageGatewayError('GW_ERR_STATE', `cannot open the analytics state in ${this.dir}: ${(err as Error).message}`);
+    }
+    const env = this.env;
+    this.triggers = env.openDB({ name: 'triggers' });
+    this.byTime = env.openDB({ name: 'by-time' });
+    this.byDeviceRule = env.openDB({ name: 'by-device-rule' });
+    this.byOwner = env.openDB({ name: 'by-owner' });
+    this.outbox = env.openDB({ name: 'outbox' });
+    this.due = env.openDB({ name: 'outbox-due' });
+    this.dead = env.openDB({ name: 'dead' });
+  }
+
+  async close(): Promise<void> {
+    const env = this.env;
+    this.env = undefined;
+    await env?.close();
+  }
+
+  get(id: string): TriggerRecord | undefined {
+    return this.triggers.get(id);
+  }
+
+  /**
+   * Stores a new trigger with its outbox entries, atomically; false (and nothing written) when
+   * a trigger with that id exists already: a job run twice over one window adds nothing.
+   */
+  async insert(trigger: Trigger, sinks: string[], nowMs = Date.now()): Promise<boolean> {
+    const t = Date.parse(trigger.createdAt);
+    return this.env!.transaction(() => {
+      if (this.triggers.get(trigger.id)) return false;
+      const delivery = Object.fromEntries(sinks.map((s) => [s, { state: 'pending', attempts: 0 } satisfies DeliveryState]));
+      this.triggers.put(trigger.id, { trigger, status: 'open', feedback: [], delivery });
+      this.byTime.put([t, trigger.id], null);
+      this.byDeviceRule.put([trigger.deviceId, trigger.ruleId, t, trigger.id], null);
+      this.byOwner.put([trigger.owner, t, trigger.id], trigger.purpose);
+      for (const sink of sinks) this.enqueue({ key: `${trigger.id}|${sink}`, sink, triggerId: trigger.id, attempts: 0, createdAt: nowMs, dueAt: nowMs });
+      return true;
+    });
+  }
+
+  /** Records a feedback (the trigger's status becomes its outcome) and queues its deliveries. */
+  async addFeedback(id: string, fb: Feedback, sinks: string[], nowMs = Date.now()): Promise<TriggerRecord | undefined> {
+    return this.env!.transaction(() => {
+      const rec = this.triggers.get(id);
+      if (!rec) return undefined;
+      const next: TriggerRecord = { ...rec, status: fb.outcome, feedback: [...rec.feedback, fb] };
+      this.triggers.put(id, next);
+      const index = next.feedback.length - 1;
+      for (const sink of sinks) this.enqueue({ key: `${id}|${sink}|fb${index}`, sink, triggerId: id, feedbackIndex: index, attempts: 0, createdAt: nowMs, dueAt: nowMs });
+      return next;
+    });
+  }
+
+  private enqueue(e: OutboxEntry): void {
+    this.outbox.put(e.key, e);
+    this.due.put([e.dueAt, e.key], null);
+  }
+
+  /** Newest first, filtered; scans at most `scanLimit` entries of the time index. */
+  list(f: ListFilter, scanLimit = 200_000): { items: TriggerRecord[]; next?: number } {
+    const items: TriggerRecord[] = [];
+    let scanned = 0;
+    let lastTime: number | undefined;
+    const start: [number, string] = [f.before !== undefined ? f.before - 1 : MAX_TIME, HI];
+    const end: [number, string] = [f.since ?? 0, ''];
+    for (const { key } of this.byTime.getRange({ start, end, reverse: true })) {
+      if (++scanned > scanLimit) break;
+      const rec = this.triggers.get(key[1]);
+      if (!rec) continue;
+      const t = rec.trigger;
+      if ((f.category && t.category !== f.category) || (f.ruleId && t.ruleId !== f.ruleId) || (f.model && t.model !== f.model)
+        || (f.kind && t.kind !== f.kind) || (f.deviceId && t.deviceId !== f.deviceId) || (f.owner && t.owner !== f.owner)
+        || (f.status && rec.status !== f.status)) continue;
+      if (items.length === f.limit) return { items, next: lastTime };
+      items.push(rec);
+      lastTime = key[0];
+    }
+    return { items };
+  }
+
+  /** Triggers of one device and rule, newest first. */
+  *ofDeviceRule(deviceId: string, ruleId: string, sinceMs = 0): Generator<TriggerRecord> {
+    for (const { key } of this.byDeviceRule.getRange({ start: [deviceId, ruleId, MAX_TIME, HI], end: [deviceId, ruleId, sinceMs, ''], reverse: true })) {
+      const rec = this.triggers.get(key[3]);
+      if (rec) yield rec;
+    }
+  }
+
+  /** Every trigger of one device since a time, newest first. */
+  *ofDevice(deviceId: string, sinceMs = 0): Generator<TriggerRecord> {
+    for (const { key } of this.byDeviceRule.getRange({ start: [deviceId, HI], end: [deviceId, ''], reverse: true })) {
+      if (key[2] < sinceMs) continue;
+      const rec = this.triggers.get(key[3]);
+      if (rec) yield rec;
+    }
+  }
+
+  /** Count of triggers of one owner and purpose since a time. */
+  countOfOwner(owner: string, purpose: string, sinceMs: number): number {
+    let n = 0;
+    for (const { value } of this.byOwner.getRange({ start: [owner, sinceMs, ''], end: [owner, MAX_TIME, HI] })) if (value === purpose) n++;
+    return n;
+  }
+
+  /**
+   * Takes up to `limit` due deliveries for this process: each is pushed `leaseMs` into the
+   * future in the same transaction, so another process polling the same outbox skips it.
+   */
+  async claimDue(nowMs: number, limit: number, leaseMs: number): Promise<OutboxEntry[]> {
+    return this.env!.transaction(() => {
+      const out: OutboxEntry[] = [];
+      for (const { key } of this.due.getRange({ start: [0, ''], end: [nowMs, HI], limit })) {
+        const e = this.outbox.get(key[1]);
+        this.due.remove(key);
+        if (!e || e.dueAt !== key[0]) continue;
+        const claimed = { ...e, dueAt: nowMs + leaseMs };
+        this.enqueue(claimed);
+        out.push(claimed);
+      }
+      return out;
+    });
+  }
+
+  async delivered(e: OutboxEntry, nowMs: number): Promise<void> {
+    await this.env!.transaction(() => {
+      this.due.remove([e.dueAt, e.key]);
+      this.outbox.remove(e.key);
+      if (e.feedbackIndex === undefined) this.setDelivery(e.triggerId, e.sink, { state: 'delivered', attempts: e.attempts + 1, at: new Date(nowMs).toISOString() });
+    });
+  }
+
+  async retry(e: OutboxEntry, dueAt: number, error: string, nowMs: number): Promise<void> {
+    await this.env!.transaction(() => {
+      this.due.remove([e.dueAt, e.key]);
+      this.enqueue({ ...e, attempts: e.attempts + 1, firstAttemptAt: e.firstAttemptAt ?? nowMs, dueAt, lastError: error });
+      if (e.feedbackIndex === undefined) this.setDelivery(e.triggerId, e.sink, { state: 'pending', attempts: e.attempts + 1, lastError: error });
+    });
+  }
+
+  async deadLetter(e: OutboxEntry, reason: string, nowMs: number): Promise<void> {
+    await this.env!.transaction(() => {
+      this.due.remove([e.dueAt, e.key]);
+      this.outbox.remove(e.key);
+      this.dead.put(e.key, { ...e, attempts: e.attempts + 1, deadAt: nowMs, reason });
+      if (e.feedbackIndex === undefined) this.setDelivery(e.triggerId, e.sink, { state: 'dead', attempts: e.attempts + 1, lastError: reason, at: new Date(nowMs).toISOString() });
+    });
+  }
+
+  private setDelivery(id: string, sink: string, d: DeliveryState): void {
+    const rec = this.triggers.get(id);
+    if (rec) this.triggers.put(id, { ...rec, delivery: { ...rec.delivery, [sink]: d } });
+  }
+
+  outboxDepth(): number {
+    return this.outbox.getCount();
+  }
+
+  deadLetters(): DeadLetter[] {
+    return [...this.dead.getRange({})].map((e) => e.value);
+  }
+
+  count(): number {
+    return this.triggers.getCount();
+  }
+}
