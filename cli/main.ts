@@ -7,6 +7,7 @@ import { devicesCommand, consumersCommand } from './commands/devices.ts';
 import { gatewayCommand } from './commands/gateway.ts';
 import { modelsCommand } from './commands/models.ts';
 import { statusCommand } from './commands/status.ts';
+import { serialCommand } from '../gateway/serial/cli.ts';
 
 /**
  * `usage-gateway`: one command per part. Each subcommand lives in its own module and is
@@ -19,7 +20,7 @@ const program = new Command('usage-gateway')
   .showHelpAfterError()
   .exitOverride();
 
-for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), analyticsCommand()]) {
+for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), serialCommand(), analyticsCommand()]) {
   program.addCommand(cmd);
 }
 

@@ -8,6 +8,32 @@ import { z } from 'zod';
 const port = z.number().int().min(0).max(65_535);
 const ms = z.number().int().min(0);
 
+/** One serial port of the serial bridge (gateway/serial/README.md). */
+const serialPort = z.object({
+  path: z.string().min(1).describe('Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/….'),
+  baudRate: z.number().int().min(50).max(4_000_000).default(115_200).describe('Line speed; must match the firmware.'),
+  deviceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected letters, digits, ".", "_" or "-"').describe('Registered device the readings are published as.'),
+  secret: z.string().min(1).optional().describe('Device secret (or secretFile).'),
+  secretFile: z.string().min(1).optional().describe('File holding the device secret (first line).'),
+  kind: z.string().optional().describe('Device kind; narrows number coercion of key=value lines when two kinds share a reading type.'),
+  format: z.enum(['json', 'kv']).default('json').describe('Line format: one JSON reading per line, or key=value pairs.'),
+  fieldMap: z.record(z.string(), z.string()).default({}).describe('Renames keys of a line before validation, e.g. {t: temp_c}.'),
+  writeBack: z.boolean().default(false).describe('Write messages from devices/{id}/commands/# to the port, one line each.'),
+  rtscts: z.boolean().default(false).describe('Hardware flow control (RTS/CTS), so that pausing the port holds the device back.'),
+  reconnect: z.object({
+    minMs: ms.min(10).default(500).describe('First reopen delay after the port is lost; doubles up to maxMs, with jitter.'),
+    maxMs: ms.min(10).default(30_000).describe('Longest delay between reopen attempts.'),
+  }).strict().prefault({}),
+  limits: z.object({
+    maxLineBytes: z.number().int().min(64).max(256 * 1024).default(8_192).describe('Longest line; longer ones are dropped up to their end and reported.'),
+    queueLines: z.number().int().min(1).max(100_000).default(1_000).describe('Lines waiting to be published; at this depth the port is paused, beyond it lines are refused.'),
+    maxInFlight: z.number().int().min(1).max(1_000).default(32).describe('QoS 1 publishes awaiting PUBACK at once.'),
+    partialLineTimeoutMs: ms.default(2_000).describe('Bytes without a line end for this long are reported as a cut-off line; 0: wait for ever (typing by hand).'),
+  }).strict().prefault({}),
+}).strict().superRefine((v, ctx) => {
+  if (!v.secret === !v.secretFile) ctx.addIssue({ code: 'custom', path: ['secret'], message: 'give exactly one of secret and secretFile' });
+});
+
 export const configSchema = z
   .object({
     dataDir: z.string().min(1).default('data').describe('Folder for the registry, spool and dead-letter store unless set one by one.'),
@@ -84,6 +110,11 @@ export const configSchema = z
     }).strict().prefault({}),
     shutdown: z.object({
       deadlineMs: ms.default(10_000).describe('On SIGTERM, time to flush the spool to InfluxDB before leaving the rest for the next start.'),
+    }).strict().prefault({}),
+    serial: z.object({
+      ports: z.array(serialPort).default([]).describe('Serial ports bridged into the gateway, each as its device (`usage-gateway serial`).'),
+      mqttUrl: z.string().optional().describe('Broker `usage-gateway serial` publishes to; default mqtt://127.0.0.1:<mqtt.port>.'),
+      runInGateway: z.boolean().default(false).describe('`usage-gateway gateway` also runs the configured ports, connected to its broker in memory.'),
     }).strict().prefault({}),
     analytics: z.object({
       rulesPath: z.string().optional().describe('Rule catalogue (YAML); default: the catalogue shipped in config/rules.yaml.'),

@@ -42,6 +42,15 @@ export const ERROR_CODES = {
   GW_ERR_BAD_REQUEST: 'The API request (path, query or body) is invalid.',
   GW_ERR_TRIGGER_UNKNOWN: 'No trigger with that id.',
   GW_ERR_STATE: 'The analytics state store cannot be opened or written.',
+  // Serial bridge
+  GW_ERR_SERIAL_PORT: 'A serial port cannot be opened, or was lost; the bridge reopens it with backoff.',
+  GW_ERR_SERIAL_LIST_UNAVAILABLE: 'Serial ports cannot be listed: udevadm (Debian package udev) is missing.',
+  GW_ERR_SERIAL_LINE_TOO_LONG: 'A serial line was longer than the line limit; it was dropped up to its end.',
+  GW_ERR_SERIAL_PARTIAL_LINE: 'A serial line was cut off: the port closed, or went quiet, before its end.',
+  GW_ERR_SERIAL_BAD_KV: 'A key=value serial line is malformed.',
+  GW_ERR_SERIAL_QUEUE_FULL: 'The serial bridge queue was full; the line was refused and dead-lettered.',
+  GW_ERR_SERIAL_UNSENT: 'The serial bridge stopped before the gateway acknowledged a reading; it was dead-lettered.',
+  GW_ERR_SERIAL_COMMAND: 'A command could not be written to the serial port (not one line of UTF-8, too long, or the port is closed).',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
