@@ -12,6 +12,8 @@ export interface DeviceInfo {
   owner: string;
   /** ISO time the current owner took the device over. */
   ownerSince?: string;
+  /** ISO time the device was registered; an ownerSince after it means the device changed hands. */
+  registeredAt?: string;
   consent?: readonly string[];
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { activeDays, round, slice, sum } from './stats.ts';
 import type { Detector } from './types.ts';
-import { USAGE } from './usage.ts';
+import { quietTail, USAGE } from './usage.ts';
 
 const params = z.object({
   /** Days before the recent part that set the device's own baseline. */
@@ -12,6 +12,8 @@ const params = z.object({
   maxRatio: z.number().min(0).max(1).default(0.35),
   /** Days with use needed in the baseline: a device that was never used much cannot collapse. */
   minBaselineDays: z.number().int().min(1).default(10),
+  /** Quiet days at the end at which the device counts as silent, per kind: that is the silent-device rule's case. */
+  quietDays: z.object({ washer: z.number().int().min(1).default(14), fridge: z.number().int().min(1).default(3), car: z.number().int().min(1).default(14) }).strict().prefault({}),
   windowDays: z.number().int().min(14).max(365).default(70),
 }).strict().refine((p) => p.baselineDays + p.recentDays <= p.windowDays, 'baselineDays + recentDays must fit in windowDays');
 
@@ -31,6 +33,7 @@ export const usageCollapse: Detector<z.infer<typeof params>> = {
     const base = use.slice(use.length - p.recentDays - p.baselineDays, use.length - p.recentDays);
     // Silence is the silent-device rule's business; this one needs a device that still reports.
     if (activeDays(readings.slice(readings.length - p.recentDays)) === 0) return null;
+    if (quietTail(readings) >= ((p.quietDays as Record<string, number>)[device.kind] ?? 14)) return null;
     if (activeDays(base) < p.minBaselineDays) return null;
     const b = sum(base) / base.length;
     const r = sum(recent) / recent.length;

@@ -21,3 +21,13 @@ export const USAGE: Record<string, { usage: FeatureSpec; unit: string; readings:
     readings: { name: 'car.trips', measurement: 'car_trip', select: 'count("distance_km")' },
   },
 };
+
+/** Days without a reading after which a device of a kind counts as silent. */
+export const SILENT_DAYS: Record<string, number> = { washer: 14, fridge: 3, car: 14 };
+
+/** Days at the end of a series without a reading (NaN or 0). */
+export function quietTail(readings: number[]): number {
+  let quiet = 0;
+  for (let i = readings.length - 1; i >= 0 && !(readings[i] > 0); i--) quiet++;
+  return quiet;
+}

@@ -26,5 +26,5 @@ export class ListDirectory implements DeviceDirectory {
 
 /** The registry's devices, with owner, ownerSince and consent as they are now (fire time). */
 export function registryDirectory(registry: Registry): ListDirectory {
-  return new ListDirectory(registry.devices().map((d) => ({ id: d.id, kind: d.kind, model: d.model, owner: d.owner, ownerSince: d.ownerSince, consent: d.consent })));
+  return new ListDirectory(registry.devices().map((d) => ({ id: d.id, kind: d.kind, model: d.model, owner: d.owner, ownerSince: d.ownerSince, registeredAt: d.createdAt, consent: d.consent })));
 }

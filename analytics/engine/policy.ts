@@ -32,7 +32,9 @@ export function policyOrder(a: Candidate, b: Candidate): number {
 export function checkPolicy(c: Candidate, trigger: Trigger, state: StateStore, o: PolicyOptions, nowMs: number): SuppressionReason | null {
   const { rule, device } = c;
   if (!(device.consent ?? []).includes(rule.purpose)) return 'no-consent';
-  const ownerSince = device.ownerSince ? Date.parse(device.ownerSince) : 0;
+  // The first owner owns the device's whole history; a resale starts a new one.
+  const since = device.ownerSince ? Date.parse(device.ownerSince) : 0;
+  const ownerSince = since > (device.registeredAt ? Date.parse(device.registeredAt) : 0) + 1_000 ? since : 0;
   // Usage of the previous owner says nothing about what the new one wants.
   if (rule.purpose === 'marketing' && c.windowFrom < ownerSince) return 'owner-change';
   if (state.get(trigger.id)) return 'duplicate';
