@@ -11,6 +11,12 @@ const HOUR = 3_600_000;
 // Two whole days in the past, aligned to midnight UTC, so hourly and daily buckets are exact.
 const day0 = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 3 * 86_400_000;
 
+/** The continuous queries of this test's database (the server may hold other tests' too). */
+async function cqsOfDb(): Promise<Array<{ name: string; query: string }>> {
+  const res = (await store.query('SHOW CONTINUOUS QUERIES')) as unknown as { groupRows: Array<{ name: string; rows: Array<{ name: string; query: string }> }> };
+  return res.groupRows.find((g) => g.name === store.opts.database)?.rows ?? [];
+}
+
 before(async () => {
   const influx = await testInflux();
   stop = influx.stop;
@@ -22,16 +28,16 @@ after(() => stop());
 test('ensureDatabase creates the rollup retention policy and a continuous query per reading type and interval', async () => {
   const rps = await store.query<{ name: string; duration: string; default: boolean }>(`SHOW RETENTION POLICIES ON "${store.opts.database}"`);
   assert.deepEqual(rps.filter((r) => r.name !== 'autogen').map((r) => [r.name, r.duration, r.default]).sort(), [['raw', '9600h0m0s', true], ['rollup', '24000h0m0s', false]]);
-  const cqs = (await store.query<{ name: string }>('SHOW CONTINUOUS QUERIES')).map((r) => r.name).sort();
+  const cqs = (await cqsOfDb()).map((r) => r.name).sort();
   assert.equal(cqs.length, allReadings().length * 2);
   assert.deepEqual(cqs, rollups().map((r) => r.name).sort());
   assert.ok(cqs.includes('rollup_washer_cycle_1d') && cqs.includes('rollup_device_event_1h'));
 });
 
 test('running ensureDatabase again keeps the continuous queries as they are', async () => {
-  const before = await store.query('SHOW CONTINUOUS QUERIES');
+  const before = await cqsOfDb();
   await store.ensureDatabase();
-  assert.deepEqual(await store.query('SHOW CONTINUOUS QUERIES'), before);
+  assert.deepEqual(await cqsOfDb(), before);
 });
 
 test('backfill computes hourly and daily roll-ups that match the raw data, per device and tag', async () => {
