@@ -10,28 +10,38 @@ import type { DeliveryResult, Sink } from './types.ts';
  */
 export function mqttSink(url: string, username: string, password: string, timeoutMs = 10_000): Sink {
   let client: MqttClient | undefined;
+  let connected: Promise<void> | undefined;
   const connect = () => {
-    client ??= mqtt.connect(url, {
-      clientId: `${username}:${process.pid}`, username, password, protocolVersion: 4,
-      reconnectPeriod: 1_000, connectTimeout: timeoutMs, clean: true,
-    });
-    client.on('error', () => {}); // reported through the failed publishes
+    if (!client) {
+      client = mqtt.connect(url, {
+        clientId: `${username}:${process.pid}`, username, password, protocolVersion: 4,
+        reconnectPeriod: 1_000, connectTimeout: timeoutMs, clean: true,
+      });
+      client.on('error', () => {}); // reported through the failed publishes
+      client.setMaxListeners(100);
+    }
     return client;
+  };
+  /** One wait for the connection, shared by the deliveries in flight. */
+  const ready = (c: MqttClient) => {
+    if (c.connected) return Promise.resolve();
+    connected ??= new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`not connected to ${url} within ${timeoutMs} ms`)), timeoutMs);
+      c.once('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    }).finally(() => {
+      connected = undefined;
+    });
+    return connected;
   };
   return {
     name: 'mqtt',
     async deliverTrigger(t: Trigger): Promise<DeliveryResult> {
       const c = connect();
       try {
-        if (!c.connected) {
-          await new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error(`not connected to ${url} within ${timeoutMs} ms`)), timeoutMs);
-            c.once('connect', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-          });
-        }
+        await ready(c);
         await Promise.race([
           c.publishAsync(topics.trigger(t.category, t.ruleId), JSON.stringify(t), { qos: 1 }),
           new Promise((_, reject) => setTimeout(() => reject(new Error(`no PUBACK within ${timeoutMs} ms`)), timeoutMs).unref()),
