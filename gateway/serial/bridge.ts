@@ -35,6 +35,8 @@ export interface BridgeStats {
   deviceId: string;
   portOpen: boolean;
   mqttConnected: boolean;
+  /** Subscribed to devices/{id}/rejected (and commands/# with write-back). */
+  subscribed: boolean;
   opens: number;
   losses: number;
   lines: number;
@@ -51,6 +53,8 @@ export interface BridgeStats {
   queueDepth: number;
   inFlight: number;
   paused: boolean;
+  /** Times reading from the port was paused because the queue was full. */
+  pauses: number;
 }
 
 export interface BridgeEvents {
@@ -87,7 +91,7 @@ export class SerialBridge extends EventEmitter<BridgeEvents> {
   private paused = false;
   private running = false;
   private readonly s = {
-    opens: 0, losses: 0, lines: 0, ignored: 0, published: 0, acknowledged: 0,
+    opens: 0, losses: 0, pauses: 0, lines: 0, ignored: 0, published: 0, acknowledged: 0,
     refused: {} as Record<string, number>, refusedByGateway: 0, deadLettered: 0, commandsWritten: 0, commandsRefused: 0,
   };
 
@@ -164,7 +168,7 @@ export class SerialBridge extends EventEmitter<BridgeEvents> {
   stats(): BridgeStats {
     return {
       path: this.o.path, deviceId: this.o.deviceId,
-      portOpen: this.link.isOpen, mqttConnected: this.publisher.connected,
+      portOpen: this.link.isOpen, mqttConnected: this.publisher.connected, subscribed: this.publisher.subscribed,
       ...this.s, refused: { ...this.s.refused },
       queueDepth: this.queue.length, inFlight: this.inFlight, paused: this.paused,
     };
@@ -191,6 +195,7 @@ export class SerialBridge extends EventEmitter<BridgeEvents> {
     this.queue.push({ channel: d.channel, payload });
     if (this.queue.length >= queueLines && !this.paused) {
       this.paused = true;
+      this.s.pauses++;
       this.link.pause();
       this.rateLog.warn('paused', { queueLines, mqttConnected: this.publisher.connected }, 'queue full: reading from the serial port paused until the gateway catches up');
     }

@@ -87,6 +87,6 @@ export class LineDecoder {
     const reading = this.o.format === 'kv' ? coerceValues(mapped.value, info?.fieldTypes) : mapped.value;
     // An unknown or missing type still goes out: the gateway refuses it with the list of
     // types the device's kind may send, and dead-letters it like any device's message.
-    return { status: 'reading', reading: { ...reading }, channel: info?.channel ?? 'telemetry' };
+    return { status: 'reading', reading, channel: info?.channel ?? 'telemetry' };
   }
 }

@@ -60,21 +60,24 @@ export function parseKv(line: string): KvResult {
     pairs[key] = value;
   }
   if (Object.keys(pairs).length === 0) return { ok: false, reason: 'no key=value pairs' };
-  return { ok: true, pairs };
+  // fromEntries defines own properties: a key named __proto__ stays a plain (refused) field.
+  return { ok: true, pairs: Object.fromEntries(Object.entries(pairs)) };
 }
 
 /** Renames keys per the field map; refuses a rename onto a key the line also has. */
 export function applyFieldMap(obj: Record<string, unknown>, map: Readonly<Record<string, string>>): { ok: true; value: Record<string, unknown> } | { ok: false; reason: string } {
-  // Null prototype: a key named __proto__ must stay a plain (refused) field.
-  const out: Record<string, unknown> = Object.create(null);
+  const out = new Map<string, unknown>();
+  const from = new Map<string, string>();
   for (const [key, v] of Object.entries(obj)) {
     const to = Object.hasOwn(map, key) ? map[key] : key;
-    if (Object.hasOwn(out, to)) {
-      return { ok: false, reason: `field map renames ${key} to ${to}, but the line has ${to} already` };
+    if (out.has(to)) {
+      const renamed = to !== key ? key : from.get(to)!;
+      return { ok: false, reason: `field map renames ${renamed} to ${to}, but the line has ${to} already` };
     }
-    out[to] = v;
+    out.set(to, v);
+    from.set(to, key);
   }
-  return { ok: true, value: out };
+  return { ok: true, value: Object.fromEntries(out) };
 }
 
 const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
@@ -86,11 +89,7 @@ const INT_RE = /^[+-]?\d+$/;
  * does not fit stays a string, so the gateway refuses it with the field and the reason.
  */
 export function coerceValues(pairs: Record<string, unknown>, fieldTypes: Readonly<Record<string, FieldType>> | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = Object.create(null);
-  for (const [key, raw] of Object.entries(pairs)) {
-    out[key] = typeof raw === 'string' ? coerceOne(key, raw, fieldTypes?.[key]) : raw;
-  }
-  return out;
+  return Object.fromEntries(Object.entries(pairs).map(([key, raw]) => [key, typeof raw === 'string' ? coerceOne(key, raw, fieldTypes?.[key]) : raw]));
 }
 
 function coerceOne(key: string, raw: string, type: FieldType | undefined): unknown {

@@ -26,6 +26,8 @@ export interface PublisherOptions {
 export class Publisher {
   private readonly o: PublisherOptions;
   private client?: MqttClient;
+  /** The broker granted the subscriptions of the current connection (rejected, commands). */
+  subscribed = false;
 
   constructor(opts: PublisherOptions) {
     if (!opts.url === !opts.connectStream) throw new Error('give exactly one of url and connectStream');
@@ -60,6 +62,7 @@ export class Publisher {
       client.subscribe(filters, { qos: 1 }, (err, granted) => {
         const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
         if (err || refused.length > 0) log.warn({ err, refused }, 'the gateway refused a subscription of the bridge');
+        else this.subscribed = true;
       });
     });
     client.on('message', (topic, payload) => {
@@ -78,6 +81,9 @@ export class Publisher {
     });
     // mqtt.js reports connection failures as 'error' and reconnects by itself.
     client.on('error', (err) => log.warn({ err: err.message, code: (err as { code?: unknown }).code }, 'MQTT connection to the gateway failed; retrying'));
+    client.on('close', () => {
+      this.subscribed = false;
+    });
     client.on('offline', () => {
       if (wasConnected) log.warn({ deviceId }, 'lost the connection to the gateway; readings wait in the queue');
     });

@@ -9,7 +9,9 @@ import { pino } from 'pino';
 import { listDeadLetters } from '../../deadletter/index.ts';
 import { startTestGateway, type TestGateway } from '../../../test/harness/gateway.ts';
 import { CLI, runCli } from '../../../test/harness/process.ts';
-import { BridgeSet, type PortSpec } from '../index.ts';
+import { SerialPort } from 'serialport';
+import { BridgeSet, startGatewayBridges, type PortSpec } from '../index.ts';
+import { writeFile } from 'node:fs/promises';
 import { ptyPair, PtyWriter, until, type PtyPair } from './pty.ts';
 
 const log = pino({ level: process.env.UG_TEST_LOG_LEVEL ?? 'silent' });
@@ -151,6 +153,58 @@ describe('serial bridge over real pseudo-terminals', () => {
     const long = entries.filter((e) => e.code === 'GW_ERR_SERIAL_LINE_TOO_LONG').map((e) => e.reason).sort();
     assert.match(long.join('\n'), /line of 800 bytes is longer than the limit of 512/);
     assert.equal(entries.find((e) => e.code === 'GW_ERR_SERIAL_PARTIAL_LINE')!.payload, '{"type":"cycle","prog');
+  });
+
+  test('a flooding device is held back by the bounded queue and nothing is lost', async () => {
+    const dev = await gw.addDevice({ kind: 'washer' });
+    const p = await pair('flood');
+    const [bridge] = (await bridges([spec(p.a, dev, { limits: { maxLineBytes: 8_192, queueLines: 4, maxInFlight: 1, partialLineTimeoutMs: 0 } })])).bridges;
+    const w = await writer(p.b);
+    const lines = Array.from({ length: 300 }, (_, i) => `${JSON.stringify(cycle(i))}\n`).join('');
+    await w.write(lines); // ~60 KB in one go: far more than 4 queued readings
+    assert.equal(await gw.waitForCount('washer_cycle', 300, { where: `device_id = '${dev.id}'` }), 300);
+    const s = bridge.stats();
+    assert.ok(s.pauses >= 1, `the port was paused (${s.pauses}×)`);
+    // A pty honours the pause, so the queue never overflows and nothing is refused.
+    assert.equal(s.acknowledged, 300);
+    assert.deepEqual(s.refused, {});
+  });
+
+  test('write-back: a command on devices/{id}/commands/# reaches the device as a line', async () => {
+    const dev = await gw.addDevice({ kind: 'washer' });
+    const p = await pair('cmd');
+    const [bridge] = (await bridges([spec(p.a, dev, { writeBack: true })])).bridges;
+    const device = new SerialPort({ path: p.b, baudRate: 115_200 });
+    cleanups.push(() => new Promise((r) => (device.isOpen ? device.close(() => r()) : r())));
+    let received = '';
+    device.on('data', (d: Buffer) => (received += d.toString('utf8')));
+    await new Promise((r) => device.once('open', r));
+    const aedes = gw.gateway.broker.aedes;
+    const publish = (topic: string, payload: string) => new Promise<void>((r) => aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, () => r()));
+    await until('the bridge to subscribe to its commands', () => bridge.stats().subscribed);
+    await publish(`devices/${dev.id}/commands/reset`, 'cmd=reset reason=bench');
+    await until('the command to arrive', () => received.includes('\n'));
+    assert.equal(received.split('\n')[0], 'cmd=reset reason=bench');
+    await publish(`devices/${dev.id}/commands/bad`, 'two\nlines');
+    await until('the bad command to be refused', () => bridge.stats().commandsRefused === 1);
+    assert.ok(bridge.stats().commandsWritten >= 1);
+  });
+
+  test('serial.runInGateway: configured ports run inside the gateway over an in-memory connection', async () => {
+    const p = await pair('inproc');
+    const secretFile = join(dir, 'inproc.secret');
+    const g2 = await startTestGateway({
+      overrides: { serial: { runInGateway: true, ports: [{ path: p.a, deviceId: 'bench-washer-1', secretFile, reconnect: { minMs: 50, maxMs: 500 } }] } },
+    });
+    cleanups.push(() => g2.stop());
+    const dev = await g2.addDevice({ id: 'bench-washer-1', kind: 'washer' });
+    await writeFile(secretFile, `${dev.secret}\n`);
+    const set = (await startGatewayBridges(g2.gateway))!;
+    cleanups.push(() => set.stop(1_000));
+    await until('the port to open and the bridge to connect', () => set.stats().every((s) => s.portOpen && s.mqttConnected));
+    const w = await writer(p.b);
+    for (let i = 0; i < 4; i++) await w.write(`${JSON.stringify(cycle(i))}\n`);
+    assert.equal(await g2.waitForCount('washer_cycle', 4, { where: `device_id = '${dev.id}'` }), 4);
   });
 
   test('`serial simulate` on one end and `serial` on the other: every line sent arrives', async () => {
