@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { makeFleet, writeFleet, type FleetOptions } from './helpers/fleet.ts';
+import { analyticsEnv, DAY, TOKEN, type AnalyticsEnv } from './helpers/setup.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+const END = Math.floor(Date.now() / DAY) * DAY - DAY;
+const opts: FleetOptions = { devices: 60, days: 90, endMs: END, seed: 21, prefix: 'i' };
+
+let env: AnalyticsEnv;
+let browser: Browser | undefined;
+
+before(async () => {
+  if (!existsSync(CHROMIUM)) {
+    // Debian's chromium; the project's set-up installs what tests need when it may.
+    const { ensureDebianPackages } = await import('../../scripts/setup.mjs' as string);
+    ensureDebianPackages(['chromium']);
+  }
+  env = await analyticsEnv();
+  const fleet = makeFleet(opts);
+  await writeFleet(env.store, fleet, opts);
+  await env.register(fleet);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+after(async () => {
+  await browser?.close();
+  await env?.stop();
+});
+
+test('the inbox lists the fleet\'s triggers, shows evidence with a chart, and stores a click on "declined"', async () => {
+  const a = env.analytics();
+  const run = await a.run({ asOfMs: END });
+  assert.ok(run.fired >= 5);
+  const { api } = await a.start();
+  const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(`http://127.0.0.1:${api}/inbox`);
+  await page.fill('#token', TOKEN);
+  await page.click('#login button');
+  await page.waitForSelector('#triggers tbody tr[data-id]');
+  assert.equal(await page.locator('#triggers tbody tr[data-id]').count(), Math.min(50, run.fired));
+
+  // Filter by category: only upsell rows remain.
+  await page.selectOption('#filters [name=category]', 'upsell');
+  await page.waitForFunction(() => [...document.querySelectorAll('#triggers tbody tr[data-id]')].every((tr) => tr.textContent!.includes('upsell')));
+  const rows = page.locator('#triggers tbody tr[data-id]');
+  assert.ok((await rows.count()) > 0);
+  const id = (await rows.first().getAttribute('data-id'))!;
+  await rows.first().click();
+  await page.waitForSelector('#detail:not([hidden]) #d-summary:not(:empty)');
+  const t = a.state.get(id)!.trigger;
+  assert.equal(await page.textContent('#d-summary'), t.evidence.summary);
+  assert.equal(await page.locator('#d-chart svg rect.bar').count(), t.evidence.series!.points.filter((p) => p[1] !== null).length);
+  const figures = await page.textContent('#d-figures');
+  for (const v of Object.values(t.evidence.figures)) assert.ok(figures!.includes(String(v)), `figure ${v} not shown`);
+
+  await page.click('#d-actions button[data-outcome=declined]');
+  await page.waitForFunction(() => document.querySelector('#d-status')!.textContent!.startsWith('Recorded: declined'));
+  const stored = a.state.get(id)!;
+  assert.equal(stored.status, 'declined');
+  assert.equal(stored.feedback.at(-1)!.outcome, 'declined');
+  assert.equal(stored.feedback.at(-1)!.by, 'inbox');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: `${ARTIFACTS}analytics-inbox.png`, fullPage: true });
+  await page.close();
+});
