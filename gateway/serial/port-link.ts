@@ -123,7 +123,7 @@ export class PortLink extends EventEmitter<PortLinkEvents> {
       this.detach();
       if (!this.running) return;
       this.emit('lost', err ?? undefined);
-      this.retryLater(err ?? new Error('port closed'), this.o.reconnect.minMs);
+      this.retryLater(err ?? new Error('port closed'), true);
     });
   }
 
@@ -135,10 +135,14 @@ export class PortLink extends EventEmitter<PortLinkEvents> {
     parser?.destroy();
   }
 
-  private retryLater(err: Error, fixedMs?: number): void {
-    const attempt = ++this.attempt;
-    const delayMs = fixedMs ?? backoffDelay(attempt - 1, this.o.reconnect.minMs, this.o.reconnect.maxMs);
-    this.emit('retry', err, attempt, delayMs);
+  /** Schedules the next open: after a loss at once-ish (minMs), after a failed open with backoff. */
+  private retryLater(err: Error, afterLoss = false): void {
+    let delayMs = this.o.reconnect.minMs;
+    if (!afterLoss) {
+      const attempt = ++this.attempt;
+      delayMs = backoffDelay(attempt - 1, this.o.reconnect.minMs, this.o.reconnect.maxMs);
+      this.emit('retry', err, attempt, delayMs);
+    }
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.open();

@@ -55,7 +55,7 @@ export class Publisher {
     this.client = client;
     let wasConnected = false;
     client.on('connect', () => {
-      log.info({ deviceId, reconnect: wasConnected }, 'connected to the gateway');
+      log.info({ reconnect: wasConnected }, 'connected to the gateway');
       wasConnected = true;
       client.publish(topics.status(deviceId), 'online', { qos: 1, retain: true });
       const filters = [topics.rejected(deviceId), ...(this.o.commands ? [topics.commands(deviceId)] : [])];
@@ -85,7 +85,7 @@ export class Publisher {
       this.subscribed = false;
     });
     client.on('offline', () => {
-      if (wasConnected) log.warn({ deviceId }, 'lost the connection to the gateway; readings wait in the queue');
+      if (wasConnected) log.warn({}, 'lost the connection to the gateway; readings wait in the queue');
     });
   }
 
