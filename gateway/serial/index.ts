@@ -6,3 +6,4 @@ export { BoundedLineParser } from './line-parser.ts';
 export { listPorts, type PortInfo } from './list.ts';
 export { simulatedReadings, formatLine, runSimSerial, type SimSerialOptions, type SimSerialResult } from './sim-serial.ts';
 export { serialCommand } from './cli.ts';
+export { registerSerialMetrics } from './metrics.ts';

@@ -7,6 +7,7 @@ import type { Gateway } from '../gateway.ts';
 import type { Logger } from '../log.ts';
 import { SerialBridge, type BridgeOptions, type BridgeStats } from './bridge.ts';
 import { duplexPair } from './duplex-pair.ts';
+import { registerSerialMetrics } from './metrics.ts';
 
 /** One configured port (config `serial.ports[]`), secret still possibly in a file. */
 export type SerialPortConfig = ResolvedConfig['serial']['ports'][number];
@@ -37,6 +38,8 @@ export interface BridgeSetOptions {
   mqttUrl?: string;
   connectStream?: () => Duplex;
   logEveryMs?: number;
+  /** Called for each line dead-lettered (the gateway counts them by source). */
+  onDeadLetter?: () => void;
 }
 
 /** Several ports at once, one bridge each, sharing a dead-letter store. */
@@ -55,6 +58,7 @@ export class BridgeSet {
       ...s, mqttUrl: opts.mqttUrl, connectStream: opts.connectStream, deadletter: this.deadletter,
       log: opts.log, logEveryMs: opts.logEveryMs,
     }));
+    if (opts.onDeadLetter) for (const b of this.bridges) b.on('refused', opts.onDeadLetter);
   }
 
   async start(): Promise<void> {
@@ -90,7 +94,9 @@ export async function startGatewayBridges(gateway: Gateway): Promise<BridgeSet |
       gateway.broker.handle(server, 'serial-bridge');
       return client;
     },
+    onDeadLetter: () => gateway.metrics.deadLettered.inc({ source: 'serial' }),
   });
+  registerSerialMetrics(gateway.metrics.registry, () => set.stats());
   await set.start();
   return set;
 }

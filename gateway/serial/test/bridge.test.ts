@@ -204,7 +204,16 @@ describe('serial bridge over real pseudo-terminals', () => {
     await until('the port to open and the bridge to connect', () => set.stats().every((s) => s.portOpen && s.mqttConnected));
     const w = await writer(p.b);
     for (let i = 0; i < 4; i++) await w.write(`${JSON.stringify(cycle(i))}\n`);
+    await w.write('{"type":"cycle",\n');
     assert.equal(await g2.waitForCount('washer_cycle', 4, { where: `device_id = '${dev.id}'` }), 4);
+    await until('the bad line to be dead-lettered', () => set.stats()[0].deadLettered === 1);
+    // The bridges' figures are on the gateway's /metrics.
+    const metrics = await (await fetch(`${g2.httpUrl}/metrics`)).text();
+    const port = `port="${p.a}"`;
+    assert.ok(metrics.includes(`ug_serial_lines_total{${port},outcome="acknowledged"} 4`), metrics);
+    assert.ok(metrics.includes(`ug_serial_refused_total{${port},reason="GW_ERR_BAD_JSON"} 1`));
+    assert.ok(metrics.includes(`ug_serial_port_open{${port}} 1`));
+    assert.ok(metrics.includes('ug_deadlettered_total{source="serial"} 1'));
   });
 
   test('`serial simulate` on one end and `serial` on the other: every line sent arrives', async () => {
