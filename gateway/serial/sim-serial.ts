@@ -14,8 +14,13 @@ import type { LineFormat } from './decode.ts';
  * readings of one kind from a seeded PRNG (same seed, same readings), now and then an
  * `error` event, each with `seq` and a strictly increasing `ts`.
  */
-export function* simulatedReadings(kind: string, seed: number, now: () => number = Date.now): Generator<Record<string, unknown>> {
+export function simulatedReadings(kind: string, seed: number, now: () => number = Date.now): Generator<Record<string, unknown>> {
+  // Checked here, not in the generator body, which would run only at the first reading.
   if (!KIND_NAMES.includes(kind)) throw new UsageGatewayError('GW_ERR_USAGE', `unknown device kind "${kind}" (known: ${KIND_NAMES.join(', ')})`);
+  return readings(kind, seed, now);
+}
+
+function* readings(kind: string, seed: number, now: () => number): Generator<Record<string, unknown>> {
   const rng = xoroshiro128plus(seed);
   const between = (lo: number, hi: number, decimals = 2) => Number((lo + uniformFloat64(rng) * (hi - lo)).toFixed(decimals));
   const pick = <T>(xs: readonly T[]): T => xs[uniformInt(rng, 0, xs.length - 1)];
@@ -107,7 +112,7 @@ export async function runSimSerial(o: SimSerialOptions): Promise<SimSerialResult
   const readings = simulatedReadings(o.kind, o.seed);
   const port = new SerialPort({ path: o.path, baudRate: o.baudRate, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((err) => (err
-    ? reject(new UsageGatewayError('GW_ERR_SERIAL_PORT', `cannot open ${o.path}: ${err.message}`))
+    ? reject(new UsageGatewayError('GW_ERR_SERIAL_PORT', `cannot open ${o.path}: ${err.message.replace(/^Error: /, '')}`))
     : resolve())));
   const started = Date.now();
   const byType: Record<string, number> = {};

@@ -122,7 +122,7 @@ describe('serial bridge over real pseudo-terminals', () => {
   test('garbage, over-long and cut-off lines are reported and dead-lettered; the next good line goes through', async () => {
     const dev = await gw.addDevice({ kind: 'washer' });
     const p = await pair('noise');
-    const [bridge] = (await bridges([spec(p.a, dev, { limits: { maxLineBytes: 512, queueLines: 100, maxInFlight: 8, partialLineTimeoutMs: 300 } })])).bridges;
+    const [bridge] = (await bridges([spec(p.a, dev, { limits: { maxLineBytes: 512, queueLines: 100, maxInFlight: 8, partialLineTimeoutMs: 1_000 } })])).bridges;
     const w = await writer(p.b);
     const refused = (code: string) => bridge.stats().refused[code] ?? 0;
 
