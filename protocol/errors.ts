@@ -51,6 +51,11 @@ export const ERROR_CODES = {
   GW_ERR_SERIAL_QUEUE_FULL: 'The serial bridge queue was full; the line was refused and dead-lettered.',
   GW_ERR_SERIAL_UNSENT: 'The serial bridge stopped before the gateway acknowledged a reading; it was dead-lettered.',
   GW_ERR_SERIAL_COMMAND: 'A command could not be written to the serial port (not one line of UTF-8, too long, or the port is closed).',
+  // Firmware simulator
+  GW_ERR_SIM_MIX: 'The device mix of a simulated fleet is invalid (unknown kind, or shares that do not add up to 100%).',
+  GW_ERR_SIM_FLEET: 'The simulated fleet file is missing or invalid, or the catalogue cannot serve the fleet asked for.',
+  GW_ERR_SIM_CONNECT: 'A simulated device could not connect to the broker (unreachable, or its credentials were refused).',
+  GW_ERR_SIM_OUTPUT: 'The simulator cannot write its output or manifest file.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,0 +1,154 @@
+import type { Catalogue, Model } from '../protocol/models.ts';
+import type { ConsentPurpose } from '../protocol/registry.ts';
+import { UsageGatewayError } from '../protocol/errors.ts';
+import { DAY_MS, FAULTS, PERSONA_DEFS, SIM_KINDS, type Fault, type Kind, type Persona, type PersonaDef } from './personas.ts';
+import { hashKey, Rng } from './rng.ts';
+
+/** One simulated device: who it is (registry) and what it is meant to show (ground truth). */
+export interface SimDevice {
+  id: string;
+  kind: Kind;
+  model: string;
+  owner: string;
+  consent: ConsentPurpose[];
+  persona: Persona;
+  /** When the persona's pattern begins (epoch ms); null when the device has it from the start. */
+  patternStartMs: number | null;
+  /** Misbehaving firmware, or null. */
+  fault: Fault | null;
+}
+
+/** A fleet: the seed and epoch its readings derive from, and its devices. */
+export interface Fleet {
+  seed: number;
+  /** Reference time of the fleet: personas' patterns are placed relative to it. */
+  epochMs: number;
+  devices: SimDevice[];
+}
+
+export type Mix = Record<Kind, number>;
+
+export interface PlanOptions {
+  seed: number;
+  devices: number;
+  mix: Mix;
+  epochMs: number;
+  catalogue: Catalogue;
+  /** Device id prefix: ids are `<prefix>-<kind>-<n>`. */
+  prefix?: string;
+  /** Share of the normal devices whose firmware misbehaves. */
+  faultShare?: number;
+  /** Overrides of the default persona shares. */
+  personaShares?: Partial<Record<Persona, number>>;
+}
+
+export const DEFAULT_MIX: Mix = { washer: 0.5, fridge: 0.3, car: 0.2 };
+export const DEFAULT_FAULT_SHARE = 0.02;
+
+/** Parses `washer=50%,fridge=30%,car=20%` (or fractions: `washer=0.5,…`); shares must add up to 100%. */
+export function parseMix(text: string): Mix {
+  const mix: Mix = { washer: 0, fridge: 0, car: 0 };
+  const bad = (why: string) => new UsageGatewayError('GW_ERR_SIM_MIX', `--mix "${text}": ${why}; expected e.g. washer=50%,fridge=30%,car=20%`);
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([a-z]+)=(\d+(?:\.\d+)?)(%?)$/.exec(part);
+    if (!m) throw bad(`cannot read "${part}"`);
+    const kind = m[1] as Kind;
+    if (!SIM_KINDS.includes(kind)) throw bad(`unknown kind "${m[1]}" (known: ${SIM_KINDS.join(', ')})`);
+    const v = Number(m[2]) / (m[3] ? 100 : 1);
+    if (v > 1) throw bad(`share of ${kind} is over 100%`);
+    mix[kind] = v;
+  }
+  const total = mix.washer + mix.fridge + mix.car;
+  if (Math.abs(total - 1) > 0.005) throw bad(`shares add up to ${Math.round(total * 1000) / 10}%, not 100%`);
+  return mix;
+}
+
+/** Splits n by shares so the parts add up to n exactly (largest remainder). */
+function apportion(n: number, shares: readonly number[]): number[] {
+  const raw = shares.map((s) => s * n);
+  const out = raw.map(Math.floor);
+  let left = n - out.reduce((a, b) => a + b, 0);
+  const order = raw.map((r, i) => [r - Math.floor(r), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (const [, i] of order) {
+    if (left <= 0) break;
+    out[i]++;
+    left--;
+  }
+  return out;
+}
+
+const SEGMENT_WEIGHT: Record<string, number> = { entry: 0.35, mid: 0.4, premium: 0.25 };
+
+function chooseModel(rng: Rng, models: Model[], def: PersonaDef | undefined, kind: Kind): Model {
+  let ok = models;
+  if (def?.needsSuccessor) ok = ok.filter((m) => m.successor !== null);
+  if (def?.needsBattery) ok = ok.filter((m) => typeof m.battery_kwh === 'number');
+  if (ok.length === 0) throw new UsageGatewayError('GW_ERR_SIM_FLEET', `the catalogue has no ${kind} model fit for persona ${def?.persona}`);
+  // Overloaders and crowded fridges are likelier on the smaller models, as in life.
+  const weights = ok.map((m) => (SEGMENT_WEIGHT[m.segment] ?? 0.3) * (def?.needsSuccessor && m.segment === 'entry' ? 2 : 1));
+  return rng.weighted(ok, weights);
+}
+
+const CONSENTS: readonly ConsentPurpose[][] = [['marketing', 'service'], ['service'], ['marketing'], []];
+const CONSENT_WEIGHTS = [0.55, 0.3, 0.05, 0.1];
+
+/**
+ * Plans a fleet: a pure function of its options. Persona counts are exact (not drawn), so a
+ * fleet of 1,000 washers has 80 overloaders, not "about 80".
+ */
+export function planFleet(o: PlanOptions): Fleet {
+  if (!Number.isInteger(o.devices) || o.devices < 1) throw new UsageGatewayError('GW_ERR_USAGE', `--devices must be a whole number ≥ 1, got ${o.devices}`);
+  const prefix = o.prefix ?? 'sim';
+  const counts = apportion(o.devices, SIM_KINDS.map((k) => o.mix[k]));
+  const households = Math.max(1, Math.round(o.devices / 1.4));
+  const devices: SimDevice[] = [];
+  SIM_KINDS.forEach((kind, ki) => {
+    const n = counts[ki];
+    if (n === 0) return;
+    const models = o.catalogue.ofKind(kind);
+    if (models.length === 0) throw new UsageGatewayError('GW_ERR_SIM_FLEET', `the catalogue has no ${kind} model`);
+    const defs = PERSONA_DEFS.filter((d) => d.kinds.includes(kind));
+    // Small fleets still get one of each persona once a kind has room for them.
+    const perPersona = defs.map((d) => Math.max(Math.round((o.personaShares?.[d.persona] ?? d.share) * n), n >= 2 * defs.length ? 1 : 0));
+    const personas: Persona[] = [];
+    defs.forEach((d, i) => {
+      for (let j = 0; j < perPersona[i] && personas.length < n; j++) personas.push(d.persona);
+    });
+    while (personas.length < n) personas.push('normal');
+    new Rng(o.seed, 'personas', kind).shuffle(personas);
+    const width = Math.max(5, String(n).length);
+    for (let i = 0; i < n; i++) {
+      const id = `${prefix}-${kind}-${String(i + 1).padStart(width, '0')}`;
+      const rng = new Rng(o.seed, id, 'plan');
+      const persona = personas[i];
+      const def = PERSONA_DEFS.find((d) => d.persona === persona);
+      const model = chooseModel(rng, models, def, kind);
+      const household = rng.int(0, households - 1);
+      const start = def?.startDaysBeforeEpoch;
+      const patternStartMs = start ? o.epochMs - Math.round(rng.uniform(start[0], start[1]) * 24) * 3_600_000 : null;
+      devices.push({ id, kind, model: model.id, owner: ownerId(o.seed, household), consent: [...consentOf(o.seed, household)], persona, patternStartMs, fault: null });
+    }
+  });
+  // Misbehaving firmware only on normal devices, so persona statistics stay clean.
+  const normals = devices.filter((d) => d.persona === 'normal');
+  new Rng(o.seed, 'faults').shuffle(normals);
+  const nFaulty = Math.min(normals.length, Math.round((o.faultShare ?? DEFAULT_FAULT_SHARE) * o.devices));
+  for (let i = 0; i < nFaulty; i++) normals[i].fault = FAULTS[i % FAULTS.length];
+  return { seed: o.seed, epochMs: o.epochMs, devices };
+}
+
+/** Pseudonymous customer id: nothing in it points at a person. */
+function ownerId(seed: number, household: number): string {
+  const a = (hashKey([seed, 'owner', household]) >>> 0).toString(16).padStart(8, '0');
+  const b = (hashKey([seed, 'owner2', household]) >>> 0).toString(16).padStart(8, '0');
+  return `cust-${a}${b.slice(0, 4)}`;
+}
+
+function consentOf(seed: number, household: number): ConsentPurpose[] {
+  return new Rng(seed, 'consent', household).weighted(CONSENTS, CONSENT_WEIGHTS);
+}
+
+/** Midnight UTC of the day holding `ms`: the default epoch, so that runs of one day agree. */
+export function dayFloor(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
+}

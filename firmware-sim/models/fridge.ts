@@ -1,0 +1,99 @@
+import type { Model } from '../../protocol/models.ts';
+import type { SimDevice } from '../fleet.ts';
+import { DAY_MS } from '../personas.ts';
+import { clamp, round, type Rng } from '../rng.ts';
+import { HOUR_MS, hourProfile, isWeekend, patternOn, usageFactor, winter, type Counters, type DeviceCtx, type KindSim, type RawReading } from './common.ts';
+
+/** A fridge reports its state every 10 minutes ("every few minutes" in the protocol). */
+export const FRIDGE_INTERVAL_MS = 10 * 60_000;
+export const FRIDGE_SLOTS_PER_DAY = DAY_MS / FRIDGE_INTERVAL_MS;
+
+// Door openings by local hour: breakfast, lunch, and the evening meal.
+const OPENINGS = hourProfile([0.1, 0.05, 0.05, 0.05, 0.05, 0.2, 0.8, 1.6, 1.5, 0.8, 0.7, 0.9, 1.5, 1.1, 0.7, 0.7, 1.0, 1.6, 2.2, 2.0, 1.4, 0.9, 0.5, 0.25]);
+
+export interface FridgeTraits {
+  volumeL: number;
+  tzH: number;
+  setpointC: number;
+  freezerC: number;
+  openingsPerDay: number;
+  baseDuty: number;
+  openSeconds: number;
+}
+
+const NORMAL_WARNINGS = ['F03', 'F12', 'F21'];
+
+export const fridgeSim: KindSim<FridgeTraits, number> = {
+  traits(rng: Rng, device: SimDevice, model: Model): FridgeTraits {
+    const crowded = device.persona === 'fridge-crowded';
+    return {
+      volumeL: Number(model.volume_l),
+      tzH: rng.int(0, 2),
+      setpointC: rng.uniform(3.5, 5),
+      freezerC: rng.uniform(-19.5, -17),
+      // A crowded fridge serves a household too big for it: far more openings, a busier compressor.
+      openingsPerDay: crowded ? rng.uniform(75, 110) : rng.uniform(18, 40),
+      baseDuty: rng.uniform(0.3, 0.36) + (crowded ? 0.1 : 0),
+      openSeconds: rng.uniform(6, 16),
+    };
+  },
+
+  plan: () => FRIDGE_SLOTS_PER_DAY,
+
+  advance(slots: number, c: Counters): void {
+    c.seq += slots;
+  },
+
+  day(ctx: DeviceCtx<FridgeTraits>, day: number, slots: number, start: Counters, rng: Rng): RawReading[] {
+    const { traits: t, device } = ctx;
+    const out: RawReading[] = [];
+    const weekend = isWeekend(day) ? 1.25 : 1;
+    const summer = winter(day, -0.1); // warmer kitchens in summer: more cooling work
+    // The failing-cooling persona has a long warm episode on most days once it has begun.
+    const excursion = device.persona === 'fridge-temp-excursion' && patternOn(device, day * DAY_MS + DAY_MS) && rng.chance(0.85)
+      ? { from: rng.uniform(8, 17) * HOUR_MS, hours: rng.uniform(3, 7), peak: rng.uniform(9.5, 13) }
+      : null;
+    const recurring = device.persona === 'recurring-error' && patternOn(device, day * DAY_MS + DAY_MS) ? rng.poisson(1.3) : 0;
+    const warning = rng.chance(0.01) ? rng.pick(NORMAL_WARNINGS) : null;
+    const errorSlots = new Set<number>();
+    for (let i = 0; i < recurring; i++) errorSlots.add(rng.int(0, slots - 1));
+    const warnSlot = warning ? rng.int(0, slots - 1) : -1;
+    for (let s = 0; s < slots; s++) {
+      const localMs = s * FRIDGE_INTERVAL_MS + t.tzH * HOUR_MS;
+      const hour = Math.floor(localMs / HOUR_MS) % 24;
+      const timeMs = day * DAY_MS + s * FRIDGE_INTERVAL_MS;
+      const use = usageFactor(device, timeMs);
+      const lambda = (t.openingsPerDay * OPENINGS[hour] * FRIDGE_INTERVAL_MS) / HOUR_MS * weekend * summer * use;
+      const openings = rng.poisson(lambda);
+      const openS = openings * t.openSeconds * rng.uniform(0.6, 1.5);
+      let duty = t.baseDuty * summer * (use < 1 ? 0.85 : 1) + 0.012 * openings + rng.normal(0, 0.02);
+      let temp = t.setpointC + 0.3 * Math.min(openings, 4) + rng.normal(0, 0.15);
+      let freezer = t.freezerC + 0.1 * Math.min(openings, 4) + rng.normal(0, 0.25);
+      if (excursion) {
+        const into = (localMs % DAY_MS) - excursion.from;
+        const length = excursion.hours * HOUR_MS;
+        if (into >= 0 && into < length) {
+          // Warms over the first hour, stays up, the compressor running flat out without effect.
+          const ramp = Math.min(1, into / HOUR_MS);
+          temp = t.setpointC + (excursion.peak - t.setpointC) * ramp + rng.normal(0, 0.2);
+          freezer += 6 * ramp;
+          duty = 1;
+        }
+      }
+      duty = clamp(duty, 0.05, 1);
+      const energy = ((t.volumeL / 1000) * 1.2 * (duty / 0.33)) / FRIDGE_SLOTS_PER_DAY;
+      out.push({
+        timeMs, channel: 'telemetry', seq: start.seq + s,
+        body: {
+          type: 'state', temp_c: round(temp, 2), freezer_temp_c: round(freezer, 2), door_openings: openings,
+          door_open_s: round(openS, 1), compressor_duty: round(duty, 3), energy_kwh: round(energy, 4),
+        },
+      });
+      if (errorSlots.has(s)) out.push({ timeMs: timeMs + 1_000, channel: 'events', body: { type: 'error', code: 'F07', severity: 'warning', detail: 'defrost heater fault: evaporator iced up' } });
+      if (s === warnSlot) out.push({ timeMs: timeMs + 2_000, channel: 'events', body: { type: 'error', code: warning, severity: 'warning' } });
+    }
+    return out;
+  },
+
+  initial: () => ({ seq: 0, odo: 0 }),
+};

@@ -1,0 +1,136 @@
+import type { Model } from '../../protocol/models.ts';
+import type { SimDevice } from '../fleet.ts';
+import { DAY_MS } from '../personas.ts';
+import { clamp, round, type Rng } from '../rng.ts';
+import {
+  drawTimeOfDay, hourProfile, isWeekend, localToUtc, MINUTE_MS, patternDays, patternOn, usageFactor, weekday, winter,
+  type Counters, type DeviceCtx, type KindSim, type RawReading,
+} from './common.ts';
+
+type Program = 'cotton' | 'synthetics' | 'wool' | 'quick' | 'eco' | 'intensive' | 'delicates';
+
+/** Per program: share of washes, temperatures offered, duration (s), spin cap (rpm), water factor. */
+const PROGRAMS: Record<Program, { share: number; temps: number[]; duration: number; spin: number; water: number }> = {
+  cotton: { share: 0.38, temps: [40, 40, 60], duration: 9_000, spin: 1_600, water: 1 },
+  synthetics: { share: 0.2, temps: [30, 40], duration: 6_300, spin: 1_000, water: 1 },
+  eco: { share: 0.15, temps: [40], duration: 10_800, spin: 1_600, water: 0.8 },
+  quick: { share: 0.12, temps: [20, 30], duration: 1_800, spin: 1_000, water: 0.7 },
+  intensive: { share: 0.05, temps: [60, 90], duration: 9_900, spin: 1_600, water: 1.2 },
+  wool: { share: 0.05, temps: [20, 30], duration: 3_000, spin: 800, water: 0.9 },
+  delicates: { share: 0.05, temps: [30], duration: 3_300, spin: 600, water: 0.9 },
+};
+const PROGRAM_NAMES = Object.keys(PROGRAMS) as Program[];
+
+// Households wash in the morning and the evening on weekdays, through the day at weekends.
+const WEEKDAY = hourProfile([0, 0, 0, 0, 0, 0, 0.3, 1.2, 1.6, 1.2, 0.8, 0.6, 0.5, 0.5, 0.6, 0.7, 0.9, 1.4, 1.8, 1.7, 1.2, 0.6, 0.2, 0]);
+const WEEKEND = hourProfile([0, 0, 0, 0, 0, 0, 0, 0.3, 1.0, 1.6, 1.8, 1.6, 1.3, 1.2, 1.1, 1.0, 0.9, 0.8, 0.7, 0.5, 0.3, 0.1, 0, 0]);
+// Saturday busiest; the shape is normalised so a week holds `cyclesPerWeek`.
+const WEEKDAY_FACTOR = [1.1, 0.85, 0.85, 0.85, 0.85, 1.5, 1.0];
+const WEEKDAY_NORM = 7 / WEEKDAY_FACTOR.reduce((a, b) => a + b, 0);
+
+/** Share of cycles an overloader loads beyond capacity, and of a normal household. */
+export const OVERLOAD_SHARE = { overloader: 0.8, normal: 0.03 } as const;
+
+export interface WasherTraits {
+  capacityKg: number;
+  maxSpin: number;
+  tzH: number;
+  cyclesPerWeek: number;
+  /** Typical load as a share of capacity. */
+  loadFrac: number;
+  programWeights: number[];
+  vibrationG: number;
+  autoDose: boolean;
+  errorCode: string;
+}
+
+const NORMAL_WARNINGS = ['E13', 'E35', 'E40', 'E52'];
+
+export const washerSim: KindSim<WasherTraits, number> = {
+  traits(rng: Rng, device: SimDevice, model: Model): WasherTraits {
+    const capacityKg = Number(model.capacity_kg);
+    const p = device.persona;
+    const cyclesPerWeek = p === 'heavy-user' ? rng.uniform(13, 18)
+      : ['washer-overloader', 'bearing-wear', 'recurring-error', 'usage-collapse', 'silent-device'].includes(p) ? rng.uniform(3.5, 6)
+      : clamp(rng.normal(4.2, 0.8), 2.5, 6);
+    return {
+      capacityKg,
+      maxSpin: model.segment === 'entry' ? 1_200 : model.segment === 'mid' ? 1_400 : 1_600,
+      tzH: rng.int(0, 2),
+      cyclesPerWeek,
+      loadFrac: rng.uniform(0.5, 0.68),
+      programWeights: PROGRAM_NAMES.map((n) => PROGRAMS[n].share * rng.uniform(0.5, 1.5)),
+      vibrationG: rng.uniform(0.35, 0.6),
+      autoDose: rng.chance(0.5),
+      errorCode: 'E21',
+    };
+  },
+
+  plan(ctx, day, rng): number {
+    const t = ctx.traits;
+    const lambda = (t.cyclesPerWeek / 7) * WEEKDAY_FACTOR[weekday(day)] * WEEKDAY_NORM * winter(day, 0.08);
+    // Washing is a household routine: less random than Poisson (a week rarely passes without
+    // one), so the day's count is the expected one, dithered, with a little day-to-day mood.
+    const x = lambda * Math.exp(rng.normal(0, 0.25));
+    const n = Math.min(Math.floor(x) + (rng.chance(x - Math.floor(x)) ? 1 : 0), 6);
+    if (usageFactor(ctx.device, day * DAY_MS) < 1) {
+      // What is left after a collapse is a regular trickle (one person's washing), not
+      // random silence: one cycle every k days, about a fifth of the old rate.
+      const k = Math.round(clamp(7 / (0.2 * t.cyclesPerWeek), 4, 9));
+      return (day - Math.floor(ctx.device.patternStartMs! / DAY_MS)) % k === 1 ? 1 : 0;
+    }
+    return n;
+  },
+
+  advance(plan: number, c: Counters): void {
+    c.seq += plan;
+  },
+
+  day(ctx: DeviceCtx<WasherTraits>, day: number, cycles: number, start: Counters, rng: Rng): RawReading[] {
+    const { traits: t, device } = ctx;
+    const profile = isWeekend(day) ? WEEKEND : WEEKDAY;
+    const starts = Array.from({ length: cycles }, () => drawTimeOfDay(rng, profile)).sort((a, b) => a - b);
+    const out: RawReading[] = [];
+    let busyUntil = 0;
+    starts.forEach((local, i) => {
+      const program = rng.weighted(PROGRAM_NAMES, t.programWeights);
+      const spec = PROGRAMS[program];
+      const begin = Math.max(localToUtc(day, local, t.tzH), busyUntil + rng.int(5, 40) * MINUTE_MS);
+      const durationS = Math.round(spec.duration * rng.uniform(0.93, 1.07));
+      const end = begin + durationS * 1000;
+      busyUntil = end;
+      const overloader = device.persona === 'washer-overloader';
+      const over = rng.chance(overloader ? OVERLOAD_SHARE.overloader : OVERLOAD_SHARE.normal);
+      const frac = over ? rng.uniform(1.05, overloader ? 1.45 : 1.15) : clamp(rng.normal(t.loadFrac, 0.11), 0.15, 0.97);
+      const loadKg = round(t.capacityKg * frac * (program === 'wool' || program === 'delicates' ? 0.6 : 1), 1);
+      const temp = rng.pick(spec.temps);
+      const water = (10 + 4.5 * loadKg) * spec.water * rng.uniform(0.92, 1.08);
+      const energy = 0.12 + (water * 0.4 * Math.max(0, temp - 15) * 4.186) / 3600 * rng.uniform(0.95, 1.05);
+      const spin = Math.min(spec.spin, t.maxSpin) - (rng.chance(0.15) ? 200 : 0);
+      // Heavier loads and faster spins shake more; a worn bearing makes it grow day by day.
+      const wear = device.persona === 'bearing-wear' && patternOn(device, end) ? Math.min(1 + 0.03 * patternDays(device, end), 3) : 1;
+      const vibration = t.vibrationG * (0.8 + 0.35 * (loadKg / t.capacityKg)) * (0.9 + 0.1 * (spin / t.maxSpin)) * wear * rng.normal(1, 0.05);
+      const body: Record<string, unknown> = {
+        type: 'cycle', program, load_kg: loadKg, duration_s: durationS, water_l: round(water, 1), energy_kwh: round(energy, 3),
+        temp_c: temp, spin_rpm: spin, vibration_g: round(clamp(vibration, 0.05, 20), 3),
+      };
+      if (t.autoDose) body.detergent_ml = Math.round(30 + 6 * loadKg);
+      out.push({ timeMs: end, channel: 'telemetry', body, seq: start.seq + i });
+      const error = errorFor(ctx, end, rng);
+      if (error) out.push({ timeMs: end + 1_000, channel: 'events', body: { type: 'error', ...error } });
+    });
+    return out;
+  },
+
+  initial: () => ({ seq: 0, odo: 0 }),
+};
+
+function errorFor(ctx: DeviceCtx<WasherTraits>, ms: number, rng: Rng): Record<string, string> | null {
+  if (ctx.device.persona === 'recurring-error' && patternOn(ctx.device, ms) && rng.chance(0.55)) {
+    return { code: ctx.traits.errorCode, severity: 'warning', detail: 'drain pump blocked: water drained slowly' };
+  }
+  const x = rng.float();
+  if (x < 0.012) return { code: 'E10', severity: 'info', detail: 'door opened during the cycle' };
+  if (x < 0.015) return { code: rng.pick(NORMAL_WARNINGS), severity: 'warning' };
+  return null;
+}

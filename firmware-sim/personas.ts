@@ -1,0 +1,71 @@
+/**
+ * The personas planted in a simulated fleet: each is the pattern one analytics rule must find
+ * (names match the `personas` of config/rules.yaml). `normal` devices carry none and must stay
+ * clearly clear of every rule.
+ */
+
+export const DAY_MS = 86_400_000;
+
+export type Kind = 'washer' | 'fridge' | 'car';
+export const SIM_KINDS: readonly Kind[] = ['washer', 'fridge', 'car'];
+
+export const PERSONAS = [
+  'normal',
+  'washer-overloader',
+  'heavy-user',
+  'bearing-wear',
+  'recurring-error',
+  'fridge-crowded',
+  'fridge-temp-excursion',
+  'car-low-mileage',
+  'car-dtc',
+  'car-battery-decline',
+  'usage-collapse',
+  'silent-device',
+] as const;
+export type Persona = (typeof PERSONAS)[number];
+
+export interface PersonaDef {
+  persona: Persona;
+  kinds: readonly Kind[];
+  /** Default share of the devices of each of its kinds. */
+  share: number;
+  /**
+   * When the pattern begins, in days before the fleet epoch ([min, max], drawn per device);
+   * null for traits a device has from the start (an overloader always overloads).
+   */
+  startDaysBeforeEpoch: readonly [number, number] | null;
+  /** Needs a model with an upsell target (no upsell persona on the top model of a range). */
+  needsSuccessor?: boolean;
+  /** Needs a traction battery (EV or hybrid). */
+  needsBattery?: boolean;
+  description: string;
+}
+
+export const PERSONA_DEFS: readonly PersonaDef[] = [
+  { persona: 'washer-overloader', kinds: ['washer'], share: 0.08, startDaysBeforeEpoch: null, needsSuccessor: true, description: 'loads above the drum capacity on about 80% of cycles' },
+  { persona: 'heavy-user', kinds: ['washer'], share: 0.06, startDaysBeforeEpoch: null, description: '13–18 cycles a week, three times the usual household' },
+  { persona: 'bearing-wear', kinds: ['washer'], share: 0.05, startDaysBeforeEpoch: [30, 45], description: 'spin vibration rises about 3% a day from the start' },
+  { persona: 'recurring-error', kinds: ['washer', 'fridge'], share: 0.05, startDaysBeforeEpoch: [10, 25], description: 'one warning code (E21 drain pump, F07 defrost) keeps coming back' },
+  { persona: 'fridge-crowded', kinds: ['fridge'], share: 0.08, startDaysBeforeEpoch: null, needsSuccessor: true, description: 'door openings about 3× and compressor duty about 1.4× the cohort' },
+  { persona: 'fridge-temp-excursion', kinds: ['fridge'], share: 0.05, startDaysBeforeEpoch: [8, 14], description: 'failing cooling: the compartment climbs to 9–13 °C for hours on most days' },
+  { persona: 'car-low-mileage', kinds: ['car'], share: 0.1, startDaysBeforeEpoch: null, description: '120–240 km a month, on two or three fixed days a week' },
+  { persona: 'car-dtc', kinds: ['car'], share: 0.05, startDaysBeforeEpoch: [7, 20], description: 'a misfire DTC (P0301, warning) every few days' },
+  { persona: 'car-battery-decline', kinds: ['car'], share: 0.05, startDaysBeforeEpoch: [30, 60], needsBattery: true, description: 'traction battery health falls about 3 points a month' },
+  { persona: 'usage-collapse', kinds: ['washer', 'fridge', 'car'], share: 0.04, startDaysBeforeEpoch: [24, 32], description: 'use drops to 10–20% of its own baseline from the start, and stays regular at that level (no silence)' },
+  { persona: 'silent-device', kinds: ['washer', 'fridge', 'car'], share: 0.03, startDaysBeforeEpoch: [22, 35], description: 'stops reporting at the start' },
+];
+
+export function personaDef(p: Persona): PersonaDef | undefined {
+  return PERSONA_DEFS.find((d) => d.persona === p);
+}
+
+/**
+ * Firmware that misbehaves on a share of its readings, so the gateway's refusals and its
+ * idempotent storage are exercised. Each is refused (or stored once) for a known reason.
+ */
+export const FAULTS = ['out-of-range', 'unknown-field', 'clock-skew', 'duplicates', 'resends'] as const;
+export type Fault = (typeof FAULTS)[number];
+
+/** Share of a faulty device's readings that the fault affects. */
+export const FAULT_RATE = 0.05;
