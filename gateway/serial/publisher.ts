@@ -26,6 +26,8 @@ export interface PublisherOptions {
 export class Publisher {
   private readonly o: PublisherOptions;
   private client?: MqttClient;
+  /** Rejecters of publishes not yet acknowledged: mqtt.js keeps them for ever while it may reconnect. */
+  private readonly unacked = new Set<(err: Error) => void>();
   /** The broker granted the subscriptions of the current connection (rejected, commands). */
   subscribed = false;
 
@@ -94,7 +96,12 @@ export class Publisher {
     const client = this.client;
     if (!client) return Promise.reject(new Error('publisher not started'));
     return new Promise((resolve, reject) => {
-      client.publish(channel === 'events' ? topics.events(this.o.deviceId) : topics.telemetry(this.o.deviceId), payload, { qos: 1 }, (err) => (err ? reject(err) : resolve()));
+      this.unacked.add(reject);
+      client.publish(channel === 'events' ? topics.events(this.o.deviceId) : topics.telemetry(this.o.deviceId), payload, { qos: 1 }, (err) => {
+        this.unacked.delete(reject);
+        if (err) reject(err);
+        else resolve();
+      });
     });
   }
 
@@ -110,5 +117,7 @@ export class Publisher {
       ]);
     }
     await client.endAsync(true);
+    for (const reject of this.unacked) reject(new Error('disconnected before the gateway acknowledged it'));
+    this.unacked.clear();
   }
 }

@@ -170,6 +170,24 @@ describe('serial bridge over real pseudo-terminals', () => {
     assert.deepEqual(s.refused, {});
   });
 
+  test('gateway unreachable: stopping keeps the unacknowledged readings in the dead-letter store', async () => {
+    const p = await pair('offline');
+    const dlDir = join(dir, 'offline-deadletter');
+    const set = new BridgeSet([spec(p.a, { id: 'bench-offline', secret: 'x' })], { deadletterDir: dlDir, deadletterMaxBytes: 1 << 20, log, mqttUrl: 'mqtt://127.0.0.1:1' });
+    await set.start();
+    cleanups.push(() => set.stop(100));
+    const [bridge] = set.bridges;
+    await until('the port to open', () => bridge.stats().portOpen);
+    const w = await writer(p.b);
+    for (let i = 0; i < 3; i++) await w.write(`${JSON.stringify(cycle(i))}\n`);
+    await until('the lines to be read', () => bridge.stats().lines === 3);
+    assert.equal(bridge.stats().acknowledged, 0);
+    await set.stop(200);
+    assert.deepEqual(bridge.stats().refused, { GW_ERR_SERIAL_UNSENT: 3 });
+    const kept = await listDeadLetters(dlDir, { deviceId: 'bench-offline' });
+    assert.deepEqual(kept.map((e) => JSON.parse(e.payload!).seq).sort(), [0, 1, 2]);
+  });
+
   test('write-back: a command on devices/{id}/commands/# reaches the device as a line', async () => {
     const dev = await gw.addDevice({ kind: 'washer' });
     const p = await pair('cmd');
