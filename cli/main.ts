@@ -8,6 +8,7 @@ import { gatewayCommand } from './commands/gateway.ts';
 import { modelsCommand } from './commands/models.ts';
 import { statusCommand } from './commands/status.ts';
 import { serialCommand } from '../gateway/serial/cli.ts';
+import { simCommand } from '../firmware-sim/cli.ts';
 
 /**
  * `usage-gateway`: one command per part. Each subcommand lives in its own module and is
@@ -20,7 +21,7 @@ const program = new Command('usage-gateway')
   .showHelpAfterError()
   .exitOverride();
 
-for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), serialCommand(), analyticsCommand()]) {
+for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), serialCommand(), analyticsCommand(), simCommand()]) {
   program.addCommand(cmd);
 }
 

@@ -109,7 +109,11 @@ export function planFleet(o: PlanOptions): Fleet {
     if (models.length === 0) throw new UsageGatewayError('GW_ERR_SIM_FLEET', `the catalogue has no ${kind} model`);
     const defs = PERSONA_DEFS.filter((d) => d.kinds.includes(kind));
     // Small fleets still get one of each persona once a kind has room for them.
-    const perPersona = defs.map((d) => Math.max(Math.round((o.personaShares?.[d.persona] ?? d.share) * n), n >= 2 * defs.length ? 1 : 0));
+    const perPersona = defs.map((d) => {
+      const asked = o.personaShares?.[d.persona];
+      if (asked !== undefined) return Math.round(asked * n);
+      return Math.max(Math.round(d.share * n), n >= 2 * defs.length ? 1 : 0);
+    });
     const personas: Persona[] = [];
     defs.forEach((d, i) => {
       for (let j = 0; j < perPersona[i] && personas.length < n; j++) personas.push(d.persona);

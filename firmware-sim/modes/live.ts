@@ -1,0 +1,171 @@
+import type { Catalogue } from '../../protocol/models.ts';
+import { emptyFigures, type Figures } from '../figures.ts';
+import type { Fleet } from '../fleet.ts';
+import { DeviceSim, type SimReading } from '../generate.ts';
+import { TimeHeap } from '../heap.ts';
+import { DAY_MS } from '../personas.ts';
+import { DeviceConnection } from '../publish.ts';
+import { RateLimiter } from '../rate.ts';
+import type { JsonlSink } from '../sink.ts';
+
+export interface LiveOptions {
+  fleet: Fleet;
+  catalogue: Catalogue;
+  target: { url: string; secrets: Map<string, string> } | { sink: JsonlSink };
+  /** Simulated seconds per wall-clock second. */
+  speed: number;
+  /** Where the simulated clock starts (default: now). It never runs ahead of the wall clock. */
+  fromMs?: number;
+  durationMs?: number;
+  connectRate: number;
+  signal?: AbortSignal;
+  /** Called every few seconds and at the end with the figures so far. */
+  onStatus?: (s: LiveStatus) => void;
+  statusEveryMs?: number;
+}
+
+export interface LiveStatus {
+  figures: Figures;
+  connected: number;
+  simTimeMs: number;
+}
+
+/** Longest a scheduler sleep lasts, so stopping and clock catch-up stay prompt. */
+const MAX_SLEEP_MS = 1_000;
+
+interface Slot {
+  sim: DeviceSim;
+  cursor: Iterator<SimReading>;
+  next: SimReading | null;
+  conn: DeviceConnection | null;
+  /** Readings that fell due before the device was connected (firmware buffers them). */
+  backlog: SimReading[];
+}
+
+/**
+ * Devices online in real or compressed time. One scheduler and one timer for the whole
+ * fleet: a min-heap of each device's next reading, woken for the earliest one. Devices connect
+ * at a bounded rate, each as its own MQTT client, and send each reading as it happens.
+ */
+export async function runLive(o: LiveOptions): Promise<LiveStatus> {
+  const f = emptyFigures('live', o.fleet.devices.length);
+  const wallStart = Date.now();
+  const simStart = o.fromMs ?? wallStart;
+  // Readings are never stamped ahead of the wall clock: a compressed run catches up, then
+  // continues in real time.
+  const simNow = () => Math.min(simStart + (Date.now() - wallStart) * o.speed, Date.now());
+  const deadline = o.durationMs ? wallStart + o.durationMs : Infinity;
+  const heap = new TimeHeap();
+  const slots: Slot[] = o.fleet.devices.map((d) => {
+    const sim = new DeviceSim(o.fleet, d, o.catalogue);
+    const cursor = sim.readings(simStart, simStart + 3_650 * DAY_MS)[Symbol.iterator]();
+    return { sim, cursor, next: null, conn: null, backlog: [] };
+  });
+  const advance = (i: number) => {
+    const r = slots[i].cursor.next();
+    slots[i].next = r.done ? null : r.value;
+    if (!r.done) heap.push(r.value.timeMs, i);
+  };
+  slots.forEach((_, i) => advance(i));
+
+  const outstanding = new Set<Promise<void>>();
+  let stopping = false;
+
+  const send = (slot: Slot, readings: SimReading[]) => {
+    for (const channel of ['telemetry', 'events'] as const) {
+      const rs = readings.filter((r) => r.channel === channel);
+      if (rs.length === 0) continue;
+      f.sent += rs.length;
+      if ('sink' in o.target) {
+        const p = o.target.sink.write(rs).then(() => void (f.acked += rs.length));
+        track(p);
+        continue;
+      }
+      const payload = rs.length === 1 ? JSON.stringify(rs[0].reading) : `[${rs.map((r) => JSON.stringify(r.reading)).join(',')}]`;
+      const p = slot.conn!.publish(rs[0].topic, payload).then(() => {
+        f.acked += rs.length;
+        f.messages++;
+        f.bytes += payload.length;
+        for (const r of rs) {
+          if (r.expect === 'duplicate') f.duplicates++;
+          else if (r.expect !== 'ok') f.expectedRefused++;
+        }
+      }, () => {});
+      track(p);
+    }
+  };
+  const track = (p: Promise<void>) => {
+    const t = p.finally(() => outstanding.delete(t));
+    outstanding.add(t);
+  };
+
+  // Connections: opened in the background at a bounded rate; silent devices that have already
+  // gone quiet stay offline, as an unplugged device would.
+  const connecting = (async () => {
+    if ('sink' in o.target) return;
+    const { url, secrets } = o.target;
+    const limiter = new RateLimiter(o.connectRate);
+    const opening: Promise<void>[] = [];
+    for (const slot of slots) {
+      if (stopping) break;
+      const d = slot.sim.device;
+      if (d.persona === 'silent-device' && d.patternStartMs !== null && d.patternStartMs <= simStart) continue;
+      await limiter.take();
+      opening.push(DeviceConnection.open({ url, deviceId: d.id, secret: secrets.get(d.id) ?? '', reconnect: true, status: true, keepaliveS: 120 }).then((conn) => {
+        if (stopping) return void conn.close();
+        slot.conn = conn;
+        if (slot.backlog.length > 0) send(slot, slot.backlog.splice(0));
+      }, () => void f.failedDevices++));
+    }
+    await Promise.all(opening);
+  })();
+
+  let timer: NodeJS.Timeout | null = null;
+  let wake: (() => void) | null = null;
+  const finished = new Promise<void>((resolve) => (wake = resolve));
+  const tick = () => {
+    timer = null;
+    if (stopping) return;
+    if (Date.now() >= deadline || o.signal?.aborted) return void stop();
+    const now = simNow();
+    while (heap.peekTime() <= now) {
+      const i = heap.pop()!;
+      const slot = slots[i];
+      const due: SimReading[] = [];
+      while (slot.next && slot.next.timeMs <= now) {
+        due.push(slot.next);
+        const r = slot.cursor.next();
+        slot.next = r.done ? null : r.value;
+      }
+      if (slot.next) heap.push(slot.next.timeMs, i);
+      if ('sink' in o.target || slot.conn) send(slot, due);
+      else if (slot.backlog.length < 10_000) slot.backlog.push(...due);
+    }
+    const wallUntilNext = (heap.peekTime() - simNow()) / o.speed;
+    timer = setTimeout(tick, Math.max(1, Math.min(MAX_SLEEP_MS, wallUntilNext, deadline - Date.now())));
+  };
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    if (timer) clearTimeout(timer);
+    wake?.();
+  };
+  o.signal?.addEventListener('abort', stop, { once: true });
+  const status = (): LiveStatus => ({
+    figures: { ...f, durationMs: Date.now() - wallStart, refused: slots.reduce((n, s) => n + (s.conn?.rejections.refused ?? 0), 0) },
+    connected: slots.reduce((n, s) => n + (s.conn?.connected ? 1 : 0), 0),
+    simTimeMs: simNow(),
+  });
+  const statusTimer = o.onStatus ? setInterval(() => o.onStatus!(status()), o.statusEveryMs ?? 10_000) : null;
+  statusTimer?.unref();
+  tick();
+  await finished;
+  if (statusTimer) clearInterval(statusTimer);
+  await connecting;
+  await Promise.race([Promise.all(outstanding), new Promise((r) => setTimeout(r, 10_000).unref())]);
+  const end = status();
+  await Promise.all(slots.map((s) => s.conn?.close(true)));
+  end.figures.kept = end.figures.acked - end.figures.refused - end.figures.duplicates;
+  o.onStatus?.(end);
+  return end;
+}
