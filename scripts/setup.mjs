@@ -15,6 +15,8 @@ export const DEBIAN_PACKAGES = {
   mosquitto_pub: 'mosquitto-clients',
   socat: 'socat',
   'redis-server': 'redis-server',
+  chromium: 'chromium',
+  'docker-compose': 'docker-compose',
 };
 
 export function onPath(cmd) {

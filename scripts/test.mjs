@@ -6,7 +6,8 @@ import { join, relative } from 'node:path';
 import { ensureDebianPackages, ensureNodeModules, root } from './setup.mjs';
 
 ensureNodeModules();
-ensureDebianPackages(['influxd', 'mosquitto_pub', 'socat', 'redis-server']);
+// chromium drives the trigger inbox test; docker-compose checks the compose file.
+ensureDebianPackages(['influxd', 'mosquitto_pub', 'socat', 'redis-server', 'chromium', 'docker-compose']);
 
 const SKIP = new Set(['node_modules', '.git', 'data', '.local', 'test-artifacts']);
 function findTests(dir, out = []) {
