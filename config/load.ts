@@ -133,8 +133,11 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<ResolvedConfig> {
     for (const issue of parsed.error.issues) {
       const key = issue.path.join('.');
       const where = origin.get(key) ?? (file ? `config file ${file}` : 'defaults');
-      const detail = issue.code === 'unrecognized_keys' ? `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ')}` : issue.message;
-      problems.push(`${key || '(top level)'}: ${detail} (from ${where})`);
+      if (issue.code === 'unrecognized_keys') {
+        for (const k of issue.keys) problems.push(`${key ? `${key}.${k}` : k}: unknown setting; see \`usage-gateway config --docs\` (from ${where})`);
+        continue;
+      }
+      problems.push(`${key || '(top level)'}: ${issue.message} (from ${where})`);
     }
   }
   if (problems.length > 0) {
