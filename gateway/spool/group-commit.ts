@@ -18,10 +18,10 @@ export class GroupCommitAppender {
   private fh: FileHandle;
   private position: number;
   private readonly fsync: boolean;
-  /** Called after each group is on disk, with the file's new end. */
-  private readonly onFlushed: (end: number, records: number) => void;
+  /** Called after each group is on disk, with the file's new end and the group's size. */
+  private readonly onFlushed: (end: number, records: number, bytes: number) => void;
 
-  constructor(fh: FileHandle, position: number, fsync: boolean, onFlushed: (end: number, records: number) => void) {
+  constructor(fh: FileHandle, position: number, fsync: boolean, onFlushed: (end: number, records: number, bytes: number) => void) {
     this.fh = fh;
     this.position = position;
     this.fsync = fsync;
@@ -70,7 +70,7 @@ export class GroupCommitAppender {
           }
           if (this.fsync && group.some((p) => p.durable)) await this.fh.datasync();
           this.position += total;
-          this.onFlushed(this.position, group.length);
+          this.onFlushed(this.position, group.length, total);
           for (const p of group) p.resolve();
         } catch (err) {
           for (const p of group) p.reject(err as Error);

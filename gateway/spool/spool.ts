@@ -40,11 +40,20 @@ interface Segment {
   reader?: FileHandle;
 }
 
+/**
+ * A run of consecutive records and the append time of its first, for the oldest-record age
+ * without a per-record index. A run is closed at GROUP_RECORDS, after GROUP_SPAN_MS, or once
+ * the writer committed part of it, so the age it reports is at most GROUP_SPAN_MS too old.
+ */
 interface Group {
-  end: number;
   timeMs: number;
   records: number;
+  partlyCommitted?: boolean;
 }
+
+const GROUP_RECORDS = 1000;
+const GROUP_SPAN_MS = 1000;
+const SCAN_CHUNK = 1024 * 1024;
 
 export interface SpoolStats {
   depthBytes: number;
@@ -68,9 +77,9 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
   private writeHandle?: FileHandle;
   private rotating?: Promise<void>;
   private cursor = 0;
-  /** End of everything handed to the appender, and of everything on disk. */
-  private reservedEnd = 0;
+  /** End of everything on disk, and bytes handed to the appender that are not yet. */
   private writtenEnd = 0;
+  private pendingBytes = 0;
   private appendedRecords = 0;
   private committedRecords = 0;
   private groups: Group[] = [];
@@ -92,6 +101,14 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
 
   get full(): boolean {
     return this.reservedEnd - this.cursor >= this.opts.maxBytes;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private get reservedEnd(): number {
+    return this.writtenEnd + this.pendingBytes;
   }
 
   stats(now = Date.now()): SpoolStats {
@@ -134,8 +151,10 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
     if (this.cursor > last.end) {
       this.opts.log?.warn({ cursor: this.cursor, end: last.end }, 'spool cursor is past the end of the log; unsynced QoS 0 data was lost in a crash');
       this.cursor = last.end;
+      // Persisted now: new records go from here, and a stale cursor would point into one of them.
+      await this.writeCursor(this.cursor);
     }
-    this.writtenEnd = this.reservedEnd = last.end;
+    this.writtenEnd = last.end;
     this.writeHandle = await open(last.path, 'r+');
     this.appender = this.makeAppender(last);
     this.opts.log?.info(this.stats(), 'spool open');
@@ -146,14 +165,12 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
     for (let i = 0; i < this.segments.length; i++) {
       const seg = this.segments[i];
       const isLast = i === this.segments.length - 1;
-      let pos = Math.max(seg.base, this.cursor);
-      if (pos >= seg.end && !isLast) continue;
+      const from = Math.max(seg.base, this.cursor);
+      if (from >= seg.end && !isLast) continue;
       const fh = await open(seg.path, 'r');
+      let pos = from;
       try {
-        let batch: Group | undefined;
-        for (;;) {
-          const rec = await readRecordAt(fh, pos - seg.base, seg.end - seg.base);
-          if (rec === 'end') break;
+        for await (const rec of scanRecords(fh, from - seg.base, seg.end - seg.base)) {
           if (rec === 'bad') {
             if (isLast) {
               this.opts.log?.warn({ segment: seg.path, at: pos, dropped: seg.end - pos }, 'spool: cutting a torn tail (a write the crash interrupted; it was never acknowledged)');
@@ -165,13 +182,7 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
             break;
           }
           pos += rec.size;
-          this.appendedRecords++;
-          if (!batch || batch.records >= 1000) {
-            batch = { end: pos, timeMs: rec.timeMs, records: 0 };
-            this.groups.push(batch);
-          }
-          batch.end = pos;
-          batch.records++;
+          this.countAppended(rec.timeMs);
         }
       } finally {
         await fh.close();
@@ -179,9 +190,22 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
     }
   }
 
+  private countAppended(timeMs: number): Group {
+    this.appendedRecords++;
+    const g = this.groups[this.groups.length - 1];
+    if (g && g.records < GROUP_RECORDS && !g.partlyCommitted && timeMs - g.timeMs < GROUP_SPAN_MS) {
+      g.records++;
+      return g;
+    }
+    const fresh = { timeMs, records: 1 };
+    this.groups.push(fresh);
+    return fresh;
+  }
+
   private makeAppender(seg: Segment): GroupCommitAppender {
-    return new GroupCommitAppender(this.writeHandle!, seg.end - seg.base, this.opts.fsync, (localEnd) => {
+    return new GroupCommitAppender(this.writeHandle!, seg.end - seg.base, this.opts.fsync, (localEnd, _records, bytes) => {
       this.writtenEnd = seg.base + localEnd;
+      this.pendingBytes -= bytes;
       seg.end = this.writtenEnd;
       this.emit('data');
     });
@@ -198,10 +222,21 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
   }
 
   private async rotate(): Promise<void> {
+    // Everything queued is on disk first, so the new segment starts exactly where the old ends.
     await this.appender!.drain();
+    const path = join(this.opts.dir, `${String(this.writtenEnd).padStart(20, '0')}.seg`);
+    const fh = await open(path, 'wx');
+    try {
+      await this.syncDir();
+    } catch (err) {
+      await fh.close();
+      await unlink(path).catch(() => {});
+      throw err;
+    }
+    const seg = { base: this.writtenEnd, end: this.writtenEnd, path };
     const old = this.writeHandle!;
-    const seg = await this.createSegment(this.reservedEnd);
-    this.writeHandle = await open(seg.path, 'r+');
+    this.segments.push(seg);
+    this.writeHandle = fh;
     this.appender = this.makeAppender(seg);
     await old.close();
   }
@@ -211,29 +246,30 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
    * when `durable`, once it is fsynced: only then may a QoS 1 PUBACK go out.
    */
   async append(payload: Buffer, lines: number, durable: boolean, timeMs = Date.now()): Promise<void> {
-    if (this.closed) throw new Error('spool is closed');
     if (payload.length > MAX_RECORD) throw new Error(`spool record of ${payload.length} bytes exceeds ${MAX_RECORD}`);
     for (;;) {
+      if (this.closed) throw new Error('spool is closed');
       if (this.rotating) await this.rotating;
       else if (this.reservedEnd - this.segments[this.segments.length - 1].base >= this.opts.segmentBytes) {
         this.rotating = this.rotate().finally(() => { this.rotating = undefined; });
       } else break;
     }
     const rec = encodeRecord(payload, lines, timeMs);
-    this.reservedEnd += rec.length;
-    this.appendedRecords++;
-    const g = this.groups[this.groups.length - 1];
-    if (g && g.records < 1000 && g.end >= this.cursor) {
-      g.end = this.reservedEnd;
-      g.records++;
-    } else {
-      this.groups.push({ end: this.reservedEnd, timeMs, records: 1 });
-    }
+    this.pendingBytes += rec.length;
+    const group = this.countAppended(timeMs);
     if (this.full && !this.wasFull) {
       this.wasFull = true;
       this.emit('full');
     }
-    await this.appender!.append(rec, durable);
+    try {
+      await this.appender!.append(rec, durable);
+    } catch (err) {
+      // Not on disk, so neither counted nor acknowledged; the next write goes where this one failed.
+      this.pendingBytes -= rec.length;
+      this.appendedRecords--;
+      group.records--;
+      throw err;
+    }
   }
 
   /** Resolves when the spool has room again (backpressure for QoS 1). */
@@ -290,8 +326,9 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
         off += HEADER + len;
       }
       if (off === 0) {
-        // a record bigger than the chunk: read exactly it
+        // a record bigger than the chunk: read exactly it, if the caps leave room for it
         const len = buf.readUInt32LE(0);
+        if (out.length > 0 && (lines + buf.readUInt32LE(16) > maxLines || bytes + len > maxBytes)) return out;
         const whole = Buffer.allocUnsafe(HEADER + len);
         await seg.reader.read(whole, 0, HEADER + len, pos - seg.base);
         out.push({ offset: pos, end: pos + HEADER + len, timeMs: whole.readDoubleLE(8), lines: whole.readUInt32LE(16), payload: whole.subarray(HEADER) });
@@ -305,10 +342,22 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
 
   /** Moves the cursor past what InfluxDB has acknowledged; drops wholly committed segments. */
   async commit(offset: number, records: number): Promise<void> {
-    if (offset <= this.cursor) return;
+    // Once closed, the folder may already belong to the next Spool; an unmoved cursor only replays.
+    if (offset <= this.cursor || this.closed) return;
     this.cursor = offset;
     this.committedRecords += records;
-    while (this.groups.length > 0 && this.groups[0].end <= offset) this.groups.shift();
+    let n = records;
+    while (n > 0 && this.groups.length > 0) {
+      const g = this.groups[0];
+      if (g.records <= n) {
+        n -= g.records;
+        this.groups.shift();
+      } else {
+        g.records -= n;
+        g.partlyCommitted = true;
+        n = 0;
+      }
+    }
     await this.writeCursor(offset);
     while (this.segments.length > 1 && this.segments[0].end <= offset && this.segments[1].base <= offset) {
       const seg = this.segments.shift()!;
@@ -382,16 +431,30 @@ function encodeRecord(payload: Buffer, lines: number, timeMs: number): Buffer {
   return rec;
 }
 
-async function readRecordAt(fh: FileHandle, pos: number, size: number): Promise<'end' | 'bad' | { size: number; timeMs: number }> {
-  if (pos >= size) return 'end';
-  if (pos + HEADER > size) return 'bad';
-  const head = Buffer.allocUnsafe(HEADER);
-  await fh.read(head, 0, HEADER, pos);
-  const len = head.readUInt32LE(0);
-  if (len > MAX_RECORD || pos + HEADER + len > size) return 'bad';
-  const body = Buffer.allocUnsafe(len + 12);
-  head.copy(body, 0, 8, HEADER);
-  await fh.read(body, 12, len, pos + HEADER);
-  if (crc32(body) !== head.readUInt32LE(4)) return 'bad';
-  return { size: HEADER + len, timeMs: head.readDoubleLE(8) };
+/** The records of a file from `pos` to `size`, read in large chunks; 'bad' for a short or corrupt one (and stops). */
+async function* scanRecords(fh: FileHandle, pos: number, size: number): AsyncGenerator<'bad' | { size: number; timeMs: number }> {
+  let buf = Buffer.alloc(0);
+  let bufAt = pos;
+  while (pos < size) {
+    const need = async (n: number): Promise<boolean> => {
+      if (pos + n > size) return false;
+      if (pos + n <= bufAt + buf.length) return true;
+      const len = Math.min(size - pos, Math.max(n, SCAN_CHUNK));
+      const next = Buffer.allocUnsafe(len);
+      const { bytesRead } = await fh.read(next, 0, len, pos);
+      buf = next.subarray(0, bytesRead);
+      bufAt = pos;
+      return bytesRead >= n;
+    };
+    if (!(await need(HEADER))) return yield 'bad';
+    const head = buf.subarray(pos - bufAt, pos - bufAt + HEADER);
+    const len = head.readUInt32LE(0);
+    const crc = head.readUInt32LE(4);
+    const timeMs = head.readDoubleLE(8);
+    if (len > MAX_RECORD || !(await need(HEADER + len))) return yield 'bad';
+    const at = pos - bufAt;
+    if (crc32(buf.subarray(at + 8, at + HEADER + len)) !== crc) return yield 'bad';
+    yield { size: HEADER + len, timeMs };
+    pos += HEADER + len;
+  }
 }
