@@ -16,6 +16,11 @@ export function connect(url: string, id: string, secret: string | undefined, opt
       client.end(true);
       reject(err);
     });
+    // A server that closes the socket without a CONNACK gives 'close' and no 'error'.
+    client.once('close', () => {
+      client.end(true);
+      reject(new Error('the connection closed before CONNACK'));
+    });
   });
 }
 
