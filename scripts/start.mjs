@@ -231,7 +231,7 @@ async function summary() {
     for (const tr of t.items ?? []) byCategory[tr.category] = (byCategory[tr.category] ?? 0) + 1;
     const refused = Object.values(s.readings.refused ?? {}).reduce((a, b) => a + b, 0);
     const devices = Object.values(s.connections ?? {}).reduce((a, b) => a + b, 0);
-    say(`${devices} connected · readings received ${s.readings.received}, stored ${s.readings.written}, refused ${refused} · spool ${s.spool.depthRecords} records · triggers ${JSON.stringify(byCategory)}`);
+    say(`${devices} connected · readings received ${s.readings.received}, refused ${refused}, points written ${s.readings.written} (with the gateway's own figures) · spool ${s.spool.depthRecords} records · triggers ${JSON.stringify(byCategory)}`);
   } catch (err) {
     say(`summary unavailable: ${err.message}`);
   }
