@@ -1,8 +1,8 @@
 import type { FieldType } from '../../protocol/reading-def.ts';
 
 // Escaping rules of the InfluxDB line protocol.
-const escMeasurement = (s: string) => s.replace(/[\\, ]/g, (c) => `\\${c}`);
-const escTag = (s: string) => s.replace(/[\\,= ]/g, (c) => `\\${c}`);
+export const escMeasurement = (s: string) => s.replace(/[\\, ]/g, (c) => `\\${c}`);
+export const escTag = (s: string) => s.replace(/[\\,= ]/g, (c) => `\\${c}`);
 const escString = (s: string) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
 export function formatField(type: FieldType, value: unknown): string {
