@@ -1,0 +1,456 @@
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeReadings } from '../protocol/readings.ts';
+import { readingsToLines } from '../gateway/writer/index.ts';
+import { benchGateway, bareAedes, benchInflux, storeFor, tempDir, type BenchGateway } from './lib/env.ts';
+import { benchFleet, loadDevices, provision, type LoadDevice } from './lib/fleet.ts';
+import { connectDevice, OpenLoop, type StepResult } from './lib/load.ts';
+import { QueryableProbe } from './lib/probe.ts';
+import { ProcWatch } from './lib/proc.ts';
+import { fmt, machine, progress, saveResults, table, targetsTable, type Target } from './lib/report.ts';
+import { CountingSubscriber } from './lib/counter.ts';
+import type { Percentiles } from './lib/stats.ts';
+
+export interface IngestOptions {
+  quick: boolean;
+  devices: number;
+  /** Seconds each +10 % step is held. */
+  stepS: number;
+  /** Seconds of each step of the warm-up ramp (×1.5 per step). */
+  rampS: number;
+  /** Seconds at half the knee, where the latency targets apply. */
+  halfS: number;
+  /** Seconds InfluxDB is paused (kill -STOP). */
+  outageS: number;
+  startRate: number;
+  /** Only these configurations (names as in the results). */
+  only?: string[];
+  /** Write a CPU profile of each gateway (node --cpu-prof) to this folder. */
+  cpuProf?: string;
+}
+
+interface StepFigures extends StepResult {
+  received: number;
+  written: number;
+  backlog: number;
+  sustained: boolean;
+  why: string;
+  gatewayCpuUsPerReading: number;
+  gatewayCores: number;
+  influxCpuUsPerReading: number;
+  influxCores: number;
+  generatorCores: number;
+  gatewayRssMiB: number;
+  queryable: Percentiles | null;
+}
+
+interface ConfigResult {
+  name: string;
+  qos: 0 | 1;
+  batch: number;
+  fsync?: boolean;
+  target: 'gateway' | 'bare-aedes';
+  knee: number;
+  steps: StepFigures[];
+  half?: StepFigures;
+  sent: number;
+  counted: number;
+  lost: number;
+  extra: number;
+  gatewayPeakRssMiB: number;
+}
+
+const MEASUREMENTS = ['washer_cycle', 'fridge_state', 'car_trip'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runIngest(o: IngestOptions): Promise<{ ok: boolean }> {
+  const log = progress('ingest');
+  const want = (name: string) => !o.only || o.only.some((x) => name.startsWith(x));
+  log(`machine: ${JSON.stringify(machine())}`);
+  const influx = await benchInflux();
+  const influxWatch = new ProcWatch(influx.pid, 'influxd');
+  const seed = await tempDir('ug-bench-seed-');
+  const results: Record<string, unknown> = { benchmark: 'ingest', at: new Date().toISOString(), machine: machine(), options: o };
+  const configs: ConfigResult[] = [];
+  try {
+    const fleet = benchFleet(o.devices + 1, 'bench');
+    log(`provisioning ${fleet.devices.length} devices (scrypt hashes)…`);
+    const secrets = await provision(seed.dir, fleet, log);
+    const all = loadDevices(fleet, secrets);
+    const probeDevice = all.find((d) => d.kind === 'washer')!;
+    const devices = all.filter((d) => d !== probeDevice);
+    const registryFile = join(seed.dir, 'registry.json');
+
+    // (b) InfluxDB's own write ceiling.
+    let ceiling: { pointsPerS: number; influxCpuUsPerPoint: number; influxCores: number } | undefined;
+    if (want('influx-ceiling')) {
+      ceiling = await influxCeiling(influx.url, devices, o.quick ? 6_000 : 20_000, influxWatch, log);
+      results.influxCeiling = ceiling;
+    }
+
+    // (a) bare Aedes, QoS 0, one reading per message, to one counting subscriber.
+    if (want('bare-aedes')) configs.push(await bareAedesConfig(o, devices, log));
+
+    const gatewayConfigs: Array<{ name: string; qos: 0 | 1; batch: number; fsync: boolean }> = [
+      { name: 'gateway-qos0-x1', qos: 0, batch: 1, fsync: true },
+      { name: 'gateway-qos0-x50', qos: 0, batch: 50, fsync: true },
+      { name: 'gateway-qos1-x1', qos: 1, batch: 1, fsync: true },
+      { name: 'gateway-qos1-x50', qos: 1, batch: 50, fsync: true },
+      { name: 'gateway-qos1-x1-nofsync', qos: 1, batch: 1, fsync: false },
+    ];
+    for (const c of gatewayConfigs) {
+      if (!want(c.name)) continue;
+      const dir = await tempDir('ug-bench-gw-');
+      await copyFile(registryFile, join(dir.dir, 'registry.json'));
+      try {
+        configs.push(await gatewayConfig(o, c, dir.dir, influx.url, devices, probeDevice, influxWatch, log));
+      } finally {
+        await dir.remove();
+      }
+    }
+
+    let outage: Record<string, unknown> | undefined;
+    const q1 = configs.find((c) => c.name === 'gateway-qos1-x1');
+    if (want('outage')) {
+      const dir = await tempDir('ug-bench-gw-');
+      await copyFile(registryFile, join(dir.dir, 'registry.json'));
+      try {
+        outage = await outageRun(o, (q1?.knee ?? o.startRate * 2) / 2, dir.dir, influx, devices, log);
+      } finally {
+        await dir.remove();
+      }
+      results.outage = outage;
+    }
+    results.configs = configs;
+
+    // Summary.
+    const by = (n: string) => configs.find((c) => c.name === n);
+    const rows: Array<Array<string | number>> = [['configuration', 'knee readings/s', 'gw µs/reading', 'gw peak RSS', 'influx µs/pt', 'gen cores', 'PUBACK p50/p99/p99.9 ms', 'queryable p50/p99 ms', 'sent', 'lost', 'extra']];
+    for (const c of configs) {
+      const h = c.half;
+      rows.push([
+        c.name, fmt.int(c.knee), fmt.f1(h?.gatewayCpuUsPerReading), c.target === 'gateway' ? `${c.gatewayPeakRssMiB} MiB` : `${c.gatewayPeakRssMiB} MiB (broker)`,
+        fmt.f1(h?.influxCpuUsPerReading), fmt.f1(h?.generatorCores),
+        h?.puback ? `${h.puback.p50} / ${h.puback.p99} / ${h.puback.p999}` : '-',
+        h?.queryable ? `${h.queryable.p50} / ${h.queryable.p99}` : '-',
+        fmt.int(c.sent), fmt.int(c.lost), fmt.int(c.extra),
+      ]);
+    }
+    if (ceiling) rows.push(['influx-ceiling (5,000-line POSTs)', fmt.int(ceiling.pointsPerS), '-', '-', fmt.f1(ceiling.influxCpuUsPerPoint), '-', '-', '-', '-', '-', '-']);
+    const q0 = by('gateway-qos0-x1');
+    const q0b = by('gateway-qos0-x50');
+    const q1b = by('gateway-qos1-x50');
+    const bare = by('bare-aedes-qos0-x1');
+    const nofsync = by('gateway-qos1-x1-nofsync');
+    const ratios = {
+      oursOverBareAedes: q0 && bare ? q0.knee / bare.knee : null,
+      oursBatchOverInfluxCeiling: q0b && ceiling ? q0b.knee / ceiling.pointsPerS : null,
+      oursBatchQos1OverInfluxCeiling: q1b && ceiling ? q1b.knee / ceiling.pointsPerS : null,
+    };
+    results.ratios = ratios;
+    const t = (what: string, target: string, measured: number | null | undefined, ok: (v: number) => boolean, show: (v: number) => string): Target =>
+      ({ what, target, measured: measured === null || measured === undefined ? '-' : show(measured), met: measured === null || measured === undefined ? null : ok(measured) });
+    const targets: Target[] = [
+      t('gateway CPU, one reading per message', '≤ 15 µs/reading', q0?.half?.gatewayCpuUsPerReading, (v) => v <= 15, (v) => `${v.toFixed(1)} µs`),
+      t('gateway CPU, batches of 50', '≤ 5 µs/reading', q0b?.half?.gatewayCpuUsPerReading, (v) => v <= 5, (v) => `${v.toFixed(1)} µs`),
+      t('QoS 0, one per message', '≥ 30,000 readings/s', q0?.knee, (v) => v >= 30_000, fmt.int),
+      t('QoS 0, one per message / bare Aedes', '≥ 0.6×', ratios.oursOverBareAedes, (v) => v >= 0.6, fmt.ratio),
+      t('batches of 50 (QoS 0) / InfluxDB ceiling', '≥ 0.5×', ratios.oursBatchOverInfluxCeiling, (v) => v >= 0.5, fmt.ratio),
+      t('batches of 50 (QoS 1) / InfluxDB ceiling', '≥ 0.5×', ratios.oursBatchQos1OverInfluxCeiling, (v) => v >= 0.5, fmt.ratio),
+      t('QoS 1 spooled, one per message', '≥ 20,000 readings/s', q1?.knee, (v) => v >= 20_000, fmt.int),
+      t('QoS 1 PUBACK p99 at half the max rate', '≤ 20 ms', q1?.half?.puback?.p99, (v) => v <= 20, (v) => `${v} ms`),
+      t('QoS 1 without fsync (for comparison)', 'readings/s', nofsync?.knee, () => true, fmt.int),
+      t('publish → queryable p99 at half (QoS 0)', '≤ 2,000 ms', q0?.half?.queryable?.p99, (v) => v <= 2_000, (v) => `${v} ms`),
+      t('publish → queryable p99 at half (QoS 1)', '≤ 2,000 ms', q1?.half?.queryable?.p99, (v) => v <= 2_000, (v) => `${v} ms`),
+      t('InfluxDB paused: readings lost', '0', outage ? Number(outage.lost) : null, (v) => v === 0, fmt.int),
+      t('InfluxDB paused: backlog drained after SIGCONT', '≤ 60 s', outage ? (outage.drainS as number | null) ?? Infinity : null, (v) => v <= 60, (v) => (Number.isFinite(v) ? `${v.toFixed(1)} s` : 'not drained')),
+    ];
+    results.targets = targets;
+    const path = await saveResults('ingest', results);
+    process.stdout.write(`\nIngest, ${o.devices} devices, steps of +10 % held ${o.stepS} s${o.quick ? ' (--quick)' : ''}; latencies and CPU at half the knee\n`);
+    process.stdout.write(`${table(rows)}\n\n${targetsTable(targets)}\n\nresults: ${path}\n`);
+    return { ok: targets.every((x) => x.met !== false) };
+  } finally {
+    await influx.stop();
+    await seed.remove();
+  }
+}
+
+/** Counts the benchmark's points in a database (all reading measurements). */
+async function countPoints(url: string, database: string): Promise<number> {
+  const store = storeFor(url, database);
+  let n = 0;
+  for (const m of MEASUREMENTS) {
+    const rows = await store.query<{ count: number }>(`SELECT count("seq") FROM "${m}"`);
+    n += Number(rows[0]?.count ?? 0);
+  }
+  return n;
+}
+
+/** Waits until the gateway has written everything it received (or `timeoutMs`). */
+async function drained(gw: BenchGateway, timeoutMs: number): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    const s = await gw.status();
+    const backlog = s.readings.received - s.readings.written;
+    if (backlog <= 0 && s.spool.depthRecords === 0) return (performance.now() - t0) / 1000;
+    if (performance.now() - t0 > timeoutMs) return Infinity;
+    await sleep(200);
+  }
+}
+
+async function gatewayConfig(
+  o: IngestOptions, c: { name: string; qos: 0 | 1; batch: number; fsync: boolean }, dataDir: string, influxUrl: string,
+  devices: LoadDevice[], probeDevice: LoadDevice, influxWatch: ProcWatch, log: (m: string) => void,
+): Promise<ConfigResult> {
+  const database = `bench_${c.name.replace(/-/g, '_')}`;
+  log(`${c.name}: starting the gateway (spool fsync ${c.fsync ? 'on' : 'off'})`);
+  const gw = await benchGateway({
+    dataDir, influxUrl, database, env: { UG_SPOOL_FSYNC: String(c.fsync) },
+    nodeArgs: o.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${join(o.cpuProf, c.name)}`] : undefined,
+  });
+  const gwWatch = new ProcWatch(gw.pid, 'gateway');
+  const load = new OpenLoop({ url: gw.url, devices, qos: c.qos, batch: c.batch, log: (m) => log(`${c.name}: ${m}`) });
+  await load.connect();
+  const probeClient = await connectDevice(gw.url, probeDevice);
+  const probe = new QueryableProbe(probeClient, probeDevice, storeFor(influxUrl, database), c.qos);
+  probe.start();
+  const steps: StepFigures[] = [];
+  let sent = 0;
+  const step = async (rate: number, seconds: number, label: string): Promise<StepFigures> => {
+    const s0 = await gw.status();
+    gwWatch.mark();
+    influxWatch.mark();
+    const gen0 = process.cpuUsage();
+    probe.take();
+    const r = await load.step(rate, seconds * 1000);
+    const gw1 = gwWatch.read();
+    const in1 = influxWatch.read();
+    const gen = process.cpuUsage(gen0);
+    const s1 = await gw.status();
+    sent += r.sentReadings;
+    const received = s1.readings.received - s0.readings.received;
+    const written = s1.readings.written - s0.readings.written;
+    const backlog = s1.readings.received - s1.readings.written;
+    const queryable = probe.take();
+    const why: string[] = [];
+    if (received < 0.97 * r.sentReadings) why.push(`gateway took ${Math.round((100 * received) / r.sentReadings)} % of what was sent`);
+    if (backlog > Math.max(rate * 2, 10_000)) why.push(`${backlog} readings not yet in InfluxDB`);
+    if (r.maxLagMs > 1_000) why.push(`generator ${r.maxLagMs} ms behind`);
+    if (r.unacked > 0) why.push(`${r.unacked} readings without PUBACK`);
+    if (r.puback && r.puback.p99 > 1_000) why.push(`PUBACK p99 ${r.puback.p99} ms`);
+    const f: StepFigures = {
+      ...r, received, written, backlog, sustained: why.length === 0, why: why.join('; '),
+      gatewayCpuUsPerReading: (gw1.cpuS * 1e6) / Math.max(1, received), gatewayCores: gw1.cores,
+      influxCpuUsPerReading: (in1.cpuS * 1e6) / Math.max(1, written), influxCores: in1.cores,
+      generatorCores: (gen.user + gen.system) / 1e6 / r.durationS, gatewayRssMiB: Math.round(gw1.rss / 2 ** 20), queryable,
+    };
+    log(`${c.name} ${label} ${fmt.int(rate)}/s: took ${fmt.int(received / r.durationS)}/s, written ${fmt.int(written / r.durationS)}/s, gw ${f.gatewayCpuUsPerReading.toFixed(1)} µs/reading (${(gw1.cores * 100).toFixed(0)} % core), influx ${(in1.cores * 100).toFixed(0)} %, gen ${(f.generatorCores * 100).toFixed(0)} %, rss ${f.gatewayRssMiB} MiB${r.puback ? `, PUBACK p99 ${r.puback.p99} ms` : ''}${queryable ? `, queryable p99 ${queryable.p99} ms` : ''} → ${f.sustained ? 'sustained' : `not sustained (${f.why})`}`);
+    for (const w of gw.warnings()) log(`${c.name}: gateway logged ${w}`);
+    // Start the next step from a drained gateway.
+    await drained(gw, 60_000);
+    return f;
+  };
+  let knee = 0;
+  try {
+    // Warm-up ramp (×1.5 per step), then +10 % steps from the last rate it sustained.
+    let rate = o.startRate;
+    let lastOk = 0;
+    for (let i = 0; i < 12; i++) {
+      const f = await step(rate, o.rampS, 'ramp');
+      if (!f.sustained) break;
+      lastOk = rate;
+      rate = Math.round(rate * 1.5);
+    }
+    if (lastOk === 0) lastOk = Math.round(o.startRate / 2);
+    rate = lastOk;
+    for (let i = 0; i < 8; i++) {
+      const f = await step(rate, o.stepS, 'step');
+      steps.push(f);
+      if (!f.sustained) break;
+      knee = rate;
+      rate = Math.round(rate * 1.1);
+    }
+    const half = knee > 0 ? await step(Math.round(knee / 2), o.halfS, 'half') : undefined;
+    await probe.stop();
+    await load.close();
+    await probeClient.endAsync(true);
+    await drained(gw, 120_000);
+    const counted = await countPoints(influxUrl, database);
+    const total = sent + probe.sent;
+    gwWatch.sample();
+    const result: ConfigResult = {
+      name: c.name, qos: c.qos, batch: c.batch, fsync: c.fsync, target: 'gateway', knee, steps, half,
+      sent: total, counted, lost: Math.max(0, total - counted), extra: Math.max(0, counted - total), gatewayPeakRssMiB: Math.round(gwWatch.peakRss / 2 ** 20),
+    };
+    log(`${c.name}: knee ${fmt.int(knee)} readings/s; ${fmt.int(total)} sent, ${fmt.int(counted)} in InfluxDB`);
+    return result;
+  } finally {
+    await load.close();
+    await gw.stop();
+  }
+}
+
+/** Baseline (a): the same load through a bare Aedes to one counting subscriber. */
+async function bareAedesConfig(o: IngestOptions, devices: LoadDevice[], log: (m: string) => void): Promise<ConfigResult> {
+  const name = 'bare-aedes-qos0-x1';
+  const broker = await bareAedes();
+  const watch = new ProcWatch(broker.pid, 'aedes');
+  const sub = new CountingSubscriber();
+  await sub.connect(broker.url, 'devices/+/telemetry');
+  const load = new OpenLoop({ url: broker.url, devices, qos: 0, batch: 1, auth: false, log: (m) => log(`${name}: ${m}`) });
+  await load.connect();
+  const steps: StepFigures[] = [];
+  let sent = 0;
+  const step = async (rate: number, seconds: number, label: string): Promise<StepFigures> => {
+    const d0 = sub.delivered;
+    watch.mark();
+    const gen0 = process.cpuUsage();
+    sub.take();
+    const r = await load.step(rate, seconds * 1000);
+    const w = watch.read();
+    // What is still in flight arrives within a moment when the broker keeps up.
+    const settle = performance.now() + 5_000;
+    while (sub.delivered - d0 < r.sentReadings && performance.now() < settle) await sleep(20);
+    const gen = process.cpuUsage(gen0);
+    sent += r.sentReadings;
+    const got = sub.delivered - d0;
+    const lat = sub.take();
+    const why: string[] = [];
+    if (got < 0.97 * r.sentReadings) why.push(`subscriber got ${Math.round((100 * got) / r.sentReadings)} % within 5 s`);
+    if (r.maxLagMs > 1_000) why.push(`generator ${r.maxLagMs} ms behind`);
+    if (lat && lat.p99 > 1_000) why.push(`delivery p99 ${lat.p99} ms`);
+    const f: StepFigures = {
+      ...r, received: got, written: got, backlog: r.sentReadings - got, sustained: why.length === 0, why: why.join('; '),
+      gatewayCpuUsPerReading: (w.cpuS * 1e6) / Math.max(1, got), gatewayCores: w.cores, influxCpuUsPerReading: NaN, influxCores: 0,
+      generatorCores: (gen.user + gen.system) / 1e6 / r.durationS, gatewayRssMiB: Math.round(w.rss / 2 ** 20), queryable: lat,
+    };
+    log(`${name} ${label} ${fmt.int(rate)}/s: delivered ${fmt.int(got / r.durationS)}/s, broker ${f.gatewayCpuUsPerReading.toFixed(1)} µs/msg (${(w.cores * 100).toFixed(0)} % core), generator+subscriber ${(f.generatorCores * 100).toFixed(0)} %, delivery p99 ${lat?.p99 ?? '-'} ms → ${f.sustained ? 'sustained' : `not sustained (${f.why})`}`);
+    return f;
+  };
+  let knee = 0;
+  try {
+    let rate = o.startRate;
+    let lastOk = 0;
+    for (let i = 0; i < 12; i++) {
+      const f = await step(rate, o.rampS, 'ramp');
+      if (!f.sustained) break;
+      lastOk = rate;
+      rate = Math.round(rate * 1.5);
+    }
+    rate = lastOk || Math.round(o.startRate / 2);
+    for (let i = 0; i < 8; i++) {
+      const f = await step(rate, o.stepS, 'step');
+      steps.push(f);
+      if (!f.sustained) break;
+      knee = rate;
+      rate = Math.round(rate * 1.1);
+    }
+    const half = knee > 0 ? await step(Math.round(knee / 2), o.halfS, 'half') : undefined;
+    watch.sample();
+    return { name, qos: 0, batch: 1, target: 'bare-aedes', knee, steps, half, sent, counted: sub.delivered, lost: Math.max(0, sent - sub.delivered), extra: Math.max(0, sub.delivered - sent), gatewayPeakRssMiB: Math.round(watch.peakRss / 2 ** 20) };
+  } finally {
+    await load.close();
+    sub.close();
+    await broker.stop();
+  }
+}
+
+/**
+ * Baseline (b): InfluxDB's own write ceiling. Line protocol made by the gateway's own
+ * formatter from the same readings, POSTed in batches of 5,000 by two writers at once (one
+ * per core), each batch shifted in time so that every point is new.
+ */
+async function influxCeiling(url: string, devices: LoadDevice[], ms: number, watch: ProcWatch, log: (m: string) => void) {
+  const database = 'bench_ceiling';
+  await storeFor(url, database).ensureDatabase();
+  const base = Date.now() - 3_600_000;
+  const lines: Array<{ head: string; ms: number; sub: string }> = [];
+  for (const d of devices.slice(0, 100)) {
+    const payload = `[${Array.from({ length: 50 }, (_, i) => `{"ts":${base + i},"seq":${i + 1},${d.bodies[i % d.bodies.length]}}`).join(',')}]`;
+    const res = decodeReadings(Buffer.from(payload), { kind: d.kind, channel: 'telemetry', receivedAtMs: Date.now(), maxAgeMs: 400 * 86_400_000, maxFutureSkewMs: 300_000 });
+    for (const l of readingsToLines(res.readings, { deviceId: d.id, kind: d.kind, model: d.model }).split('\n')) {
+      const sp = l.lastIndexOf(' ');
+      const ns = l.slice(sp + 1);
+      lines.push({ head: l.slice(0, sp), ms: Number(ns.slice(0, -6)), sub: ns.slice(-6) });
+    }
+  }
+  const writeUrl = `${url}/write?db=${database}&precision=ns`;
+  let round = 0;
+  let points = 0;
+  const body = () => {
+    const shift = 60 * round++;
+    return lines.map((l) => `${l.head} ${l.ms - shift}${l.sub}`).join('\n');
+  };
+  log(`influx ceiling: ${lines.length}-line POSTs, 2 writers, ${ms / 1000} s`);
+  watch.mark();
+  const t0 = performance.now();
+  const writer = async () => {
+    while (performance.now() - t0 < ms) {
+      const res = await fetch(writeUrl, { method: 'POST', body: body() });
+      await res.arrayBuffer();
+      if (res.status !== 204) throw new Error(`InfluxDB refused a write: HTTP ${res.status}`);
+      points += lines.length;
+    }
+  };
+  await Promise.all([writer(), writer()]);
+  const s = (performance.now() - t0) / 1000;
+  const w = watch.read();
+  const r = { pointsPerS: points / s, influxCpuUsPerPoint: (w.cpuS * 1e6) / points, influxCores: w.cores, points };
+  log(`influx ceiling: ${fmt.int(r.pointsPerS)} points/s, influxd ${r.influxCpuUsPerPoint.toFixed(2)} µs/point (${(w.cores * 100).toFixed(0)} % core)`);
+  return r;
+}
+
+/** InfluxDB paused with SIGSTOP at half load: nothing may be lost; how long the backlog takes to drain. */
+async function outageRun(
+  o: IngestOptions, rate: number, dataDir: string, influx: Awaited<ReturnType<typeof benchInflux>>, devices: LoadDevice[], log: (m: string) => void,
+): Promise<Record<string, unknown>> {
+  const database = 'bench_outage';
+  rate = Math.round(rate);
+  const gw = await benchGateway({ dataDir, influxUrl: influx.url, database });
+  const load = new OpenLoop({ url: gw.url, devices, qos: 1, batch: 1, log: (m) => log(`outage: ${m}`) });
+  await load.connect();
+  const warmS = o.quick ? 3 : 10;
+  const afterS = o.quick ? 30 : 75;
+  log(`outage: QoS 1 at ${fmt.int(rate)} readings/s; InfluxDB paused ${o.outageS} s after ${warmS} s`);
+  const running = load.step(rate, (warmS + o.outageS + afterS) * 1000);
+  let maxBacklog = 0;
+  let drainS: number | null = null;
+  let peakSpool = 0;
+  try {
+    await sleep(warmS * 1000);
+    influx.process!.kill('SIGSTOP');
+    const stoppedAt = performance.now();
+    while (performance.now() - stoppedAt < o.outageS * 1000) {
+      const s = await gw.status();
+      maxBacklog = Math.max(maxBacklog, s.readings.received - s.readings.written);
+      peakSpool = Math.max(peakSpool, s.spool.depthBytes);
+      await sleep(1_000);
+    }
+    influx.process!.kill('SIGCONT');
+    const resumedAt = performance.now();
+    log(`outage: InfluxDB resumed; ${fmt.int(maxBacklog)} readings waiting in the spool`);
+    while (performance.now() - resumedAt < afterS * 1000) {
+      const s = await gw.status();
+      const backlog = s.readings.received - s.readings.written;
+      maxBacklog = Math.max(maxBacklog, backlog);
+      if (backlog < Math.max(rate, 1_000)) {
+        drainS = (performance.now() - resumedAt) / 1000;
+        break;
+      }
+      await sleep(250);
+    }
+    log(`outage: ${drainS === null ? `backlog not drained within ${afterS} s` : `backlog drained ${drainS.toFixed(1)} s after SIGCONT`}`);
+    const r = await running;
+    await load.close();
+    await drained(gw, 120_000);
+    const counted = await countPoints(influx.url, database);
+    const out = { rate, outageS: o.outageS, maxBacklog, peakSpoolMiB: Math.round(peakSpool / 2 ** 20), drainS, acked: r.ackedReadings, sent: r.sentReadings, unacked: r.unacked, counted, lost: Math.max(0, r.ackedReadings - counted), puback: r.puback };
+    log(`outage: ${fmt.int(r.ackedReadings)} acknowledged, ${fmt.int(counted)} in InfluxDB, PUBACK p99 ${r.puback?.p99} ms`);
+    return out;
+  } finally {
+    influx.process?.kill('SIGCONT');
+    await load.close();
+    await gw.stop();
+  }
+}

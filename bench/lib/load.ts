@@ -1,0 +1,214 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import { RateLimiter } from '../../firmware-sim/rate.ts';
+import type { LoadDevice } from './fleet.ts';
+import { histogram, percentiles, type Percentiles } from './stats.ts';
+
+export interface OpenLoopOptions {
+  url: string;
+  devices: LoadDevice[];
+  qos: 0 | 1;
+  /** Readings per message. */
+  batch: number;
+  /** Connections opened per second. */
+  connectRate?: number;
+  /** Send credentials (a bare broker takes anyone). */
+  auth?: boolean;
+  log?: (m: string) => void;
+}
+
+export interface StepResult {
+  /** Readings per second offered, and the step's length. */
+  rate: number;
+  durationS: number;
+  sentReadings: number;
+  sentMessages: number;
+  /** QoS 1: readings whose message was acknowledged (PUBACK). */
+  ackedReadings: number;
+  /** QoS 1: PUBACK time counted from the scheduled send time, ms. */
+  puback: Percentiles | null;
+  /** How far behind its schedule the generator fell at worst, ms. */
+  maxLagMs: number;
+  /** Readings not acknowledged within the wait after the step (QoS 1). */
+  unacked: number;
+}
+
+interface DeviceState {
+  d: LoadDevice;
+  client: MqttClient;
+  lastTs: number;
+  seq: number;
+  body: number;
+  /** Topic name, length-prefixed, as it goes into every PUBLISH. */
+  topic: Buffer;
+  messageId: number;
+  /** QoS 1 messages awaiting PUBACK: message id → callback. */
+  waiting: Map<number, () => void>;
+}
+
+/** MQTT 3.1.1 remaining length (variable byte integer). */
+function remainingLength(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return out;
+}
+
+/**
+ * Writes one PUBLISH packet straight onto the device's socket. mqtt.js makes the connection
+ * (CONNECT with the device's credentials) and reads what comes back; its own publish path costs
+ * more CPU per message than the broker under test, which would make the generator the
+ * bottleneck on a small machine, so the packets are encoded here (MQTT 3.1.1 §3.3).
+ */
+function writePublish(s: DeviceState, payload: string, qos: 0 | 1, onAck?: () => void): void {
+  const body = Buffer.from(payload);
+  const idBytes = qos === 1 ? 2 : 0;
+  const rl = remainingLength(s.topic.length + idBytes + body.length);
+  const head = Buffer.allocUnsafe(1 + rl.length + s.topic.length + idBytes);
+  head[0] = 0x30 | (qos << 1);
+  for (let i = 0; i < rl.length; i++) head[1 + i] = rl[i];
+  s.topic.copy(head, 1 + rl.length);
+  if (qos === 1) {
+    s.messageId = (s.messageId % 65_535) + 1;
+    head.writeUInt16BE(s.messageId, head.length - 2);
+    s.waiting.set(s.messageId, onAck!);
+  }
+  const stream = (s.client as unknown as { stream: NodeJS.WritableStream }).stream;
+  stream.write(head);
+  stream.write(body);
+}
+
+/**
+ * Open-loop load: messages have scheduled send times at a fixed rate, spread round-robin over
+ * the devices, each device its own MQTT connection. Latency counts from the scheduled time,
+ * so a stalled broker shows in the figures instead of slowing the generator down
+ * (no coordinated omission). Each reading's ts is its scheduled time (kept distinct per
+ * device), so every reading sent is a distinct point in InfluxDB.
+ */
+export class OpenLoop {
+  private readonly o: OpenLoopOptions;
+  private states: DeviceState[] = [];
+  private next = 0;
+
+  constructor(o: OpenLoopOptions) {
+    this.o = o;
+  }
+
+  async connect(): Promise<void> {
+    const limiter = new RateLimiter(this.o.connectRate ?? 1_000);
+    let done = 0;
+    const ticker = setInterval(() => this.o.log?.(`connecting: ${done}/${this.o.devices.length}`), 2_000);
+    try {
+      this.states = await Promise.all(this.o.devices.map(async (d) => {
+        await limiter.take();
+        const client = await connectDevice(this.o.url, d, this.o.auth !== false);
+        done++;
+        const topic = Buffer.alloc(2 + Buffer.byteLength(d.topic));
+        topic.writeUInt16BE(topic.length - 2, 0);
+        topic.write(d.topic, 2);
+        const state: DeviceState = { d, client, lastTs: 0, seq: 0, body: 0, topic, messageId: 0, waiting: new Map() };
+        client.on('packetreceive', (p) => {
+          if (p.cmd !== 'puback') return;
+          const cb = state.waiting.get(p.messageId!);
+          state.waiting.delete(p.messageId!);
+          cb?.();
+        });
+        return state;
+      }));
+    } finally {
+      clearInterval(ticker);
+    }
+  }
+
+  private payload(s: DeviceState, scheduledMs: number): string {
+    const parts: string[] = [];
+    for (let i = 0; i < this.o.batch; i++) {
+      s.lastTs = Math.max(s.lastTs + 1, scheduledMs - this.o.batch + 1 + i);
+      s.seq++;
+      parts.push(`{"ts":${s.lastTs},"seq":${s.seq},${s.d.bodies[s.body++ % s.d.bodies.length]}}`);
+    }
+    return this.o.batch === 1 ? parts[0] : `[${parts.join(',')}]`;
+  }
+
+  /** Offers `rate` readings per second for `durationMs`, then waits for outstanding PUBACKs. */
+  async step(rate: number, durationMs: number): Promise<StepResult> {
+    const { qos, batch } = this.o;
+    const msgRate = rate / batch;
+    const interval = 1000 / msgRate;
+    const total = Math.max(1, Math.round((durationMs / 1000) * msgRate));
+    const h = histogram();
+    let acked = 0;
+    let outstanding = 0;
+    let maxLag = 0;
+    let sent = 0;
+    const start = performance.now();
+    const origin = performance.timeOrigin;
+    while (sent < total) {
+      const now = performance.now();
+      const due = Math.min(total, Math.floor((now - start) / interval) + 1);
+      const sliceEnd = now + 20;
+      while (sent < due) {
+        const scheduled = start + sent * interval;
+        const s = this.states[this.next++ % this.states.length];
+        const body = this.payload(s, Math.floor(origin + scheduled));
+        if (qos === 1) {
+          outstanding++;
+          writePublish(s, body, 1, () => {
+            outstanding--;
+            acked += batch;
+            h.recordValue(Math.max(1, Math.round((performance.now() - scheduled) * 1000)));
+          });
+        } else {
+          writePublish(s, body, 0);
+        }
+        sent++;
+        // Let socket reads (PUBACKs) in now and then when far behind.
+        if ((sent & 127) === 0 && performance.now() > sliceEnd) break;
+      }
+      maxLag = Math.max(maxLag, performance.now() - (start + (sent - 1) * interval));
+      if (sent >= total) break;
+      // Behind schedule: let I/O in and go on at once. Otherwise sleep until the next message is
+      // due (timers resolve to 1 ms: messages due within it go out together, never spinning).
+      const wait = start + sent * interval - performance.now();
+      await new Promise((r) => (wait <= 0 ? setImmediate(r) : setTimeout(r, Math.min(Math.max(1, wait), 50))));
+    }
+    const durationS = (performance.now() - start) / 1000;
+    // Outstanding acknowledgements: wait for them (they still count from their scheduled time).
+    const deadline = performance.now() + 30_000;
+    while (qos === 1 && outstanding > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return {
+      rate, durationS, sentReadings: sent * batch, sentMessages: sent, ackedReadings: acked,
+      puback: qos === 1 ? percentiles(h) : null, maxLagMs: Math.round(maxLag), unacked: outstanding * batch,
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.states.map((s) => s.client.endAsync(true).catch(() => {})));
+    this.states = [];
+  }
+}
+
+/** One device connection as the firmware makes it (client id = username = device id). */
+export function connectDevice(url: string, d: { id: string; secret: string }, auth = true, keepaliveS = 600): Promise<MqttClient> {
+  const client = mqtt.connect(url, {
+    clientId: d.id, ...(auth ? { username: d.id, password: d.secret } : {}), protocolVersion: 4, clean: true,
+    keepalive: keepaliveS, reconnectPeriod: 0, connectTimeout: 60_000,
+  });
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error) => {
+      client.end(true);
+      reject(new Error(`device ${d.id} cannot connect to ${url}: ${err.message}`));
+    };
+    client.once('error', fail);
+    client.once('close', () => { if (!client.connected) fail(new Error('closed before CONNACK')); });
+    client.once('connect', () => {
+      client.removeListener('error', fail);
+      client.removeAllListeners('close');
+      client.on('error', () => {});
+      resolve(client);
+    });
+  });
+}

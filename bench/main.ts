@@ -1,0 +1,50 @@
+// `npm run bench -- ingest|connections|analytics|all [--quick]`: see bench/README.md.
+import { Command, Option } from 'commander';
+import { runAnalytics } from './analytics.ts';
+import { runConnections } from './connections.ts';
+import { runIngest } from './ingest.ts';
+
+const program = new Command('bench')
+  .description('benchmarks of the gateway: ingest, connections, analytics (figures, not tests)')
+  .argument('[which]', 'ingest, connections, analytics or all', 'all')
+  .option('--quick', 'short steps and smaller fleets: a smoke run of a few minutes')
+  .option('--devices <n>', 'ingest: devices publishing (default 1000)')
+  .option('--step <s>', 'ingest: seconds each +10 % step is held (default 60, quick 3)')
+  .option('--half <s>', 'ingest: seconds at half the knee (default 60, quick 5)')
+  .option('--outage <s>', 'ingest: seconds InfluxDB is paused (default 60, quick 10)')
+  .option('--start-rate <n>', 'ingest: readings/s of the first warm-up step (default 4000)')
+  .option('--only <names>', 'ingest: only these configurations, comma-separated prefixes (e.g. gateway-qos0,bare-aedes,influx-ceiling,outage)')
+  .option('--cpu-prof <dir>', 'ingest: write a CPU profile of each gateway process into this folder')
+  .option('--connections <list>', 'connections: counts to hold, comma-separated (default 2500,5000,10000,20000; quick 2500,10000)')
+  .option('--fleets <list>', 'analytics: fleet sizes, comma-separated (default 1000,10000; quick 100,1000)')
+  .addOption(new Option('--days <n>', 'analytics: days of history').default('90'))
+  .action(async (which: string, o: Record<string, string | boolean | undefined>) => {
+    const quick = Boolean(o.quick);
+    const num = (v: unknown, d: number) => (v === undefined ? d : Number(v));
+    const list = (v: unknown, d: number[]) => (typeof v === 'string' ? v.split(',').map(Number) : d);
+    if (!['ingest', 'connections', 'analytics', 'all'].includes(which)) {
+      process.stderr.write(`unknown benchmark "${which}": expected ingest, connections, analytics or all\n`);
+      process.exit(2);
+    }
+    let ok = true;
+    if (which === 'ingest' || which === 'all') {
+      const r = await runIngest({
+        quick, devices: num(o.devices, 1_000), stepS: num(o.step, quick ? 3 : 60), rampS: quick ? 2 : 10, halfS: num(o.half, quick ? 5 : 60),
+        outageS: num(o.outage, quick ? 10 : 60), startRate: num(o.startRate, 4_000),
+        only: typeof o.only === 'string' ? o.only.split(',') : undefined, cpuProf: typeof o.cpuProf === 'string' ? o.cpuProf : undefined,
+      });
+      ok &&= r.ok;
+    }
+    if (which === 'connections' || which === 'all') {
+      const r = await runConnections({ quick, counts: list(o.connections, quick ? [2_500, 10_000] : [2_500, 5_000, 10_000, 20_000]) });
+      ok &&= r.ok;
+    }
+    if (which === 'analytics' || which === 'all') {
+      const r = await runAnalytics({ quick, fleets: list(o.fleets, quick ? [100, 1_000] : [1_000, 10_000]), days: num(o.days, 90) });
+      ok &&= r.ok;
+    }
+    // A missed target is a finding, not a failure of the run: the exit code says it for scripts.
+    process.exitCode = ok ? 0 : 3;
+  });
+
+await program.parseAsync();
