@@ -182,10 +182,19 @@ export class Gateway {
         deadLettered: await byLabel(this.metrics.deadLettered, 'source'),
       },
       writeRetries: await counter(this.metrics.writeRetries),
+      writeLatencyMs: await latency(this.metrics.writeLatency, p.writer.status().lastWriteMs),
       ready: this.notReady().length === 0,
       notReady: this.notReady(),
     };
   }
+}
+
+/** Last and mean duration of successful InfluxDB writes, from the histogram's sum and count. */
+async function latency(h: Metrics['writeLatency'], last: number | undefined): Promise<{ last?: number; mean?: number; writes: number }> {
+  const values = (await h.get()).values;
+  const sum = values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
+  const writes = values.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+  return { last, mean: writes > 0 ? Math.round((sum * 1000 / writes) * 10) / 10 : undefined, writes };
 }
 
 export function createGateway(config: Readonly<ResolvedConfig>, opts: { log?: Logger } = {}): Gateway {

@@ -37,6 +37,7 @@ export function statusCommand(): Command {
         `readings   ${s.readings.received} received, ${s.readings.written} written to InfluxDB, ${Object.values<number>(s.readings.refused).reduce((a, b) => a + b, 0)} refused`,
         `spool      ${sp.depthRecords} messages / ${bytes(sp.depthBytes)} waiting, oldest ${(sp.oldestAgeMs / 1000).toFixed(1)} s${sp.full ? ' — FULL (backpressure)' : ''}`,
         `influxdb   ${s.influx.url} db ${s.influx.database}: ${s.influx.connected ? 'writing' : s.influx.consecutiveFailures > 0 ? `FAILING (${s.influx.lastError}), ${s.writeRetries} retries` : 'idle'}`,
+        `writes     ${s.writeRetries} retries${s.writeLatencyMs?.writes ? `, latency last ${s.writeLatencyMs.last} ms, mean ${s.writeLatencyMs.mean} ms over ${s.writeLatencyMs.writes} writes` : ', none yet'}`,
         `dead-letter ${Object.entries(s.readings.deadLettered).map(([k, v]) => `${v} from ${k}`).join(', ') || 'none'}`,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);

@@ -90,9 +90,11 @@ export class Ingest {
         if (!durable) {
           return this.refuseWhole(msg, 'GW_ERR_SPOOL_FULL', 'the gateway spool is full; QoS 0 messages are refused until it drains (use QoS 1 to be held instead)', false, undefined, false);
         }
+        // Held, not refused: no PUBACK until there is room, so the device keeps the message.
+        // Every waiter wakes on each commit; those that find it full again wait again.
         metrics.backpressure.set(1);
-        await spool.waitForSpace();
-        metrics.backpressure.set(0);
+        while (spool.full && !spool.isClosed) await spool.waitForSpace();
+        metrics.backpressure.set(spool.full ? 1 : 0);
       }
       const lines = readingsToLines(result.readings, { deviceId: device.id, kind: device.kind, model: device.model });
       work.push(spool.append(Buffer.from(lines), result.readings.length, durable, receivedAtMs));

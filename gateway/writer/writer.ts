@@ -22,7 +22,12 @@ export interface WriterStatus {
   lastSuccessAt?: string;
   lastError?: string;
   consecutiveFailures: number;
+  /** Duration of the last successful write, in milliseconds. */
+  lastWriteMs?: number;
 }
+
+/** How long stop() waits past its deadline for a write already in flight to return. */
+const IN_FLIGHT_GRACE_MS = 1_000;
 
 class Stopped extends Error {}
 
@@ -64,9 +69,17 @@ export class Writer {
     if (!this.running) return;
     this.draining = true;
     this.wake?.();
-    const timer = setTimeout(() => this.hardStop.abort(), deadlineMs);
+    // A write in flight at the deadline is not waited for beyond a grace: its batch stays
+    // spooled (the cursor no longer moves once the spool is closed) and is replayed next start.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.hardStop.abort();
+        timer = setTimeout(resolve, IN_FLIGHT_GRACE_MS);
+      }, deadlineMs);
+    });
     try {
-      await this.loop;
+      await Promise.race([this.loop, deadline]);
     } finally {
       clearTimeout(timer);
       this.running = false;
@@ -110,7 +123,9 @@ export class Writer {
       const started = performance.now();
       const res = await store.write(lines.join('\n'));
       if (res.ok) {
-        metrics.writeLatency.observe((performance.now() - started) / 1000);
+        const ms = performance.now() - started;
+        this.state.lastWriteMs = Math.round(ms * 10) / 10;
+        metrics.writeLatency.observe(ms / 1000);
         metrics.writeBatchLines.observe(lines.length);
         metrics.pointsWritten.inc(lines.length);
         if (this.state.consecutiveFailures > 0) log.info({ failures: this.state.consecutiveFailures }, 'InfluxDB writes succeed again');
@@ -119,6 +134,14 @@ export class Writer {
       }
       if (res.kind === 'refused') {
         await this.isolate(lines, res.error);
+        return;
+      }
+      if (res.status === 413 && lines.length > 1) {
+        // Body over InfluxDB's max-body-size: smaller writes, nothing refused yet.
+        log.warn({ lines: lines.length }, 'InfluxDB found a write too large (413); splitting it');
+        const mid = Math.ceil(lines.length / 2);
+        await this.writeLines(lines.slice(0, mid));
+        await this.writeLines(lines.slice(mid));
         return;
       }
       this.state.connected = false;
