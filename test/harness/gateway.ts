@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig, type ResolvedConfig } from '../../config/load.ts';
 import { createGateway, type Gateway } from '../../gateway/index.ts';
@@ -31,6 +32,8 @@ export interface TestGateway {
   count(measurement: string, where?: string): Promise<number>;
   /** Polls InfluxDB until `measurement` holds `n` points (the condition, not a fixed sleep). */
   waitForCount(measurement: string, n: number, opts?: { where?: string; timeoutMs?: number }): Promise<number>;
+  /** Log entries (parsed JSON) when started with `captureLogs`, else empty. */
+  logs: Array<Record<string, unknown>>;
   /** Stops the gateway (keeps its folders unless `cleanup`). */
   stop(cleanup?: boolean): Promise<void>;
 }
@@ -43,6 +46,8 @@ export interface TestGatewayOptions {
   /** Reuse a data folder (restart tests). */
   dir?: string;
   database?: string;
+  /** Keep the gateway's log entries in `logs` (at info level unless UG_TEST_LOG_LEVEL says more). */
+  captureLogs?: boolean;
 }
 
 /** A real gateway on free ports, with its own data folder and InfluxDB database. */
@@ -56,7 +61,7 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
     overrides: {
       ...o,
       dataDir: dir,
-      log: { level: process.env.UG_TEST_LOG_LEVEL ?? 'silent', ...o.log },
+      log: { level: process.env.UG_TEST_LOG_LEVEL ?? (opts.captureLogs ? 'info' : 'silent'), ...o.log },
       mqtt: { port: 0, host: '127.0.0.1', ...o.mqtt },
       http: { port: 0, host: '127.0.0.1', ...o.http },
       influx: { url: influx.url, database, ...o.influx },
@@ -64,13 +69,21 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
       shutdown: { deadlineMs: 2_000, ...o.shutdown },
     },
   });
-  const log = pino({ level: config.log.level });
+  const logs: Array<Record<string, unknown>> = [];
+  const log = opts.captureLogs
+    ? pino({ level: config.log.level }, new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
+        done();
+      },
+    }))
+    : pino({ level: config.log.level });
   const gateway = createGateway(config, { log });
   const addr = await gateway.start();
   const store = new InfluxStore(config.influx);
   let n = 0;
   const t: TestGateway = {
-    gateway, config, dir, database, store,
+    gateway, config, dir, database, store, logs,
     mqttPort: addr.mqtt,
     mqttUrl: `mqtt://127.0.0.1:${addr.mqtt}`,
     httpUrl: `http://127.0.0.1:${addr.http}`,
