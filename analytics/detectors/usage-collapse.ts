@@ -12,8 +12,12 @@ const params = z.object({
   maxRatio: z.number().min(0).max(1).default(0.35),
   /** Days with use needed in the baseline: a device that was never used much cannot collapse. */
   minBaselineDays: z.number().int().min(1).default(10),
-  /** Quiet days at the end at which the device counts as silent, per kind: that is the silent-device rule's case. */
-  quietDays: z.object({ washer: z.number().int().min(1).default(14), fridge: z.number().int().min(1).default(3), car: z.number().int().min(1).default(14) }).strict().prefault({}),
+  /**
+   * Quiet days at the end from which the device counts as going silent, per kind: the
+   * silent-device rule's case. Shorter than its silence: a device still used at a fraction of
+   * its rate is not quiet this long (a washer at a fifth of 4 cycles a week runs every 9 days).
+   */
+  quietDays: z.object({ washer: z.number().int().min(1).default(10), fridge: z.number().int().min(1).default(3), car: z.number().int().min(1).default(7) }).strict().prefault({}),
   windowDays: z.number().int().min(14).max(365).default(70),
 }).strict().refine((p) => p.baselineDays + p.recentDays <= p.windowDays, 'baselineDays + recentDays must fit in windowDays');
 

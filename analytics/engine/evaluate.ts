@@ -1,7 +1,7 @@
 import type { Catalogue } from '../../protocol/models.ts';
 import { triggerId, triggerSchema, type Trigger } from '../../protocol/trigger.ts';
 import { DAY_MS, type CohortStats, type Detection, type DeviceInfo, type FeatureSpec } from '../detectors/index.ts';
-import type { FeatureSource } from '../features/source.ts';
+import { PERCENTILES, type FeatureSource } from '../features/source.ts';
 import type { Rule } from '../rules.ts';
 
 /** Where the devices come from: the registry (live runs) or a simulator manifest (backtest). */
@@ -53,18 +53,7 @@ export async function evaluate(o: EvaluateOptions): Promise<{ devices: number; e
     const specs = new Map<string, FeatureSpec>();
     for (const r of rules) for (const s of r.detectorImpl.features(r.params, kind)) specs.set(s.name, s);
     const withEvents = rules.some((r) => r.detectorImpl.events);
-    // Cohorts: per rule feature and step, percentiles per model, computed by InfluxDB.
-    const cohorts = new Map<string, Map<string, CohortStats>>();
-    for (const r of rules) {
-      for (const name of r.detectorImpl.cohortFeatures?.(r.params, kind) ?? []) {
-        for (const step of o.steps) {
-          const from = step - r.windowDays * DAY_MS;
-          if (o.dataFromMs !== undefined && from < o.dataFromMs) continue;
-          const key = `${name}|${from}|${step}`;
-          if (!cohorts.has(key)) cohorts.set(key, await o.source.cohort(kind, specs.get(name)!, from, step));
-        }
-      }
-    }
+    const cohorts = await cohortStats(o, kind, rules, specs, startMs, days);
     const total = o.directory.count(kind);
     let done = 0;
     for await (const page of o.directory.pages(kind, o.pageSize)) {
@@ -95,6 +84,61 @@ export async function evaluate(o: EvaluateOptions): Promise<{ devices: number; e
     }
   }
   return { devices, evaluations };
+}
+
+/** Nearest-rank percentile of sorted values (as InfluxQL's percentile()). */
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/**
+ * Model cohorts of the fleet-relative rules, in a first pass over the pages: each device's value
+ * of the feature over each step's window (a total for count and sum, else the mean of its days),
+ * gathered per model and step, then percentiles. Memory: one number per device and step.
+ */
+async function cohortStats(o: EvaluateOptions, kind: string, rules: Rule[], specs: Map<string, FeatureSpec>, startMs: number, days: number): Promise<Map<string, Map<string, CohortStats>>> {
+  const wanted = rules.flatMap((r) => (r.detectorImpl.cohortFeatures?.(r.params, kind) ?? []).map((name) => ({ name, windowDays: r.windowDays })));
+  const out = new Map<string, Map<string, CohortStats>>();
+  if (wanted.length === 0) return out;
+  const cohortSpecs = [...new Set(wanted.map((w) => w.name))].map((n) => specs.get(n)!);
+  const values = new Map<string, Map<string, number[]>>(); // key → model → values
+  for await (const page of o.directory.pages(kind, o.pageSize)) {
+    const series = await o.source.page(page, cohortSpecs, false, startMs, days);
+    for (const device of page) {
+      const s = series.get(device.id)!;
+      for (const w of wanted) {
+        const daily = s.daily.get(w.name)!;
+        const total = /^(count|sum)\(/.test(specs.get(w.name)!.select);
+        for (const step of o.steps) {
+          const to = Math.round((step - startMs) / DAY_MS);
+          const from = to - w.windowDays;
+          if (from < 0) continue;
+          let acc = 0;
+          let n = 0;
+          for (let i = from; i < to; i++) if (!Number.isNaN(daily[i])) {
+            acc += daily[i];
+            n++;
+          }
+          if (n === 0) continue; // no data in the window: not part of the cohort
+          const key = `${w.name}|${step - w.windowDays * DAY_MS}|${step}`;
+          const byModel = values.get(key) ?? new Map<string, number[]>();
+          values.set(key, byModel);
+          const list = byModel.get(device.model) ?? [];
+          byModel.set(device.model, list);
+          list.push(total ? acc : acc / n);
+        }
+      }
+    }
+  }
+  for (const [key, byModel] of values) {
+    const stats = new Map<string, CohortStats>();
+    for (const [model, list] of byModel) {
+      list.sort((a, b) => a - b);
+      stats.set(model, { model, devices: list.length, percentiles: Object.fromEntries(PERCENTILES.map((p) => [`p${p}`, percentile(list, p)])) });
+    }
+    out.set(key, stats);
+  }
+  return out;
 }
 
 const finite = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).filter(([, v]) => Number.isFinite(v)));

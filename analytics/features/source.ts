@@ -1,9 +1,8 @@
 import type { Catalogue } from '../../protocol/models.ts';
 import type { InfluxStore } from '../../gateway/storage/index.ts';
-import { DAY_MS, type CohortStats, type DeviceEvent, type DeviceInfo, type DeviceSeries, type FeatureSpec } from '../detectors/index.ts';
+import { DAY_MS, type DeviceEvent, type DeviceInfo, type DeviceSeries, type FeatureSpec } from '../detectors/index.ts';
 
 const ident = (s: string) => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
-const literal = (s: string) => `'${s.replace(/['\\]/g, (c) => `\\${c}`)}'`;
 /** Device ids are [A-Za-z0-9._-]: only "." needs escaping inside a regular expression. */
 const idRegex = (ids: string[]) => `/^(?:${ids.map((id) => id.replace(/\./g, '\\.')).join('|')})$/`;
 
@@ -11,8 +10,7 @@ export const PERCENTILES = [10, 25, 50, 75, 90] as const;
 
 /**
  * Reads what detectors need from InfluxDB in InfluxQL, one page of devices at a time: daily
- * aggregates per device (GROUP BY time(1d), device_id), the raw error events, and the
- * percentiles of a model cohort (a subquery per device, percentiles per model).
+ * aggregates per device (GROUP BY time(1d), device_id) and the raw error events.
  */
 export class FeatureSource {
   queries = 0;
@@ -73,18 +71,6 @@ export class FeatureSource {
         out.get(r.device_id)?.events.push(ev);
       }
       for (const s of out.values()) s.events.sort((a, b) => a.timeMs - b.timeMs);
-    }
-    return out;
-  }
-
-  /** Percentiles per model of each device's value of `spec` over [fromMs, toMs). */
-  async cohort(kind: string, spec: FeatureSpec, fromMs: number, toMs: number): Promise<Map<string, CohortStats>> {
-    const pcts = PERCENTILES.map((p) => `percentile("v", ${p}) AS "p${p}"`).join(', ');
-    const inner = `SELECT ${spec.select} AS "v" FROM ${ident(spec.measurement)} WHERE time >= ${fromMs}ms AND time < ${toMs}ms AND "kind" = ${literal(kind)} GROUP BY "device_id", "model"`;
-    const rows = await this.query<Record<string, number> & { model: string }>(`SELECT count("v") AS "n", ${pcts} FROM (${inner}) GROUP BY "model"`);
-    const out = new Map<string, CohortStats>();
-    for (const r of rows) {
-      out.set(r.model, { model: r.model, devices: Number(r.n), percentiles: Object.fromEntries(PERCENTILES.map((p) => [`p${p}`, Number(r[`p${p}`])])) });
     }
     return out;
   }
