@@ -23,8 +23,8 @@ const listQuery = z.object({
   owner: z.string().max(128).optional(),
   status: z.enum(TRIGGER_STATUSES).optional(),
   since: z.iso.datetime().optional(),
-  /** Cursor: the `next` of the previous page. */
-  before: z.string().regex(/^\d+$/).optional(),
+  /** Cursor: the `next` of the previous page (`<creation ms>-<trigger id>`). */
+  before: z.string().regex(/^\d{1,16}-[0-9a-f]{32}$/, 'expected the "next" of the previous page').optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
 }).strict();
 
@@ -102,9 +102,10 @@ export async function buildApiApp(o: { analytics: Analytics; token?: string }): 
     const f = q.data;
     const page = analytics.state.list({
       category: f.category, ruleId: f.rule, model: f.model, kind: f.kind, deviceId: f.device, owner: f.owner, status: f.status,
-      since: f.since ? Date.parse(f.since) : undefined, before: f.before ? Number(f.before) : undefined, limit: f.limit,
+      since: f.since ? Date.parse(f.since) : undefined, limit: f.limit,
+      before: f.before ? { time: Number(f.before.split('-')[0]), id: f.before.split('-')[1] } : undefined,
     });
-    return { items: page.items.map(triggerView), ...(page.next !== undefined ? { next: String(page.next) } : {}) };
+    return { items: page.items.map(triggerView), ...(page.next ? { next: `${page.next.time}-${page.next.id}` } : {}) };
   });
 
   app.get<{ Params: { id: string } }>('/api/triggers/:id', {

@@ -46,10 +46,16 @@ export interface ListFilter {
   deviceId?: string;
   owner?: string;
   status?: string;
-  /** Only triggers created before this (ms): the cursor of the next page. */
-  before?: number;
+  /** The cursor of the next page (`next` of the previous one): triggers listed after it. */
+  before?: ListCursor;
   since?: number;
   limit: number;
+}
+
+/** A position in the newest-first list: a trigger's creation time and id (one run gives many the same time). */
+export interface ListCursor {
+  time: number;
+  id: string;
 }
 
 const MAX_TIME = Number.MAX_SAFE_INTEGER;
@@ -138,13 +144,14 @@ export class StateStore {
   }
 
   /** Newest first, filtered; scans at most `scanLimit` entries of the time index. */
-  list(f: ListFilter, scanLimit = 200_000): { items: TriggerRecord[]; next?: number } {
+  list(f: ListFilter, scanLimit = 200_000): { items: TriggerRecord[]; next?: ListCursor } {
     const items: TriggerRecord[] = [];
     let scanned = 0;
-    let lastTime: number | undefined;
-    const start: [number, string] = [f.before !== undefined ? f.before - 1 : MAX_TIME, HI];
+    let last: ListCursor | undefined;
+    const start: [number, string] = f.before ? [f.before.time, f.before.id] : [MAX_TIME, HI];
     const end: [number, string] = [f.since ?? 0, ''];
     for (const { key } of this.byTime.getRange({ start, end, reverse: true })) {
+      if (f.before && key[0] === f.before.time && key[1] === f.before.id) continue; // listed on the previous page
       if (++scanned > scanLimit) break;
       const rec = this.triggers.get(key[1]);
       if (!rec) continue;
@@ -152,9 +159,9 @@ export class StateStore {
       if ((f.category && t.category !== f.category) || (f.ruleId && t.ruleId !== f.ruleId) || (f.model && t.model !== f.model)
         || (f.kind && t.kind !== f.kind) || (f.deviceId && t.deviceId !== f.deviceId) || (f.owner && t.owner !== f.owner)
         || (f.status && rec.status !== f.status)) continue;
-      if (items.length === f.limit) return { items, next: lastTime };
+      if (items.length === f.limit) return { items, next: last };
       items.push(rec);
-      lastTime = key[0];
+      last = { time: key[0], id: key[1] };
     }
     return { items };
   }
