@@ -18,6 +18,7 @@ const program = new Command('bench')
   .option('--connections <list>', 'connections: counts to hold, comma-separated (default 2500,5000,10000,20000; quick 2500,10000)')
   .option('--fleets <list>', 'analytics: fleet sizes, comma-separated (default 1000,10000; quick 100,1000)')
   .addOption(new Option('--days <n>', 'analytics: days of history').default('90'))
+  .option('--keep <dir>', 'analytics: keep the backfilled InfluxDB and registries here and reuse them on later runs')
   .action(async (which: string, o: Record<string, string | boolean | undefined>) => {
     const quick = Boolean(o.quick);
     const num = (v: unknown, d: number) => (v === undefined ? d : Number(v));
@@ -29,7 +30,7 @@ const program = new Command('bench')
     let ok = true;
     if (which === 'ingest' || which === 'all') {
       const r = await runIngest({
-        quick, devices: num(o.devices, 1_000), stepS: num(o.step, quick ? 3 : 60), rampS: quick ? 2 : 10, halfS: num(o.half, quick ? 5 : 60),
+        quick, devices: num(o.devices, 1_000), stepS: num(o.step, quick ? 3 : 60), rampS: quick ? 2 : 5, halfS: num(o.half, quick ? 5 : 60),
         outageS: num(o.outage, quick ? 10 : 60), startRate: num(o.startRate, 4_000),
         only: typeof o.only === 'string' ? o.only.split(',') : undefined, cpuProf: typeof o.cpuProf === 'string' ? o.cpuProf : undefined,
       });
@@ -40,7 +41,7 @@ const program = new Command('bench')
       ok &&= r.ok;
     }
     if (which === 'analytics' || which === 'all') {
-      const r = await runAnalytics({ quick, fleets: list(o.fleets, quick ? [100, 1_000] : [1_000, 10_000]), days: num(o.days, 90) });
+      const r = await runAnalytics({ quick, fleets: list(o.fleets, quick ? [100, 1_000] : [1_000, 10_000]), days: num(o.days, 90), keep: typeof o.keep === 'string' ? o.keep : undefined });
       ok &&= r.ok;
     }
     // A missed target is a finding, not a failure of the run: the exit code says it for scripts.
