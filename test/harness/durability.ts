@@ -74,6 +74,7 @@ export class TrackedPublisher {
       let next = 0;
       let inflight = 0;
       const onClose = () => {
+        if (this.lost) return;
         this.lost = true;
         client.end(true); // fails the callbacks of what is still in flight
         resolve();
@@ -88,6 +89,7 @@ export class TrackedPublisher {
             inflight--;
             if (!err) this.acked.add(m.id);
             if (this.lost) return;
+            if (err) return onClose(); // a publish fails only when the connection is gone
             if (next >= messages.length && inflight === 0) {
               client.off('close', onClose);
               resolve();
