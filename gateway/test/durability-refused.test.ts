@@ -66,4 +66,8 @@ test('a 400 on a batch dead-letters only the refused points, with InfluxDB\'s er
   assert.equal(await gw.waitForCount('washer_cycle', good + 1, { where: `device_id = '${d.id}'` }), good + 1);
   const status = await runCli(['status', '--url', gw.httpUrl]);
   assert.match(status.stdout, new RegExp(`^dead-letter ${bad.size} from influx$`, 'm'));
+  assert.match(status.stdout, /^writes\s+0 retries, latency last [\d.]+ ms, mean [\d.]+ ms over [1-9]\d* writes$/m);
+  const m = await scrapeMetrics(gw.httpUrl);
+  assert.ok(m.get('ug_write_latency_seconds_count')! > 0);
+  assert.equal(m.get('ug_deadlettered_total{source="influx"}'), bad.size);
 });
