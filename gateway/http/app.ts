@@ -27,5 +27,8 @@ export function buildHttpApp(metrics: Metrics, source: StatusSource): FastifyIns
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   app.get('/status', async () => source.status());
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({
+    error: { code: 'GW_ERR_BAD_REQUEST', message: `no route ${req.method} ${req.url.split('?')[0]}; the gateway serves GET /healthz, /readyz, /metrics and /status` },
+  }));
   return app;
 }
