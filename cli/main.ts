@@ -25,6 +25,21 @@ for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), model
   program.addCommand(cmd);
 }
 
+/**
+ * addCommand() does not pass these settings down, and a subcommand left alone would print a bare
+ * "error: …" and exit 1 itself: every level reports a bad command line with its code, exit 2.
+ */
+function usageErrors(cmd: Command): void {
+  cmd.exitOverride().configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'error GW_ERR_USAGE: ')) });
+  if (cmd !== program) {
+    const path = [];
+    for (let c: Command | null = cmd; c; c = c.parent) path.unshift(c.name());
+    cmd.showHelpAfterError(`(${path.join(' ')} --help for usage)`);
+  }
+  for (const sub of cmd.commands) usageErrors(sub);
+}
+usageErrors(program);
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

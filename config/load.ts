@@ -96,6 +96,13 @@ function deepFreeze<T>(obj: T): T {
   return obj;
 }
 
+/** ", got …" for a refused value, so the message shows what came; never for credentials. */
+function gotValue(key: string, input: unknown): string {
+  if (input === undefined || (typeof input === 'object' && input !== null) || /password|secret|token/i.test(key)) return '';
+  const text = JSON.stringify(input);
+  return `, got ${text.length > 80 ? `${text.slice(0, 77)}...` : text}`;
+}
+
 /**
  * Reads the config file, applies UG_* environment overrides, validates everything and
  * reports every problem at once, then returns the frozen config.
@@ -128,7 +135,7 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<ResolvedConfig> {
     origin.set(leaf.path.join('.'), `environment ${name}`);
   }
   const merged = deepMerge(deepMerge(fromFile, fromEnv), opts.overrides ?? {});
-  const parsed = configSchema.safeParse(merged);
+  const parsed = configSchema.safeParse(merged, { reportInput: true });
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = issue.path.join('.');
@@ -137,16 +144,14 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<ResolvedConfig> {
         for (const k of issue.keys) problems.push(`${key ? `${key}.${k}` : k}: unknown setting; see \`usage-gateway config --docs\` (from ${where})`);
         continue;
       }
-      problems.push(`${key || '(top level)'}: ${issue.message} (from ${where})`);
+      const got = gotValue(key, (issue as { input?: unknown }).input);
+      problems.push(`${key || '(top level)'}: ${got ? issue.message.replace(/, received [a-z]+$/, '') : issue.message}${got} (from ${where})`);
     }
   }
   if (problems.length > 0) {
     throw new UsageGatewayError('GW_ERR_CONFIG', `invalid configuration, ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n${problems.map((p) => `  - ${p}`).join('\n')}`, problems);
   }
   const cfg = parsed.data as Config;
-  if (cfg.mqtt.tlsPort !== undefined && (!cfg.mqtt.tlsCert || !cfg.mqtt.tlsKey)) {
-    throw new UsageGatewayError('GW_ERR_CONFIG', 'invalid configuration, 1 problem:\n  - mqtt.tlsPort is set but mqtt.tlsCert and mqtt.tlsKey are not (UG_MQTT_TLS_CERT, UG_MQTT_TLS_KEY)');
-  }
   const data = resolve(cfg.dataDir);
   const resolved: ResolvedConfig = {
     ...cfg,

@@ -53,9 +53,14 @@ export const configSchema = z
       connectTimeoutMs: ms.default(10_000).describe('Time a new connection has to send CONNECT.'),
       keepaliveLimitS: z.number().int().min(0).max(65_535).default(3_600).describe('Largest keep-alive a client may ask for (0: no limit).'),
       drainTimeoutMs: ms.default(30_000).describe('A client whose socket does not drain within this time is disconnected.'),
-    }).strict().prefault({}),
+    }).strict().superRefine((v, ctx) => {
+      if (v.tlsPort === undefined) return;
+      for (const key of ['tlsCert', 'tlsKey'] as const) {
+        if (!v[key]) ctx.addIssue({ code: 'custom', path: [key], message: `the TLS listener (tlsPort) needs ${key === 'tlsCert' ? 'a PEM certificate file' : 'a PEM private key file'}` });
+      }
+    }, { when: () => true }).prefault({}), // checked even when other mqtt settings are wrong: all problems at once
     auth: z.object({
-      anonymous: z.boolean().default(false).describe('Accept connections without credentials, confined to the `anon/#` topics (for MQTT interoperability suites). Never on in production.'),
+      anonymous: z.boolean().default(false).describe('Accept connections without credentials (for MQTT interoperability suites): such clients may use any topic outside devices/, triggers/ and $-topics, and receive nothing from devices. Never on in production.'),
     }).strict().prefault({}),
     http: z.object({
       host: z.string().default('0.0.0.0').describe('Address the HTTP API binds to.'),

@@ -20,11 +20,16 @@ export interface Figures {
   kept: number;
   bytes: number;
   durationMs: number;
+  /** Readings acknowledged per second over the run. */
+  rate: number;
+  /** QoS 1 acknowledgement (PUBACK) latency per message. */
   latencyMs?: { p50: number; p95: number; p99: number; max: number };
+  /** The first few distinct reasons devices failed, when some did. */
+  failures?: string[];
 }
 
 export function emptyFigures(mode: string, devices: number): Figures {
-  return { mode, devices, failedDevices: 0, messages: 0, sent: 0, acked: 0, refused: 0, expectedRefused: 0, duplicates: 0, kept: 0, bytes: 0, durationMs: 0 };
+  return { mode, devices, failedDevices: 0, messages: 0, sent: 0, acked: 0, refused: 0, expectedRefused: 0, duplicates: 0, kept: 0, bytes: 0, durationMs: 0, rate: 0 };
 }
 
 /** Acknowledgement latency per message, in microseconds. */
@@ -40,7 +45,7 @@ export function latencySummary(h: Histogram): Figures['latencyMs'] {
 /** A short human summary. */
 export function formatSummary(f: Figures, publishing: boolean): string {
   const s = f.durationMs / 1000;
-  const rate = s > 0 ? Math.round(f.acked / s) : 0;
+  const rate = f.rate;
   const lines = [
     `${f.mode}: ${f.devices} devices${f.failedDevices ? ` (${f.failedDevices} failed)` : ''}, ${s.toFixed(1)} s`,
     `  readings sent     ${f.sent}`,
@@ -56,5 +61,6 @@ export function formatSummary(f: Figures, publishing: boolean): string {
   } else {
     lines.push(`  written           ${f.acked}  (${rate} readings/s)`);
   }
+  for (const why of f.failures ?? []) lines.push(`  failed: ${why}`);
   return `${lines.join('\n')}\n`;
 }

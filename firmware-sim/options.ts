@@ -22,11 +22,19 @@ export function number(name: string, raw: string | undefined, o: { min?: number;
   return v;
 }
 
-/** `--until`/`--epoch`: an RFC 3339 time, a date, or `now`. */
-export function time(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined || raw === 'now') return fallback;
+const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * `--until`, `--since`, `--epoch`: an RFC 3339 time, a date, `now`, or a time before now as
+ * `now-90m`, `now-6h`, `now-14d` (the notation of Grafana's time picker).
+ */
+export function time(name: string, raw: string | undefined, fallback: number, now = Date.now()): number {
+  if (raw === undefined) return fallback;
+  if (raw === 'now') return now;
+  const rel = /^now-(\d+(?:\.\d+)?)([smhd])$/.exec(raw);
+  if (rel) return now - Number(rel[1]) * UNIT_MS[rel[2]];
   const ms = Date.parse(raw);
-  if (Number.isNaN(ms)) throw usage(`${name} must be a time such as 2025-03-10 or 2025-03-10T12:00:00Z, got "${raw}"`);
+  if (Number.isNaN(ms)) throw usage(`${name} must be a time such as 2025-03-10, 2025-03-10T12:00:00Z or now-6h, got "${raw}"`);
   return ms;
 }
 

@@ -31,10 +31,20 @@ export class DeviceConnection {
   readonly rejections: RejectionTally = { refused: 0, notices: 0 };
   private readonly client: MqttClient;
   private waiters: Array<() => void> = [];
+  /** Publishes awaiting PUBACK: mqtt.js keeps them for a reconnect, so without one they must be failed here. */
+  private readonly unacked = new Set<(err: Error) => void>();
+  private lost: Error | null = null;
 
-  private constructor(client: MqttClient, deviceId: string) {
+  private constructor(client: MqttClient, deviceId: string, reconnect: boolean) {
     this.client = client;
     this.deviceId = deviceId;
+    if (!reconnect) {
+      client.once('close', () => {
+        this.lost = new UsageGatewayError('GW_ERR_SIM_CONNECT', `device ${deviceId} lost its connection with ${this.unacked.size} message(s) unacknowledged`);
+        for (const fail of this.unacked) fail(this.lost);
+        this.unacked.clear();
+      });
+    }
     client.on('message', (topic, payload) => {
       if (topic !== topics.rejected(deviceId)) return;
       try {
@@ -57,26 +67,34 @@ export class DeviceConnection {
       ...(o.status ? { will: { topic: status, payload: Buffer.from('offline'), qos: 1, retain: true } } : {}),
     });
     return new Promise((resolve, reject) => {
+      let settled = false;
       const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
         client.removeAllListeners('connect');
         client.end(true);
         reject(new UsageGatewayError('GW_ERR_SIM_CONNECT', `device ${o.deviceId} cannot connect to ${o.url}: ${err.message}`));
       };
+      // Until the device is subscribed and announced, a lost connection fails the open: mqtt.js
+      // would otherwise keep the SUBSCRIBE waiting for a reconnect that may never come.
+      const onClose = () => fail(new Error(client.connected ? 'connection lost while subscribing' : 'connection closed before CONNACK'));
       client.once('error', fail);
-      client.once('close', () => { if (!client.connected) fail(new Error('connection closed before CONNACK')); });
+      client.on('close', onClose);
       client.once('connect', async () => {
         client.removeListener('error', fail);
-        client.removeAllListeners('close');
         // A live device logs connection errors and keeps trying; mqtt.js reconnects it.
         client.on('error', () => {});
-        const conn = new DeviceConnection(client, o.deviceId);
+        const conn = new DeviceConnection(client, o.deviceId, Boolean(o.reconnect));
         try {
           await client.subscribeAsync(topics.rejected(o.deviceId), { qos: 1 });
           if (o.status) await client.publishAsync(status, 'online', { qos: 1, retain: true });
-          resolve(conn);
         } catch (err) {
-          fail(err as Error);
+          return fail(err as Error);
         }
+        if (settled) return;
+        settled = true;
+        client.removeListener('close', onClose);
+        resolve(conn);
       });
     });
   }
@@ -86,8 +104,16 @@ export class DeviceConnection {
   }
 
   /** Publishes at QoS 1; resolves on PUBACK, i.e. once the gateway holds the message durably. */
-  async publish(topic: string, payload: Buffer | string): Promise<void> {
-    await this.client.publishAsync(topic, payload, { qos: 1 });
+  publish(topic: string, payload: Buffer | string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.lost) return reject(this.lost);
+      this.unacked.add(reject);
+      this.client.publish(topic, payload, { qos: 1 }, (err) => {
+        this.unacked.delete(reject);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
   }
 
   /** Resolves once `refused` readings have been reported, or after `timeoutMs` (notices may be lost with QoS 0 elsewhere). */

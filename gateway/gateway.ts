@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ResolvedConfig } from '../config/load.ts';
 import { loadCatalogue } from '../protocol/models.ts';
+import { UsageGatewayError } from '../protocol/errors.ts';
 import { Broker, type ListenAddresses } from './broker/index.ts';
 import { DeadLetterStore } from './deadletter/index.ts';
 import { buildHttpApp } from './http/index.ts';
@@ -110,8 +111,18 @@ export class Gateway {
     this.parts = { registry, spool, deadletter, store, writer, stats, broker, http };
     writer.start();
     stats.start();
-    const mqtt = await broker.listen();
-    await http.listen({ port: config.http.port, host: config.http.host });
+    let mqtt: ListenAddresses;
+    try {
+      mqtt = await broker.listen();
+      await http.listen({ port: config.http.port, host: config.http.host }).catch((err: NodeJS.ErrnoException) => {
+        throw new UsageGatewayError('GW_ERR_CONFIG', `http.port: cannot listen on ${config.http.host}:${config.http.port} (${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': another process has that port' : ''})`);
+      });
+    } catch (err) {
+      // A start that fails (a port taken, a bad certificate) stops what it started: no timers or files left open.
+      this.state = 'running';
+      await this.stop().catch(() => {});
+      throw err;
+    }
     const httpPort = (http.server.address() as { port: number }).port;
     this.addresses = { ...mqtt, http: httpPort };
     this.startedAt = Date.now();

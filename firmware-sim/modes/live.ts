@@ -1,4 +1,5 @@
 import type { Catalogue } from '../../protocol/models.ts';
+import { SimClock } from '../clock.ts';
 import { emptyFigures, type Figures } from '../figures.ts';
 import type { Fleet } from '../fleet.ts';
 import { DeviceSim, type SimReading } from '../generate.ts';
@@ -51,9 +52,8 @@ export async function runLive(o: LiveOptions): Promise<LiveStatus> {
   const f = emptyFigures('live', o.fleet.devices.length);
   const wallStart = Date.now();
   const simStart = o.fromMs ?? wallStart;
-  // Readings are never stamped ahead of the wall clock: a compressed run catches up, then
-  // continues in real time.
-  const simNow = () => Math.min(simStart + (Date.now() - wallStart) * o.speed, Date.now());
+  const clock = new SimClock(simStart, o.speed, wallStart);
+  const simNow = () => clock.now();
   const deadline = o.durationMs ? wallStart + o.durationMs : Infinity;
   const heap = new TimeHeap();
   const slots: Slot[] = o.fleet.devices.map((d) => {
@@ -141,7 +141,7 @@ export async function runLive(o: LiveOptions): Promise<LiveStatus> {
       if ('sink' in o.target || slot.conn) send(slot, due);
       else if (slot.backlog.length < 10_000) slot.backlog.push(...due);
     }
-    const wallUntilNext = (heap.peekTime() - simNow()) / o.speed;
+    const wallUntilNext = clock.wallMsUntil(heap.peekTime());
     timer = setTimeout(tick, Math.max(1, Math.min(MAX_SLEEP_MS, wallUntilNext, deadline - Date.now())));
   };
   const stop = () => {
@@ -152,7 +152,10 @@ export async function runLive(o: LiveOptions): Promise<LiveStatus> {
   };
   o.signal?.addEventListener('abort', stop, { once: true });
   const status = (): LiveStatus => ({
-    figures: { ...f, durationMs: Date.now() - wallStart, refused: slots.reduce((n, s) => n + (s.conn?.rejections.refused ?? 0), 0) },
+    figures: {
+      ...f, durationMs: Date.now() - wallStart, rate: Math.round(f.acked / Math.max(0.001, (Date.now() - wallStart) / 1000)),
+      refused: slots.reduce((n, s) => n + (s.conn?.rejections.refused ?? 0), 0),
+    },
     connected: slots.reduce((n, s) => n + (s.conn?.connected ? 1 : 0), 0),
     simTimeMs: simNow(),
   });

@@ -2,7 +2,7 @@ import { access } from 'node:fs/promises';
 import type { Registry } from '../../gateway/registry/index.ts';
 import type { Catalogue } from '../../protocol/models.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
-import { planFleet, type Fleet, type Mix } from '../fleet.ts';
+import { planFleet, type Fleet, type Mix, type PlanOptions } from '../fleet.ts';
 import { writeFleetFile, writeManifest } from '../manifest.ts';
 
 export interface ProvisionOptions {
@@ -16,6 +16,7 @@ export interface ProvisionOptions {
   faultShare: number;
   fleetPath: string;
   manifestPath: string;
+  personaShares?: PlanOptions['personaShares'];
 }
 
 /**
@@ -27,7 +28,7 @@ export async function provisionFleet(o: ProvisionOptions): Promise<Fleet> {
   if (await access(o.fleetPath).then(() => true, () => false)) {
     throw new UsageGatewayError('GW_ERR_SIM_FLEET', `a simulated fleet already exists at ${o.fleetPath}; pass --fleet FILE (and --prefix) for another one, or remove its devices and the file first`);
   }
-  const fleet = planFleet({ seed: o.seed, devices: o.devices, mix: o.mix, epochMs: o.epochMs, catalogue: o.catalogue, prefix: o.prefix, faultShare: o.faultShare });
+  const fleet = planFleet({ seed: o.seed, devices: o.devices, mix: o.mix, epochMs: o.epochMs, catalogue: o.catalogue, prefix: o.prefix, faultShare: o.faultShare, personaShares: o.personaShares });
   const taken = fleet.devices.filter((d) => o.registry.get(d.id)).map((d) => d.id);
   if (taken.length > 0) {
     throw new UsageGatewayError('GW_ERR_DEVICE_EXISTS', `${taken.length} of the fleet's device ids are already registered (first: ${taken[0]}); pass another --prefix`);

@@ -3,7 +3,8 @@ import { UsageGatewayError } from '../../protocol/errors.ts';
 import { batches, expectedOf, type BatchOptions } from '../batch.ts';
 import { emptyFigures, latencyHistogram, latencySummary, type Figures } from '../figures.ts';
 import type { Fleet } from '../fleet.ts';
-import { DeviceSim } from '../generate.ts';
+import { DeviceSim, HISTORY_DAYS } from '../generate.ts';
+import { DAY_MS } from '../personas.ts';
 import type { Progress } from '../progress.ts';
 import { DeviceConnection } from '../publish.ts';
 import { RateLimiter } from '../rate.ts';
@@ -28,6 +29,14 @@ export interface StreamOptions {
   rate?: number;
   /** Stop publishing after this many ms (load). */
   durationMs?: number;
+  /**
+   * When every device has sent its range before the time is up, go round again with the range
+   * before it (load), back to `oldestMs`: readings stay distinct, so each is stored, never
+   * overwritten.
+   */
+  repeat?: boolean;
+  /** Earliest reading time a repeat may reach (the gateway refuses readings past its retention). */
+  oldestMs?: number;
   latency?: boolean;
   progress?: Progress;
   signal?: AbortSignal;
@@ -48,11 +57,23 @@ export async function streamFleet(o: StreamOptions): Promise<Figures> {
   const connectLimiter = new RateLimiter(o.connectRate);
   const histogram = o.latency ? latencyHistogram() : null;
   const stopped = () => o.signal?.aborted || performance.now() >= deadline;
+  const n = o.fleet.devices.length;
+  const span = o.toMs - o.fromMs;
+  const oldest = Math.max(o.oldestMs ?? -Infinity, o.fleet.epochMs - (HISTORY_DAYS - 1) * DAY_MS);
+  const rounds = o.repeat ? Math.max(1, Math.floor((o.toMs - oldest) / span)) : 1;
+  // A timed run shows progress in seconds; otherwise in devices done.
+  const byTime = o.repeat && Number.isFinite(deadline);
+  const total = byTime ? Math.round(o.durationMs! / 1000) : n;
   let next = 0;
   let done = 0;
   let fatal: Error | null = null;
+  /** Devices publishing right now: one device never holds two connections (same client id). */
+  const running = new Map<number, Promise<void>>();
 
-  const report = () => o.progress?.update({ done, total: f.devices, readings: f.sent, acked: f.acked, refused: f.refused, rate: f.acked / Math.max(0.001, (performance.now() - started) / 1000) });
+  const report = () => o.progress?.update({
+    done: byTime ? Math.min(total, Math.floor((performance.now() - started) / 1000)) : done, total,
+    readings: f.sent, acked: f.acked, refused: f.refused, rate: f.acked / Math.max(0.001, (performance.now() - started) / 1000),
+  });
   const ticker = setInterval(report, 250);
   ticker.unref();
 
@@ -65,10 +86,13 @@ export async function streamFleet(o: StreamOptions): Promise<Figures> {
   };
 
   async function runDevice(index: number): Promise<void> {
-    const device = o.fleet.devices[index];
+    const device = o.fleet.devices[index % n];
     const sim = new DeviceSim(o.fleet, device, o.catalogue);
+    const shift = Math.floor(index / n) * span;
+    const fromMs = o.fromMs - shift;
+    const toMs = o.toMs - shift;
     if ('sink' in o.target) {
-      for (const batch of batches(sim, o.fleet.seed, o.fromMs, o.toMs, o.batch)) {
+      for (const batch of batches(sim, o.fleet.seed, fromMs, toMs, o.batch)) {
         if (stopped()) break;
         await o.target.sink.write(batch.readings);
         f.sent += batch.readings.length;
@@ -84,7 +108,7 @@ export async function streamFleet(o: StreamOptions): Promise<Figures> {
     let failure: Error | null = null;
     let refusedExpected = 0;
     try {
-      for (const batch of batches(sim, o.fleet.seed, o.fromMs, o.toMs, o.batch)) {
+      for (const batch of batches(sim, o.fleet.seed, fromMs, toMs, o.batch)) {
         if (stopped() || failure) break;
         const n = batch.readings.length;
         await readingsLimiter.take(n);
@@ -118,22 +142,28 @@ export async function streamFleet(o: StreamOptions): Promise<Figures> {
   async function worker(): Promise<void> {
     while (!fatal && !stopped()) {
       const index = next++;
-      if (index >= o.fleet.devices.length) return;
-      try {
-        await runDevice(index);
-      } catch (err) {
+      if (index >= n * rounds) return;
+      const d = index % n;
+      while (running.has(d)) await running.get(d);
+      if (fatal || stopped()) return;
+      const run = runDevice(index).catch((err: Error) => {
         f.failedDevices++;
+        failures.push(err);
         // Nothing connects at all: the gateway is down or the fleet is not provisioned there.
-        if (f.acked === 0 && f.failedDevices >= Math.min(3, o.fleet.devices.length)) fatal = err as Error;
+        if (f.acked === 0 && f.failedDevices >= Math.min(3, n)) fatal = err;
         if (err instanceof UsageGatewayError && err.code !== 'GW_ERR_SIM_CONNECT') fatal = err;
-      }
-      done++;
+      });
+      running.set(d, run);
+      await run;
+      running.delete(d);
+      if (index < n) done++;
     }
   }
 
-  o.progress?.start(f.devices);
+  const failures: Error[] = [];
+  o.progress?.start(total);
   try {
-    const workers = 'sink' in o.target ? 1 : Math.max(1, Math.min(o.concurrency, o.fleet.devices.length));
+    const workers = 'sink' in o.target ? 1 : Math.max(1, Math.min(o.concurrency, n));
     await Promise.all(Array.from({ length: workers }, worker));
   } finally {
     clearInterval(ticker);
@@ -143,6 +173,8 @@ export async function streamFleet(o: StreamOptions): Promise<Figures> {
   if (fatal) throw fatal;
   f.durationMs = performance.now() - started;
   f.kept = f.acked - f.refused - f.duplicates;
+  f.rate = Math.round(f.acked / Math.max(0.001, f.durationMs / 1000));
   if (histogram) f.latencyMs = latencySummary(histogram);
+  if (failures.length > 0) f.failures = [...new Set(failures.map((e) => e.message))].slice(0, 5);
   return f;
 }

@@ -59,4 +59,29 @@ describe('backfill through a real gateway and InfluxDB', { timeout: 600_000 }, (
     }
     process.stderr.write(`# backfill 200 devices × 30 days: ${figures.acked} readings acked in ${(figures.durationMs / 1000).toFixed(1)} s (${Math.round(figures.acked / (figures.durationMs / 1000))}/s), ${figures.refused} refused, ${figures.duplicates} repeats\n`);
   });
+
+  it('load goes round the fleet again with earlier readings: one connection per device, every reading stored', async () => {
+    const fleetPath = join(t.dir, 'sim', 'load-fleet.json');
+    const fleet = await provisionFleet({
+      registry: t.gateway.registry, catalogue, devices: 6, mix: DEFAULT_MIX, seed: 3, prefix: 'ld',
+      faultShare: 0, epochMs: dayFloor(Date.now()), fleetPath, manifestPath: join(t.dir, 'sim', 'load-fleet.manifest.json'),
+    });
+    const { secrets } = await readFleetFile(fleetPath);
+    const toMs = Date.now();
+    // More connections than devices, and a one-day range a device exhausts at once: only rounds
+    // over earlier days keep the run busy, and a device must never be connected twice.
+    const figures = await streamFleet({
+      mode: 'load', fleet, catalogue, fromMs: toMs - DAY, toMs, target: { url: t.mqttUrl, secrets }, repeat: true, oldestMs: toMs - 60 * DAY,
+      durationMs: 60_000, concurrency: 20, inflight: 4, connectRate: 1_000, batch: { maxReadings: 50 }, latency: true,
+    });
+    assert.equal(figures.failedDevices, 0, JSON.stringify(figures.failures));
+    assert.equal(figures.acked, figures.sent);
+    assert.ok(figures.latencyMs && figures.latencyMs.p50 > 0, JSON.stringify(figures.latencyMs));
+    // 60 days in all, so the rounds went back 59 days before the first one.
+    const want = expectedStored(fleet, t, toMs - 60 * DAY, toMs);
+    assert.equal(figures.kept, [...want.values()].reduce((a, b) => a + b, 0), 'every round of every device sent');
+    for (const [measurement, n] of want) {
+      assert.equal(await t.waitForCount(measurement, n, { where: "device_id =~ /^ld-/", timeoutMs: 60_000 }), n, measurement);
+    }
+  });
 });

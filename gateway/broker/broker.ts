@@ -8,6 +8,7 @@ import { Aedes, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../../config/load.ts';
+import { UsageGatewayError } from '../../protocol/errors.ts';
 import { topics } from '../../protocol/topics.ts';
 import type { Ingest, RejectionNotice } from '../ingest/index.ts';
 import type { Metrics } from '../metrics/index.ts';
@@ -29,6 +30,24 @@ export interface ListenAddresses {
   ws?: number;
 }
 
+/** The TLS listener; unreadable or invalid PEM files are a config error, not a stack trace. */
+function tlsServer(certFile: string, keyFile: string, onSocket: (socket: Socket) => void): NetServer {
+  const read = (key: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new UsageGatewayError('GW_ERR_CONFIG', `mqtt.${key}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  const cert = read('tlsCert', certFile);
+  const key = read('tlsKey', keyFile);
+  try {
+    return createTlsServer({ cert, key }, onSocket);
+  } catch (err) {
+    throw new UsageGatewayError('GW_ERR_CONFIG', `mqtt.tlsCert / mqtt.tlsKey: not a usable PEM certificate and key (${(err as Error).message})`);
+  }
+}
+
 /** Header and topic room on top of the payload limit when bounding whole packets. */
 const PACKET_OVERHEAD = 4 * 1024;
 
@@ -46,6 +65,8 @@ export class Broker {
   private readonly o: BrokerOptions;
   private readonly identities = new WeakMap<Client, Identity>();
   private readonly emptyIdPersistent = new WeakSet<Client>();
+  /** The secret hash each client authenticated against, to tell when it was rotated. */
+  private readonly authenticatedWith = new WeakMap<Client, string>();
   private readonly perIp = new Map<string, number>();
   private connections = 0;
   private servers: Array<NetServer | HttpServer> = [];
@@ -100,6 +121,7 @@ export class Broker {
           log.info({ username, clientId: client.id, code: 'GW_ERR_CLIENT_ID' }, 'connection refused: client id does not match the username');
           return cb(authError('client id must equal the device id', 2) as never, false);
         }
+        this.authenticatedWith.set(client, entry.secretHash);
         this.identities.set(client, entry.role === 'device'
           ? { role: 'device', id: entry.id, kind: entry.kind, model: entry.model }
           : { role: entry.role, id: entry.id });
@@ -161,7 +183,8 @@ export class Broker {
     registry.onChange(() => {
       for (const client of Object.values((aedes as unknown as { clients: Record<string, Client> }).clients)) {
         const who = this.identities.get(client);
-        if (who && who.role !== 'anonymous' && !registry.get(who.id)) client.close();
+        if (!who || who.role === 'anonymous') continue;
+        if (registry.get(who.id)?.secretHash !== this.authenticatedWith.get(client)) client.close();
       }
     });
   }
@@ -219,19 +242,20 @@ export class Broker {
   async listen(): Promise<ListenAddresses> {
     const { mqtt } = this.o.config;
     await this.aedes.listen();
-    const listen = (server: NetServer | HttpServer, port: number) =>
+    const listen = (server: NetServer | HttpServer, port: number, key = 'port') =>
       new Promise<number>((resolve, reject) => {
-        server.once('error', reject);
+        const fail = (err: NodeJS.ErrnoException) => reject(new UsageGatewayError('GW_ERR_CONFIG', `mqtt.${key}: cannot listen on ${mqtt.host}:${port} (${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': another process has that port' : ''})`));
+        server.once('error', fail);
         server.listen(port, mqtt.host, () => {
-          server.off('error', reject);
+          server.off('error', fail);
           this.servers.push(server);
           resolve((server.address() as AddressInfo).port);
         });
       });
     const out: ListenAddresses = { mqtt: await listen(createNetServer(this.onSocket), mqtt.port) };
     if (mqtt.tlsPort !== undefined) {
-      const tls = createTlsServer({ cert: readFileSync(mqtt.tlsCert!), key: readFileSync(mqtt.tlsKey!) }, this.onSocket);
-      out.mqtts = await listen(tls, mqtt.tlsPort);
+      const tls = tlsServer(mqtt.tlsCert!, mqtt.tlsKey!, this.onSocket);
+      out.mqtts = await listen(tls, mqtt.tlsPort, 'tlsPort');
     }
     if (mqtt.wsPort !== undefined) {
       const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n'));
@@ -242,7 +266,7 @@ export class Broker {
         stream.on('error', () => {});
         if (this.admit(stream, addr)) this.handle(stream, addr);
       });
-      out.ws = await listen(http, mqtt.wsPort);
+      out.ws = await listen(http, mqtt.wsPort, 'wsPort');
     }
     return out;
   }

@@ -96,6 +96,8 @@ export interface SimSerialOptions {
   /** Stop after this many lines; unbounded when absent. */
   count?: number;
   format: LineFormat;
+  /** Readings to write instead of the built-in ones (e.g. the fleet simulator's); the run ends with them. */
+  readings?: Iterator<Record<string, unknown>> | AsyncIterator<Record<string, unknown>>;
   signal?: AbortSignal;
   onLine?(line: string, n: number): void;
 }
@@ -109,7 +111,7 @@ export interface SimSerialResult {
 /** Writes simulated readings to a serial port, paced at `rate`, until count or abort. */
 export async function runSimSerial(o: SimSerialOptions): Promise<SimSerialResult> {
   if (!(o.rate > 0)) throw new UsageGatewayError('GW_ERR_USAGE', `--rate must be a positive number of lines per second, got ${o.rate}`);
-  const readings = simulatedReadings(o.kind, o.seed);
+  const readings = o.readings ?? simulatedReadings(o.kind, o.seed);
   const port = new SerialPort({ path: o.path, baudRate: o.baudRate, autoOpen: false });
   await new Promise<void>((resolve, reject) => port.open((err) => (err
     ? reject(new UsageGatewayError('GW_ERR_SERIAL_PORT', `cannot open ${o.path}: ${err.message.replace(/^Error: /, '')}`))
@@ -123,7 +125,9 @@ export async function runSimSerial(o: SimSerialOptions): Promise<SimSerialResult
       const wait = due - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       if (o.signal?.aborted) break;
-      const reading = readings.next().value as Record<string, unknown>;
+      const next = await readings.next();
+      if (next.done) break;
+      const reading = next.value;
       const line = formatLine(reading, o.format);
       // Waiting for each write to drain is the tty's flow control reaching the simulator.
       await new Promise<void>((resolve, reject) => port.write(`${line}\n`, (err) => (err ? reject(err) : port.drain((e) => (e ? reject(e) : resolve())))));

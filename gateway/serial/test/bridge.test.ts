@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { listDeadLetters } from '../../deadletter/index.ts';
 import { startTestGateway, type TestGateway } from '../../../test/harness/gateway.ts';
-import { CLI, runCli } from '../../../test/harness/process.ts';
+import { runCli } from '../../../test/harness/process.ts';
 import { SerialPort } from 'serialport';
 import { BridgeSet, startGatewayBridges, type PortSpec } from '../index.ts';
 import { writeFile } from 'node:fs/promises';
-import { ptyPair, PtyWriter, until, type PtyPair } from './pty.ts';
+import { ptyPair, PtyWriter, startBridgeProcess, until, type PtyPair } from './pty.ts';
 
 const log = pino({ level: process.env.UG_TEST_LOG_LEVEL ?? 'silent' });
 
@@ -237,20 +235,9 @@ describe('serial bridge over real pseudo-terminals', () => {
   test('`serial simulate` on one end and `serial` on the other: every line sent arrives', async () => {
     const dev = await gw.addDevice({ kind: 'washer' });
     const p = await pair('sim');
-    const env = { UG_DATA_DIR: join(dir, 'cli-data'), UG_LOG_LEVEL: 'info' };
-    const child = spawn(process.execPath, [CLI, 'serial', '--port', p.a, '--device', dev.id, '--secret', dev.secret, '--format', 'kv', '--mqtt-url', gw.mqttUrl], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    cleanups.push(async () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d) => (stderr += d));
-    await new Promise<void>((resolve, reject) => {
-      exited.then((code) => reject(new Error(`bridge exited with ${code}: ${stderr}`)));
-      createInterface({ input: child.stdout! }).on('line', (line) => {
-        if (line.includes('"msg":"serial port open"')) resolve();
-      });
-    });
+    const env = { UG_DATA_DIR: join(dir, 'cli-data') };
+    const bridge = await startBridgeProcess(['--port', p.a, '--device', dev.id, '--secret', dev.secret, '--format', 'kv', '--mqtt-url', gw.mqttUrl], env);
+    cleanups.push(async () => bridge.kill());
 
     const sim = await runCli(['serial', 'simulate', '--port', p.b, '--device', dev.id, '--kind', 'washer', '--seed', '7', '--rate', '500/s', '--count', '80', '--format', 'kv'], env);
     assert.equal(sim.code, 0, sim.stderr);
@@ -263,8 +250,8 @@ describe('serial bridge over real pseudo-terminals', () => {
 
     assert.equal(await gw.waitForCount('washer_cycle', cycles, { where: `device_id = '${dev.id}'` }), cycles);
     assert.equal(await gw.waitForCount('device_event', errors, { where: `device_id = '${dev.id}'` }), errors);
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr);
+    const { code, stderr } = await bridge.stop();
+    assert.equal(code, 0, stderr);
     assert.match(stderr, new RegExp(`${p.a.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} → ${dev.id}: 80 lines, 80 readings acknowledged by the gateway, none refused`));
   });
 });

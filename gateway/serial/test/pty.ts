@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { CLI } from '../../../test/harness/process.ts';
 
 /** A socat pseudo-terminal pair: bytes written to one end come out of the other. */
 export interface PtyPair {
@@ -62,4 +64,35 @@ export async function until(what: string, cond: () => boolean | Promise<boolean>
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** `usage-gateway serial …` in a child process, as a bench engineer runs it. */
+export interface BridgeProcess {
+  /** SIGTERM, then the exit code and what it printed on stderr (its summary). */
+  stop(): Promise<{ code: number | null; stderr: string }>;
+  /** SIGKILL if still running (for clean-ups after a failed test). */
+  kill(): void;
+}
+
+/** Starts the bridge CLI with `args` after `serial`; resolves once it logged that the port is open. */
+export function startBridgeProcess(args: string[], env: NodeJS.ProcessEnv): Promise<BridgeProcess> {
+  const child = spawn(process.execPath, [CLI, 'serial', ...args], { env: { ...process.env, UG_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const handle: BridgeProcess = {
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return { code: await exited, stderr };
+    },
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+  return new Promise((resolve, reject) => {
+    exited.then((code) => reject(new Error(`bridge exited with ${code}: ${stderr}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.includes('"msg":"serial port open"')) resolve(handle);
+    });
+  });
 }

@@ -1,0 +1,222 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { close, closed, connect, nextMessage, washerCycle } from '../../test/harness/mqtt.ts';
+import { runCli, startGatewayProcess, type CliResult, type GatewayProcess } from '../../test/harness/process.ts';
+import { processEnv, type ProcessEnv } from '../../test/harness/process-env.ts';
+
+/** The JSON a command printed, after checking it succeeded. */
+function json<T = any>(r: CliResult): T {
+  assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+/** A failure as users see it: exit code, `error GW_ERR_…: words` on stderr, nothing on stdout. */
+function failure(r: CliResult, exitCode: number, code: string, words: RegExp): void {
+  assert.equal(r.code, exitCode, `exit code (stderr: ${r.stderr})`);
+  assert.match(r.stderr, new RegExp(`^error ${code}: `, 'm'));
+  assert.match(r.stderr, words);
+  assert.equal(r.stdout, '');
+}
+
+const refused = (err: any) => err.code === 4 || err.code === 5;
+
+describe('devices and models from the command line, with the gateway running in another process', () => {
+  let p: ProcessEnv;
+  let gw: GatewayProcess;
+  let url: string;
+  const cli = (...args: string[]) => runCli(args, p.env);
+
+  before(async () => {
+    p = await processEnv();
+    gw = await startGatewayProcess(p.env);
+    url = `mqtt://127.0.0.1:${gw.mqttPort}`;
+  });
+  after(async () => {
+    await gw.kill();
+    await p.cleanup();
+  });
+
+  it('devices add prints JSON with the secret, which connects at once: the running gateway reloads the registry', async () => {
+    const added = json(await cli('devices', 'add', 'wm-0001', '--kind', 'washer', '--model', 'WM-7', '--owner', 'cust-17', '--consent', 'marketing,service'));
+    assert.equal(added.id, 'wm-0001');
+    assert.equal(added.kind, 'washer');
+    assert.equal(added.model, 'WM-7');
+    assert.equal(added.owner, 'cust-17');
+    assert.deepEqual(added.consent, ['marketing', 'service']);
+    assert.ok(!Number.isNaN(Date.parse(added.ownerSince)));
+    assert.equal(typeof added.secret, 'string');
+    assert.ok(added.secret.length >= 40, 'a long random secret');
+    assert.equal(added.secretHash, undefined, 'the hash is not shown');
+    const file = await readFile(join(p.dir, 'registry.json'), 'utf8');
+    assert.ok(!file.includes(added.secret), 'the registry keeps no secret');
+    assert.match(file, /"secretHash": "scrypt\$/);
+
+    const client = await connect(url, added.id, added.secret);
+    await client.publishAsync(`devices/${added.id}/telemetry`, JSON.stringify(washerCycle({ seq: 1 })), { qos: 1 });
+    await close(client);
+    const status = await (await fetch(`http://127.0.0.1:${gw.httpPort}/status`)).json() as { readings: { received: number } };
+    assert.equal(status.readings.received, 1);
+    assert.ok(gw.logs.some((l) => l.msg === 'registry reloaded'), 'the gateway logged the reload');
+  });
+
+  it('rotate-secret: the open connection made with the old secret is closed, the old secret refused, the new one accepted', async () => {
+    const { id, secret: old } = json(await cli('devices', 'add', 'fr-0001', '--kind', 'fridge', '--model', 'FR-350', '--owner', 'cust-18'));
+    const open = await connect(url, id, old);
+    const gone = closed(open);
+    const rotated = json(await cli('devices', 'rotate-secret', id));
+    assert.equal(rotated.id, id);
+    assert.notEqual(rotated.secret, old);
+    await gone;
+    open.end(true);
+    await assert.rejects(connect(url, id, old), refused);
+    const fresh = await connect(url, id, rotated.secret);
+    await close(fresh);
+  });
+
+  it('devices list and models list, as JSON arrays and as tables', async () => {
+    json(await cli('devices', 'add', 'car-0001', '--kind', 'car', '--model', 'CAR-CITY', '--owner', 'cust-19', '--consent', 'none'));
+    const [all, cars, models, fridges, table] = await Promise.all([
+      cli('devices', 'list', '--json'), cli('devices', 'list', '--json', '--kind', 'car'),
+      cli('models', 'list', '--json'), cli('models', 'list', '--json', '--kind', 'fridge'), cli('models', 'list'),
+    ]);
+    const devices = json<Array<Record<string, unknown>>>(all);
+    assert.ok(Array.isArray(devices));
+    const car = devices.find((d) => d.id === 'car-0001');
+    assert.deepEqual({ ...car, createdAt: undefined, updatedAt: undefined, ownerSince: undefined },
+      { id: 'car-0001', role: 'device', kind: 'car', model: 'CAR-CITY', owner: 'cust-19', consent: [], createdAt: undefined, updatedAt: undefined, ownerSince: undefined });
+    for (const d of devices) assert.equal(d.secretHash, undefined);
+    assert.deepEqual(json<Array<{ id: string }>>(cars).map((d) => d.id), ['car-0001']);
+
+    const catalogue = json<Array<Record<string, any>>>(models);
+    assert.deepEqual([...new Set(catalogue.map((m) => m.kind))].sort(), ['car', 'fridge', 'washer']);
+    for (const m of catalogue) {
+      assert.equal(typeof m.id, 'string');
+      assert.equal(typeof m.name, 'string');
+      assert.ok(m.successor === null || catalogue.some((o) => o.id === m.successor && o.kind === m.kind), `${m.id}: successor ${m.successor} is a ${m.kind} of the catalogue`);
+    }
+    assert.ok(catalogue.filter((m) => m.kind === 'washer').every((m) => m.capacity_kg > 0));
+    const fridgeModels = json<Array<Record<string, any>>>(fridges);
+    assert.ok(fridgeModels.length > 0 && fridgeModels.every((m) => m.kind === 'fridge' && m.volume_l > 0));
+    assert.equal(table.code, 0);
+    assert.match(table.stdout.split('\n')[0], /^id\s+kind\s+name\s+segment/);
+    assert.match(table.stdout, /^WM-8\s+washer\s/m);
+  });
+
+  it('devices remove: the connected device is disconnected and refused from then on', async () => {
+    const { id, secret } = json(await cli('devices', 'add', 'wm-0002', '--kind', 'washer', '--model', 'WM-8', '--owner', 'cust-20'));
+    const open = await connect(url, id, secret);
+    const gone = closed(open);
+    const removed = json(await cli('devices', 'remove', id));
+    assert.equal(removed.removed.id, id);
+    await gone;
+    open.end(true);
+    await assert.rejects(connect(url, id, secret), refused);
+    const left = json<Array<{ id: string }>>(await cli('devices', 'list', '--json'));
+    assert.ok(!left.some((d) => d.id === id));
+  });
+
+  it('deadletter list shows what ingest refused, with the reason', async () => {
+    const { id, secret } = json(await cli('devices', 'add', 'wm-0003', '--kind', 'washer', '--model', 'WM-8', '--owner', 'cust-21'));
+    const client = await connect(url, id, secret);
+    await client.subscribeAsync(`devices/${id}/rejected`, { qos: 1 });
+    const notice = nextMessage(client, `devices/${id}/rejected`);
+    await client.publishAsync(`devices/${id}/telemetry`, JSON.stringify(washerCycle({ spin_rpm: 9000 })), { qos: 1 });
+    await notice;
+    await close(client);
+    const [asJson, asText] = await Promise.all([cli('deadletter', 'list', '--json', '--device', id), cli('deadletter', 'list', '--device', id)]);
+    const entries = json<Array<Record<string, any>>>(asJson);
+    assert.equal(entries.length, 1);
+    assert.equal(entries[0].code, 'GW_ERR_INVALID_READING');
+    assert.equal(entries[0].source, 'ingest');
+    assert.match(entries[0].reason, /spin_rpm: must be ≤ 2000, got 9000/);
+    assert.match(asText.stdout, new RegExp(`${id}\\s+GW_ERR_INVALID_READING\\s+devices/${id}/telemetry`));
+    assert.match(asText.stdout, /1 entry shown/);
+  });
+
+  it('refusals of the registry commands carry their code and exit 1', async () => {
+    const [unknownModel, wrongKind, existing, badId, noDevice, badConsent] = await Promise.all([
+      cli('devices', 'add', 'wm-9', '--kind', 'washer', '--model', 'WM-99', '--owner', 'o'),
+      cli('devices', 'add', 'wm-9', '--kind', 'fridge', '--model', 'WM-8', '--owner', 'o'),
+      cli('devices', 'add', 'wm-0001', '--kind', 'washer', '--model', 'WM-8', '--owner', 'o'),
+      cli('devices', 'add', 'a/b', '--kind', 'washer', '--model', 'WM-8', '--owner', 'o'),
+      cli('devices', 'rotate-secret', 'nobody'),
+      cli('devices', 'add', 'wm-9', '--kind', 'washer', '--model', 'WM-8', '--owner', 'o', '--consent', 'spam'),
+    ]);
+    failure(unknownModel, 1, 'GW_ERR_MODEL_UNKNOWN', /"WM-99" is not in the catalogue/);
+    failure(wrongKind, 1, 'GW_ERR_MODEL_UNKNOWN', /"WM-8" is a washer, not a fridge/);
+    failure(existing, 1, 'GW_ERR_DEVICE_EXISTS', /"wm-0001" is already registered/);
+    failure(badId, 1, 'GW_ERR_USAGE', /"a\/b" is not a valid id/);
+    failure(noDevice, 1, 'GW_ERR_DEVICE_UNKNOWN', /no device or consumer "nobody"/);
+    failure(badConsent, 1, 'GW_ERR_USAGE', /--consent: unknown purpose "spam"/);
+  });
+});
+
+describe('bad configuration and bad command lines', () => {
+  let p: ProcessEnv;
+  before(async () => { p = await processEnv(); });
+  after(async () => { await p.cleanup(); });
+
+  it('every problem of the config file and the UG_ variables is reported at once, with key, expectation, value and origin', async () => {
+    const file = join(p.dir, 'gateway.yaml');
+    await writeFile(file, ['mqtt:', '  port: 99999', '  maxPayloadBytes: tiny', '  tlsPort: 8883', 'influx:', '  url: not a url', 'colour: blue', ''].join('\n'));
+    // The file's mqtt.port and influx.url count: the UG_ variables of the test set-up would override them.
+    const { UG_MQTT_PORT: _port, UG_INFLUX_URL: _url, ...base } = p.env;
+    const env = { ...base, UG_HTTP_PORT: '-5', UG_SPOOL_FSYNC: 'perhaps', UG_LOG_LEVEL: 'loud' };
+    const [gateway, list] = await Promise.all([runCli(['--config', file, 'gateway'], env), runCli(['--config', file, 'devices', 'list'], env)]);
+    for (const r of [gateway, list]) {
+      failure(r, 1, 'GW_ERR_CONFIG', /invalid configuration, 9 problems:/);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('  - '));
+      assert.equal(lines.length, 9, r.stderr);
+      const expect: Array<[string, RegExp]> = [
+        ['mqtt.port', /<=65535, got 99999 \(from config file .*gateway\.yaml\)/],
+        ['mqtt.maxPayloadBytes', /expected number, got "tiny"/],
+        ['mqtt.tlsCert', /needs a PEM certificate file/],
+        ['mqtt.tlsKey', /needs a PEM private key file/],
+        ['influx.url', /Invalid URL, got "not a url"/],
+        ['colour', /unknown setting/],
+        ['http.port', />=0, got -5 \(from environment UG_HTTP_PORT\)/],
+        ['spool.fsync', /expected boolean, got "perhaps" \(from environment UG_SPOOL_FSYNC\)/],
+        ['log.level', /expected one of .*"info".*, got "loud" \(from environment UG_LOG_LEVEL\)/],
+      ];
+      for (const [key, words] of expect) {
+        const line = lines.find((l) => l.startsWith(`  - ${key}: `));
+        assert.ok(line, `${key} is reported:\n${r.stderr}`);
+        assert.match(line!, words);
+      }
+    }
+    assert.ok(!gateway.stdout.includes('gateway started'));
+  });
+
+  it('a config file that cannot be read or parsed is reported with its path', async () => {
+    const broken = join(p.dir, 'broken.yaml');
+    await writeFile(broken, 'mqtt: [1, 2\n');
+    const [missing, unparsable] = await Promise.all([
+      runCli(['--config', join(p.dir, 'missing.yaml'), 'devices', 'list'], p.env),
+      runCli(['devices', 'list'], { ...p.env, UG_CONFIG: broken }),
+    ]);
+    failure(missing, 1, 'GW_ERR_CONFIG', /missing\.yaml: ENOENT/);
+    failure(unparsable, 1, 'GW_ERR_CONFIG', /broken\.yaml: .*at line \d+, column \d+/);
+  });
+
+  it('an unknown subcommand or option, or a missing required one, is a usage error with exit code 2; --help is not', async () => {
+    const [command, nested, option, missing, bare, help] = await Promise.all([
+      runCli(['frobnicate'], p.env),
+      runCli(['devices', 'frob'], p.env),
+      runCli(['models', 'list', '--colour'], p.env),
+      runCli(['devices', 'add', 'x', '--kind', 'washer'], p.env),
+      runCli(['devices'], p.env),
+      runCli(['devices', 'add', '--help'], p.env),
+    ]);
+    failure(command, 2, 'GW_ERR_USAGE', /unknown command 'frobnicate'/);
+    failure(nested, 2, 'GW_ERR_USAGE', /unknown command 'frob'[\s\S]*usage-gateway devices --help/);
+    failure(option, 2, 'GW_ERR_USAGE', /unknown option '--colour'[\s\S]*usage-gateway models list --help/);
+    failure(missing, 2, 'GW_ERR_USAGE', /required option '--model <model>' not specified/);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /Usage: usage-gateway devices/);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Usage: usage-gateway devices add \[options\] <id>/);
+    assert.match(help.stdout, /--consent <purposes>/);
+  });
+});

@@ -1,0 +1,98 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { CliContext } from '../../cli/context.ts';
+import { UsageGatewayError } from '../../protocol/errors.ts';
+import { formatSummary, type Figures } from '../figures.ts';
+import type { Fleet } from '../fleet.ts';
+import { writeManifest } from '../manifest.ts';
+import { manifestNextTo, simDir, time, usage, type FleetChoice } from '../options.ts';
+import { Progress } from '../progress.ts';
+import { defaultUrl } from '../publish.ts';
+import { JsonlSink } from '../sink.ts';
+
+export interface RunOpts extends FleetChoice {
+  url?: string;
+  out?: string;
+  manifest?: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** Options every generating mode shares: which fleet, where readings go, how the run reports. */
+export function fleetOptions(cmd: Command): Command {
+  return cmd
+    .option('--fleet <file>', 'fleet file written by `sim provision` (default <dataDir>/sim/fleet.json)')
+    .option('--url <url>', 'broker to publish to (default mqtt://127.0.0.1:<mqtt.port>)')
+    .option('--out <file.jsonl>', 'write the readings (with device id and topic) to a file instead of publishing')
+    .option('--manifest <file>', 'where to write the ground-truth manifest of the run (default <dataDir>/sim/manifest.json, or next to --out)')
+    .option('--devices <n>', 'with --out: plan a fleet of n devices in memory instead of reading the fleet file')
+    .option('--mix <mix>', 'with --devices: kinds, e.g. washer=50%,fridge=30%,car=20%')
+    .option('--seed <n>', 'with --devices: seed of the planned fleet (default 1)')
+    .option('--epoch <date>', "with --devices: the fleet's reference day (default today)")
+    .option('--quiet', 'no progress output')
+    .option('--json', 'print the summary as JSON');
+}
+
+export type Target = { url: string; secrets: Map<string, string> } | { sink: JsonlSink };
+
+/** Common to every run: the target (broker or file), the manifest, progress and clean-up. */
+export async function run(
+  mode: string, opts: RunOpts, ctx: CliContext, fleet: Fleet, secrets: Map<string, string> | null,
+  body: (target: Target, progress: Progress) => Promise<Figures>, range: { from?: string; to?: string },
+  progressUnit = 'devices',
+): Promise<Figures> {
+  if (!opts.out && !secrets) throw usage('--devices plans a fleet without credentials: use it with --out, or run `sim provision` first');
+  if (opts.out && opts.url) throw usage('--out and --url exclude each other: write to a file or publish');
+  const manifestPath = opts.manifest ?? (opts.out ? manifestNextTo(opts.out) : join(simDir(ctx.config), 'manifest.json'));
+  await writeManifest(manifestPath, fleet, { mode, ...range, startedAt: new Date().toISOString() });
+  const sink = opts.out ? new JsonlSink(opts.out) : null;
+  const target: Target = sink ? { sink } : { url: opts.url ?? defaultUrl(ctx.config.mqtt.port), secrets: secrets! };
+  try {
+    return await body(target, new Progress(mode, progressUnit, Boolean(opts.quiet)));
+  } finally {
+    await sink?.close();
+  }
+}
+
+/** The summary on stdout (text or JSON); a run in which no device could publish is an error. */
+export function printSummary(f: Figures, opts: { out?: string; json?: boolean }): void {
+  if (opts.json) process.stdout.write(`${JSON.stringify(f)}\n`);
+  else process.stdout.write(formatSummary(f, !opts.out));
+  if (f.failedDevices > 0 && f.acked === 0) throw new UsageGatewayError('GW_ERR_SIM_CONNECT', `no device could publish (${f.failedDevices} failed${f.failures ? `: ${f.failures[0]}` : ''})`);
+}
+
+/**
+ * Runs `body` with Ctrl-C and SIGTERM turned into a stop request, so a run ends cleanly: it
+ * waits for the acknowledgements in flight, closes its connections and prints its summary. A
+ * second signal exits at once.
+ */
+export async function stoppable<T>(body: (signal: AbortSignal) => Promise<T>): Promise<{ value: T; interrupted: boolean }> {
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (abort.signal.aborted) {
+      process.stderr.write(`${sig} again: exiting without waiting\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`\n${sig}: stopping cleanly (${sig} again to quit at once)\n`);
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const value = await body(abort.signal);
+    return { value, interrupted: abort.signal.aborted };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * Where a live (or bench) clock starts: `--since`, or by default so far back that `--speed`
+ * catches up with now when the run ends (after 10 minutes without `--duration`).
+ */
+export function liveStart(speed: number, since: string | undefined, durationMs: number | undefined, now = Date.now()): number {
+  const start = time('--since', since, now - Math.max(0, speed - 1) * (durationMs ?? 600_000), now);
+  if (start > now) throw usage(`--since must not be in the future, got "${since}"`);
+  return start;
+}
