@@ -151,6 +151,22 @@ describe('devices and models from the command line, with the gateway running in 
     failure(noDevice, 1, 'GW_ERR_DEVICE_UNKNOWN', /no device or consumer "nobody"/);
     failure(badConsent, 1, 'GW_ERR_USAGE', /--consent: unknown purpose "spam"/);
   });
+
+  it('a registry file that turns invalid while the gateway runs is reported once, and its last good contents stay in force', async () => {
+    const { id, secret } = json(await cli('devices', 'add', 'wm-0004', '--kind', 'washer', '--model', 'WM-8', '--owner', 'cust-22'));
+    const path = join(p.dir, 'registry.json');
+    const good = await readFile(path, 'utf8');
+    const reported = () => gw.logs.filter((l) => l.code === 'GW_ERR_REGISTRY').length;
+    await writeFile(path, '{"version": 1, "entries": [{"id": "half-written"');
+    const deadline = Date.now() + 10_000;
+    while (reported() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const once = reported();
+    assert.ok(once > 0, 'the gateway logged GW_ERR_REGISTRY');
+    for (let i = 0; i < 3; i++) await close(await connect(url, id, secret));
+    assert.equal(reported(), once, 'not read and reported again at each connection');
+    failure(await cli('devices', 'list'), 1, 'GW_ERR_REGISTRY', /is not valid JSON/);
+    await writeFile(path, good);
+  });
 });
 
 describe('bad configuration and bad command lines', () => {

@@ -36,6 +36,8 @@ export class Registry {
   private readonly log?: Logger;
   private entries = new Map<string, RegistryEntry>();
   private stamp = '';
+  /** Stamp of a file version found invalid: not read (nor reported) again until it changes. */
+  private badStamp = '';
   private watcher?: FSWatcher;
   private refreshing?: Promise<void>;
   /** id → sha256 of a secret already verified against the current hash. */
@@ -57,14 +59,17 @@ export class Registry {
   /** Reloads when the file changed; keeps the last good contents when the new ones are invalid. */
   refresh(): Promise<void> {
     this.refreshing ??= (async () => {
+      let stamp = '';
       try {
         const st = await stat(this.path).catch(() => null);
-        const stamp = st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'missing';
-        if (stamp === this.stamp) return;
+        stamp = st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'missing';
+        if (stamp === this.stamp || stamp === this.badStamp) return;
         const { file, stamp: readStamp } = await this.readFile();
         this.apply(file, readStamp);
         this.log?.info({ entries: this.entries.size }, 'registry reloaded');
       } catch (err) {
+        // Every authentication refreshes: without this, each one would re-read and re-log the bad file.
+        this.badStamp = stamp;
         this.log?.error({ err, code: 'GW_ERR_REGISTRY' }, 'registry file changed but is invalid; keeping the previous contents');
       } finally {
         this.refreshing = undefined;
