@@ -113,6 +113,11 @@ export const configSchema = z
       maxFutureSkewS: z.number().int().min(0).max(86_400).default(300).describe('How far ahead of the gateway clock a reading ts may be.'),
       logEveryMs: ms.default(60_000).describe('Refusals are logged at most once per device per this interval (always counted).'),
     }).strict().prefault({}),
+    cluster: z.object({
+      redisUrl: z.url({ protocol: /^rediss?$/, hostname: /^.+$/, error: 'expected redis://[user:password@]host[:port][/db], or rediss://… for TLS' }).optional().describe('Redis shared by the gateway instances of a cluster: MQTT sessions, retained messages and routing between instances go through it (redis://[user:password@]host[:port][/db], rediss:// for TLS). Off unless set: one instance, all in memory.'),
+      prefix: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected letters, digits, ".", "_" or "-"').default('usage-gateway').describe('Namespace of the cluster in Redis (keys `<prefix>:…`, channels `<prefix>/…`); clusters that share one Redis need different prefixes.'),
+      offlineTtlS: z.number().int().min(0).max(365 * 86_400).default(7 * 86_400).describe('QoS 1 messages queued for a persistent session that stays away are dropped from Redis after this many seconds; 0: kept until delivered.'),
+    }).strict().prefault({}),
     shutdown: z.object({
       deadlineMs: ms.default(10_000).describe('On SIGTERM, time to flush the spool to InfluxDB before leaving the rest for the next start.'),
     }).strict().prefault({}),

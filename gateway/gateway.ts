@@ -168,6 +168,7 @@ export class Gateway {
     if (this.state !== 'running' || !this.parts) return [`gateway is ${this.state}`];
     const reasons: string[] = [];
     if (this.parts.spool.full) reasons.push('spool is full: QoS 1 acknowledgements are held (backpressure) until InfluxDB catches up');
+    reasons.push(...this.parts.broker.notReady());
     return reasons;
   }
 

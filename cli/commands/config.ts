@@ -11,7 +11,7 @@ export function configCommand(): Command {
         return;
       }
       const cfg = loadConfig({ file: c.optsWithGlobals().config });
-      const shown = { ...cfg, influx: { ...cfg.influx, password: cfg.influx.password ? '(set)' : undefined } };
+      const shown = { ...cfg, influx: { ...cfg.influx, password: cfg.influx.password ? '(set)' : undefined }, cluster: { ...cfg.cluster, redisUrl: cfg.cluster.redisUrl?.replace(/\/\/[^@/]*@/, '//(credentials hidden)@') } };
       process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
     });
 }

@@ -14,6 +14,7 @@ import type { Ingest, RejectionNotice } from '../ingest/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { Registry } from '../registry/index.ts';
 import { authorizeForward, authorizePublish, authorizeSubscribe, type Identity } from './acl.ts';
+import { ClusterLink } from './cluster.ts';
 import { FrameGuard } from './frame-guard.ts';
 
 export interface BrokerOptions {
@@ -72,11 +73,18 @@ export class Broker {
   private servers: Array<NetServer | HttpServer> = [];
   private wss?: WebSocketServer;
   private accepting = true;
+  /** Cluster mode: routing and sessions through Redis, shared with the other instances. */
+  private readonly cluster?: ClusterLink;
 
   constructor(opts: BrokerOptions) {
     this.o = opts;
-    const { mqtt } = opts.config;
+    const { mqtt, cluster } = opts.config;
+    if (cluster.redisUrl) this.cluster = new ClusterLink({ ...cluster, redisUrl: cluster.redisUrl, log: opts.log });
+    // No fixed broker id: Redis keys stored packets by broker id and a counter that restarts at
+    // 0, so a restarted instance must not reuse its id.
     this.aedes = new Aedes({
+      mq: this.cluster?.mq,
+      persistence: this.cluster?.persistence,
       connectTimeout: mqtt.connectTimeoutMs,
       keepaliveLimit: mqtt.keepaliveLimitS,
       drainTimeout: mqtt.drainTimeoutMs,
@@ -178,6 +186,8 @@ export class Broker {
     });
     aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
     aedes.on('connectionError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'connection error'));
+    // Only a persistence that can fail (Redis) emits this (not in Aedes' typings); unheard, it would end the process.
+    (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err, code: this.cluster ? 'GW_ERR_REDIS_UNAVAILABLE' : undefined }, 'broker persistence error'));
 
     // A device removed from the registry, or whose secret was rotated, is disconnected.
     registry.onChange(() => {
@@ -241,6 +251,7 @@ export class Broker {
 
   async listen(): Promise<ListenAddresses> {
     const { mqtt } = this.o.config;
+    await this.cluster?.connect();
     await this.aedes.listen();
     const listen = (server: NetServer | HttpServer, port: number, key = 'port') =>
       new Promise<number>((resolve, reject) => {
@@ -271,6 +282,11 @@ export class Broker {
     return out;
   }
 
+  /** Reasons the broker cannot serve (Redis lost, in cluster mode). */
+  notReady(): string[] {
+    return this.cluster?.notReady() ?? [];
+  }
+
   /** Stops accepting connections (first step of a shutdown). */
   stopAccepting(): void {
     this.accepting = false;
@@ -280,7 +296,8 @@ export class Broker {
   async close(): Promise<void> {
     this.stopAccepting();
     this.wss?.close();
-    await new Promise<void>((r) => this.aedes.close(() => r()));
+    const closed = new Promise<void>((r) => this.aedes.close(() => r()));
+    await (this.cluster ? this.cluster.close(closed) : closed);
     for (const s of this.servers) (s as HttpServer).closeAllConnections?.();
     this.servers = [];
   }
