@@ -26,7 +26,7 @@ export function gatewayCommand(): Command {
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
-      await gateway.start().catch(async (err) => { await gateway.stop(); throw err; }); // a failed start leaves nothing running
+      await gateway.start();
       serial = await startGatewayBridges(gateway); // serial.runInGateway: configured ports in-process
     });
 }
