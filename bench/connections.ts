@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { MqttClient } from 'mqtt';
 import { benchGateway, benchInflux, tempDir } from './lib/env.ts';
 import { benchFleet, provision } from './lib/fleet.ts';
@@ -20,7 +21,12 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function runConnections(o: ConnectionsOptions): Promise<{ ok: boolean }> {
   const log = progress('connections');
-  const max = Math.max(...o.counts);
+  // Each connection is a descriptor in the gateway and in this process: stay under the limit.
+  const limit = openFileLimit();
+  const counts = o.counts.filter((n) => n <= limit - 500);
+  if (counts.length < o.counts.length) log(`open-file limit ${limit} (ulimit -n; the hard limit could not be raised): skipping ${o.counts.filter((n) => !counts.includes(n)).join(', ')} connections`);
+  if (counts.length === 0) throw new Error(`the open-file limit (${limit}) is too low for ${o.counts.join(', ')} connections; raise it with ulimit -n`);
+  const max = Math.max(...counts);
   const influx = await benchInflux();
   const dir = await tempDir('ug-bench-conn-');
   const clients: MqttClient[] = [];
@@ -37,7 +43,7 @@ export async function runConnections(o: ConnectionsOptions): Promise<{ ok: boole
       const points: Array<{ connections: number; rssMiB: number; perConnectionKiB: number; connectS: number; gatewayCpuMsPerConnect: number; generatorRssMiB: number }> = [];
       let failed = 0;
       let next = 0;
-      for (const target of [...o.counts].sort((a, b) => a - b)) {
+      for (const target of [...counts].sort((a, b) => a - b)) {
         watch.mark();
         const t0 = performance.now();
         const worker = async () => {
@@ -75,7 +81,7 @@ export async function runConnections(o: ConnectionsOptions): Promise<{ ok: boole
         { what: 'idle connections held by one gateway', target: '≥ 10,000', measured: fmt.int(top.connections), met: top.connections >= 10_000 },
         { what: 'RSS with 10,000 connections', target: '≤ 1 GiB', measured: at10k ? `${at10k.rssMiB} MiB` : '-', met: at10k ? at10k.rssMiB <= 1024 : null },
       ];
-      const results = { benchmark: 'connections', at: new Date().toISOString(), machine: machine(), options: o, idleRssMiB: Math.round(idle / 2 ** 20), failed, points, peakRssMiB: Math.round(watch.peakRss / 2 ** 20), targets };
+      const results = { benchmark: 'connections', at: new Date().toISOString(), machine: machine(), options: { ...o, counts, openFileLimit: limit }, idleRssMiB: Math.round(idle / 2 ** 20), failed, points, peakRssMiB: Math.round(watch.peakRss / 2 ** 20), targets };
       const path = await saveResults('connections', results);
       process.stdout.write(`\nIdle device connections, one gateway process (gateway idle: ${fmt.mib(idle)})\n`);
       process.stdout.write(`${table([['connections', 'gateway RSS', 'KiB per connection', 'connect time', 'gw CPU ms/connect'], ...points.map((p) => [fmt.int(p.connections), `${p.rssMiB} MiB`, p.perConnectionKiB, `${p.connectS} s`, p.gatewayCpuMsPerConnect])])}\n\n`);
@@ -89,5 +95,15 @@ export async function runConnections(o: ConnectionsOptions): Promise<{ ok: boole
   } finally {
     await influx.stop();
     await dir.remove();
+  }
+}
+
+/** The soft limit on open files of this process (children inherit it). */
+function openFileLimit(): number {
+  try {
+    const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : Infinity;
+  } catch {
+    return Infinity;
   }
 }

@@ -15,7 +15,7 @@ const program = new Command('bench')
   .option('--start-rate <n>', 'ingest: readings/s of the first warm-up step (default 4000)')
   .option('--only <names>', 'ingest: only these configurations, comma-separated prefixes (e.g. gateway-qos0,bare-aedes,influx-ceiling,outage)')
   .option('--cpu-prof <dir>', 'ingest: write a CPU profile of each gateway process into this folder')
-  .option('--connections <list>', 'connections: counts to hold, comma-separated (default 2500,5000,10000,20000; quick 2500,10000)')
+  .option('--connections <list>', 'connections: counts to hold, comma-separated (default 2500,5000,10000,15000; quick 2500,10000)')
   .option('--fleets <list>', 'analytics: fleet sizes, comma-separated (default 1000,10000; quick 100,1000)')
   .addOption(new Option('--days <n>', 'analytics: days of history').default('90'))
   .option('--keep <dir>', 'analytics: keep the backfilled InfluxDB and registries here and reuse them on later runs')
@@ -37,7 +37,7 @@ const program = new Command('bench')
       ok &&= r.ok;
     }
     if (which === 'connections' || which === 'all') {
-      const r = await runConnections({ quick, counts: list(o.connections, quick ? [2_500, 10_000] : [2_500, 5_000, 10_000, 20_000]) });
+      const r = await runConnections({ quick, counts: list(o.connections, quick ? [2_500, 10_000] : [2_500, 5_000, 10_000, 15_000]) });
       ok &&= r.ok;
     }
     if (which === 'analytics' || which === 'all') {
