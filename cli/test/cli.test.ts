@@ -1,8 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { close, closed, connect, nextMessage, washerCycle } from '../../test/harness/mqtt.ts';
+import { close, closed, connect, grantedQos, nextMessage, washerCycle } from '../../test/harness/mqtt.ts';
 import { runCli, startGatewayProcess, type CliResult, type GatewayProcess } from '../../test/harness/process.ts';
 import { processEnv, type ProcessEnv } from '../../test/harness/process-env.ts';
 
@@ -104,6 +104,15 @@ describe('devices and models from the command line, with the gateway running in 
     assert.match(table.stdout, /^WM-8\s+washer\s/m);
   });
 
+  it('consumers add prints a secret with which the consumer may subscribe to triggers/# and to nothing of devices', async () => {
+    const c = json(await cli('consumers', 'add', 'crm-tool'));
+    assert.equal(c.id, 'crm-tool');
+    assert.equal(c.role, 'consumer');
+    const client = await connect(url, c.id, c.secret);
+    assert.deepEqual(await grantedQos(client, ['triggers/#', 'devices/+/telemetry']), [1, 128]);
+    await close(client);
+  });
+
   it('devices remove: the connected device is disconnected and refused from then on', async () => {
     const { id, secret } = json(await cli('devices', 'add', 'wm-0002', '--kind', 'washer', '--model', 'WM-8', '--owner', 'cust-20'));
     const open = await connect(url, id, secret);
@@ -157,7 +166,9 @@ describe('devices and models from the command line, with the gateway running in 
     const path = join(p.dir, 'registry.json');
     const good = await readFile(path, 'utf8');
     const reported = () => gw.logs.filter((l) => l.code === 'GW_ERR_REGISTRY').length;
-    await writeFile(path, '{"version": 1, "entries": [{"id": "half-written"');
+    // Replaced in one step, as an editor or a deployment tool would: one bad version to report.
+    await writeFile(`${path}.new`, '{"version": 1, "entries": [{"id": "half-written"');
+    await rename(`${path}.new`, path);
     const deadline = Date.now() + 10_000;
     while (reported() === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     const once = reported();

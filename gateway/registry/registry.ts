@@ -40,6 +40,7 @@ export class Registry {
   private badStamp = '';
   private watcher?: FSWatcher;
   private refreshing?: Promise<void>;
+  private queued?: Promise<void>;
   /** id → sha256 of a secret already verified against the current hash. */
   private readonly verified = new Map<string, { hash: string; digest: Buffer }>();
   private readonly listeners = new Set<() => void>();
@@ -58,24 +59,30 @@ export class Registry {
 
   /** Reloads when the file changed; keeps the last good contents when the new ones are invalid. */
   refresh(): Promise<void> {
-    this.refreshing ??= (async () => {
-      let stamp = '';
-      try {
-        const st = await stat(this.path).catch(() => null);
-        stamp = st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'missing';
-        if (stamp === this.stamp || stamp === this.badStamp) return;
-        const { file, stamp: readStamp } = await this.readFile();
-        this.apply(file, readStamp);
-        this.log?.info({ entries: this.entries.size }, 'registry reloaded');
-      } catch (err) {
-        // Every authentication refreshes: without this, each one would re-read and re-log the bad file.
-        this.badStamp = stamp;
-        this.log?.error({ err, code: 'GW_ERR_REGISTRY' }, 'registry file changed but is invalid; keeping the previous contents');
-      } finally {
-        this.refreshing = undefined;
-      }
-    })();
+    // A refresh under way may have looked at the file before this call was made (a device just
+    // added, authenticating): such callers share one more look once it is done.
+    if (this.refreshing) return (this.queued ??= this.refreshing.then(() => {
+      this.queued = undefined;
+      return this.refresh();
+    }));
+    this.refreshing = this.reload().finally(() => { this.refreshing = undefined; });
     return this.refreshing;
+  }
+
+  private async reload(): Promise<void> {
+    let stamp = '';
+    try {
+      const st = await stat(this.path).catch(() => null);
+      stamp = st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'missing';
+      if (stamp === this.stamp || stamp === this.badStamp) return;
+      const { file, stamp: readStamp } = await this.readFile();
+      this.apply(file, readStamp);
+      this.log?.info({ entries: this.entries.size }, 'registry reloaded');
+    } catch (err) {
+      // Every authentication refreshes: without this, each one would re-read and re-log the bad file.
+      this.badStamp = stamp;
+      this.log?.error({ err, code: 'GW_ERR_REGISTRY' }, 'registry file changed but is invalid; keeping the previous contents');
+    }
   }
 
   /** Watches the registry's folder (the file itself is replaced by rename). */
