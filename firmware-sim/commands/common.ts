@@ -68,11 +68,16 @@ export function printSummary(f: Figures, opts: { out?: string; json?: boolean })
  */
 export async function stoppable<T>(body: (signal: AbortSignal) => Promise<T>): Promise<{ value: T; interrupted: boolean }> {
   const abort = new AbortController();
+  let firstAt = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     if (abort.signal.aborted) {
+      // One Ctrl-C can arrive twice (from the terminal to the process group, and forwarded by
+      // a parent script): only a second request a moment later means "now".
+      if (Date.now() - firstAt < 1_000) return;
       process.stderr.write(`${sig} again: exiting without waiting\n`);
       process.exit(130);
     }
+    firstAt = Date.now();
     process.stderr.write(`\n${sig}: stopping cleanly (${sig} again to quit at once)\n`);
     abort.abort();
   };

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Catalogue } from '../../protocol/models.ts';
 import { SimClock } from '../clock.ts';
 import { emptyFigures, type Figures } from '../figures.ts';
@@ -33,10 +34,17 @@ export interface LiveStatus {
 
 /** Longest a scheduler sleep lasts, so stopping and clock catch-up stay prompt. */
 const MAX_SLEEP_MS = 1_000;
+/** Devices the scheduler serves in one turn of the event loop. */
+const SLICE = 100;
+/** Connections awaiting their CONNACK at once. */
+const MAX_OPENING = 100;
+/** Tries to connect a device before counting it failed. */
+const OPEN_ATTEMPTS = 5;
 
 interface Slot {
   sim: DeviceSim;
-  cursor: Iterator<SimReading>;
+  /** Its readings from the start of the run on, opened when first due. */
+  cursor: Iterator<SimReading> | null;
   next: SimReading | null;
   conn: DeviceConnection | null;
   /** Readings that fell due before the device was connected (firmware buffers them). */
@@ -56,17 +64,10 @@ export async function runLive(o: LiveOptions): Promise<LiveStatus> {
   const simNow = () => clock.now();
   const deadline = o.durationMs ? wallStart + o.durationMs : Infinity;
   const heap = new TimeHeap();
-  const slots: Slot[] = o.fleet.devices.map((d) => {
-    const sim = new DeviceSim(o.fleet, d, o.catalogue);
-    const cursor = sim.readings(simStart, simStart + 3_650 * DAY_MS)[Symbol.iterator]();
-    return { sim, cursor, next: null, conn: null, backlog: [] };
-  });
-  const advance = (i: number) => {
-    const r = slots[i].cursor.next();
-    slots[i].next = r.done ? null : r.value;
-    if (!r.done) heap.push(r.value.timeMs, i);
-  };
-  slots.forEach((_, i) => advance(i));
+  const slots: Slot[] = o.fleet.devices.map((d) => ({ sim: new DeviceSim(o.fleet, d, o.catalogue), cursor: null, next: null, conn: null, backlog: [] }));
+  // Each device starts generating when the scheduler first reaches it, a slice at a time, so a
+  // large fleet starts connecting at once instead of after every device's first day is drawn.
+  slots.forEach((_, i) => heap.push(simStart, i));
 
   const outstanding = new Set<Promise<void>>();
   let stopping = false;
@@ -99,23 +100,46 @@ export async function runLive(o: LiveOptions): Promise<LiveStatus> {
     outstanding.add(t);
   };
 
-  // Connections: opened in the background at a bounded rate; silent devices that have already
-  // gone quiet stay offline, as an unplugged device would.
+  // Connections: opened in the background at a bounded rate, with a bounded number awaiting
+  // their CONNACK (more than the broker accepts per second would only time out); a device that
+  // cannot connect tries again after a while, as firmware does, unless its credentials are
+  // refused. Silent devices that have already gone quiet stay offline, as an unplugged one would.
+  const stopCtl = new AbortController();
+  const failures: string[] = [];
+  const openOne = async (slot: Slot, url: string, secret: string): Promise<void> => {
+    const d = slot.sim.device;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const conn = await DeviceConnection.open({ url, deviceId: d.id, secret, reconnect: true, status: true, keepaliveS: 120 });
+        if (stopping) return void (await conn.close());
+        slot.conn = conn;
+        if (slot.backlog.length > 0) send(slot, slot.backlog.splice(0));
+        return;
+      } catch (err) {
+        if (stopping) return;
+        const message = (err as Error).message;
+        if (attempt >= OPEN_ATTEMPTS || /not authori[sz]ed|bad user ?name or password/i.test(message)) {
+          f.failedDevices++;
+          if (failures.length < 5) failures.push(message);
+          return;
+        }
+        await sleep(1_000 * attempt * (1 + Math.random()), undefined, { signal: stopCtl.signal }).catch(() => {});
+      }
+    }
+  };
   const connecting = (async () => {
     if ('sink' in o.target) return;
     const { url, secrets } = o.target;
     const limiter = new RateLimiter(o.connectRate);
-    const opening: Promise<void>[] = [];
+    const opening = new Set<Promise<void>>();
     for (const slot of slots) {
       if (stopping) break;
       const d = slot.sim.device;
       if (d.persona === 'silent-device' && d.patternStartMs !== null && d.patternStartMs <= simStart) continue;
+      while (opening.size >= MAX_OPENING) await Promise.race(opening);
       await limiter.take();
-      opening.push(DeviceConnection.open({ url, deviceId: d.id, secret: secrets.get(d.id) ?? '', reconnect: true, status: true, keepaliveS: 120 }).then((conn) => {
-        if (stopping) return void conn.close();
-        slot.conn = conn;
-        if (slot.backlog.length > 0) send(slot, slot.backlog.splice(0));
-      }, () => void f.failedDevices++));
+      const p: Promise<void> = openOne(slot, url, secrets.get(d.id) ?? '').finally(() => opening.delete(p));
+      opening.add(p);
     }
     await Promise.all(opening);
   })();
@@ -128,9 +152,14 @@ export async function runLive(o: LiveOptions): Promise<LiveStatus> {
     if (stopping) return;
     if (Date.now() >= deadline || o.signal?.aborted) return void stop();
     const now = simNow();
-    while (heap.peekTime() <= now) {
+    for (let budget = SLICE; heap.peekTime() <= now && budget > 0; budget--) {
       const i = heap.pop()!;
       const slot = slots[i];
+      if (!slot.cursor) {
+        slot.cursor = slot.sim.readings(simStart, simStart + 3_650 * DAY_MS)[Symbol.iterator]();
+        const r = slot.cursor.next();
+        slot.next = r.done ? null : r.value;
+      }
       const due: SimReading[] = [];
       while (slot.next && slot.next.timeMs <= now) {
         due.push(slot.next);
@@ -138,15 +167,19 @@ export async function runLive(o: LiveOptions): Promise<LiveStatus> {
         slot.next = r.done ? null : r.value;
       }
       if (slot.next) heap.push(slot.next.timeMs, i);
+      if (due.length === 0) continue;
       if ('sink' in o.target || slot.conn) send(slot, due);
       else if (slot.backlog.length < 10_000) slot.backlog.push(...due);
     }
+    // More is due: let connections and acknowledgements through before the next slice.
+    if (heap.peekTime() <= now) return void (timer = setTimeout(tick, 0));
     const wallUntilNext = clock.wallMsUntil(heap.peekTime());
     timer = setTimeout(tick, Math.max(1, Math.min(MAX_SLEEP_MS, wallUntilNext, deadline - Date.now())));
   };
   const stop = () => {
     if (stopping) return;
     stopping = true;
+    stopCtl.abort();
     if (timer) clearTimeout(timer);
     wake?.();
   };
@@ -155,6 +188,7 @@ export async function runLive(o: LiveOptions): Promise<LiveStatus> {
     figures: {
       ...f, durationMs: Date.now() - wallStart, rate: Math.round(f.acked / Math.max(0.001, (Date.now() - wallStart) / 1000)),
       refused: slots.reduce((n, s) => n + (s.conn?.rejections.refused ?? 0), 0),
+      ...(failures.length > 0 ? { failures: [...failures] } : {}),
     },
     connected: slots.reduce((n, s) => n + (s.conn?.connected ? 1 : 0), 0),
     simTimeMs: simNow(),
