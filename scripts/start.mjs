@@ -13,9 +13,11 @@ import { ensureDebianPackages, ensureNodeModules, root } from './setup.mjs';
 
 const HELP = `usage: npm start [-- options]
 
-  --devices <n>   devices in the simulated fleet on the first run (default 36)
+  --devices <n>   devices in the simulated fleet on the first run (default 50, the
+                  smallest default mix that holds every persona)
   --days <n>      days of history backfilled on the first run (default 90)
-  --speed <f>     simulated seconds per real second of the live fleet (default 60)
+  --speed <f>     the live fleet replays the last 10 hours this many times faster than
+                  real time, then goes on in real time (default 60)
   --reset         forget .local/ (InfluxDB data, registry, spool, fleet) and start afresh
   --help          this text
 
@@ -26,7 +28,7 @@ let args;
 try {
   args = parseArgs({
     options: {
-      devices: { type: 'string', default: '36' },
+      devices: { type: 'string', default: '50' },
       days: { type: 'string', default: '90' },
       speed: { type: 'string', default: '60' },
       reset: { type: 'boolean', default: false },
@@ -136,6 +138,9 @@ const env = {
   UG_LOG_LEVEL: process.env.UG_LOG_LEVEL ?? 'info',
 };
 const cli = join(root, 'bin', 'usage-gateway.mjs');
+// The backfill stops this long before now and the live fleet replays it time-compressed, so
+// readings flow at once; a restart replays it again, and a replayed reading is the same point.
+const LIVE_REPLAY = '10h';
 
 /** Runs a CLI command to completion, its output shown as it comes. */
 function run(argv, { quiet = false } = {}) {
@@ -188,7 +193,7 @@ try {
   if (!existsSync(fleetFile)) {
     say(`first run: provisioning ${args.devices} simulated devices and backfilling ${args.days} days of history…`);
     run(['sim', 'provision', '--devices', args.devices, '--seed', '7']);
-    run(['sim', 'backfill', '--days', args.days]);
+    run(['sim', 'backfill', '--days', args.days, '--until', `now-${LIVE_REPLAY}`]);
   } else {
     say('the simulated fleet from an earlier run is kept (npm start -- --reset starts afresh)');
   }
@@ -196,8 +201,8 @@ try {
   say('starting analytics (rules every minute, API and trigger inbox; log in .local/logs/analytics.log)…');
   background('analytics', ['analytics']);
   await waitFor('analytics', `http://127.0.0.1:${ports.api}/healthz`, 60_000);
-  say(`starting the live fleet at ${args.speed}× real time (log in .local/logs/sim.log)…`);
-  background('sim', ['sim', 'live', '--speed', args.speed]);
+  say(`starting the live fleet: the last ${LIVE_REPLAY} at ${args.speed}× speed, then real time (log in .local/logs/sim.log)…`);
+  background('sim', ['sim', 'live', '--speed', args.speed, '--since', `now-${LIVE_REPLAY}`]);
 } catch (err) {
   await fail(err.message);
 }
