@@ -135,6 +135,7 @@ export class OpenLoop {
 
   /** Offers `rate` readings per second for `durationMs`, then waits for outstanding PUBACKs. */
   async step(rate: number, durationMs: number): Promise<StepResult> {
+    if (!(rate > 0)) throw new Error(`a load step needs a rate above 0 readings/s, got ${rate}`);
     const { qos, batch } = this.o;
     const msgRate = rate / batch;
     const interval = 1000 / msgRate;
