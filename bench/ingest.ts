@@ -254,32 +254,8 @@ async function gatewayConfig(
     await drained(gw, 60_000);
     return f;
   };
-  let knee = 0;
-  let kneeStep: StepFigures | undefined;
   try {
-    // Warm-up ramp (×1.5 per step), then +10 % steps from the last rate it sustained.
-    let rate = o.startRate;
-    let lastOk = 0;
-    for (let i = 0; i < 12; i++) {
-      const f = await step(rate, o.rampS, 'ramp');
-      if (!f.sustained) break;
-      lastOk = rate;
-      rate = Math.round(rate * 1.5);
-    }
-    if (lastOk === 0) lastOk = Math.round(o.startRate / 2);
-    rate = lastOk;
-    for (let i = 0; i < 10; i++) {
-      const f = await step(rate, o.stepS, 'step');
-      steps.push(f);
-      if (f.sustained) {
-        knee = rate;
-        kneeStep = f;
-        rate = Math.round(rate * 1.1);
-      } else if (knee === 0 && i < 4) {
-        rate = Math.round(rate / 1.1); // the warm-up's last rate did not hold for a whole step: go down
-      } else break;
-    }
-    const half = knee > 0 ? await step(Math.round(knee / 2), o.halfS, 'half') : undefined;
+    const { knee, kneeStep, half } = await findKnee(step, steps, o);
     await probe.stop();
     await load.close();
     await probeClient.endAsync(true);
@@ -357,35 +333,47 @@ async function bareAedesConfig(o: IngestOptions, devices: LoadDevice[], log: (m:
     log(`${name} ${label} ${fmt.int(rate)}/s: delivered ${fmt.int(got / r.durationS)}/s, broker ${f.gatewayCpuUsPerReading.toFixed(1)} µs/msg (${(w.cores * 100).toFixed(0)} % core), generator+subscriber ${(f.generatorCores * 100).toFixed(0)} %, delivery p99 ${lat?.p99 ?? '-'} ms → ${f.sustained ? 'sustained' : `not sustained (${f.why})`}`);
     return f;
   };
-  let knee = 0;
-  let kneeStep: StepFigures | undefined;
   try {
-    let rate = o.startRate;
-    let lastOk = 0;
-    for (let i = 0; i < 12; i++) {
-      const f = await step(rate, o.rampS, 'ramp');
-      if (!f.sustained) break;
-      lastOk = rate;
-      rate = Math.round(rate * 1.5);
-    }
-    rate = lastOk || Math.round(o.startRate / 2);
-    for (let i = 0; i < 10; i++) {
-      const f = await step(rate, o.stepS, 'step');
-      steps.push(f);
-      if (f.sustained) {
-        knee = rate;
-        kneeStep = f;
-        rate = Math.round(rate * 1.1);
-      } else if (knee === 0 && i < 4) {
-        rate = Math.round(rate / 1.1); // the warm-up's last rate did not hold for a whole step: go down
-      } else break;
-    }
-    const half = knee > 0 ? await step(Math.round(knee / 2), o.halfS, 'half') : undefined;
+    const { knee, kneeStep, half } = await findKnee(step, steps, o);
     watch.sample();
     return { name, qos: 0, batch: 1, target: 'bare-aedes', knee, kneeStep, steps, half, sent, counted: sent - lost, lost, extra: 0, gatewayPeakRssMiB: Math.round(watch.peakRss / 2 ** 20) };
   } finally {
     await close();
   }
+}
+
+type StepFn = (rate: number, seconds: number, label: string) => Promise<StepFigures>;
+
+/**
+ * The knee search shared by the gateway and the bare-Aedes baseline: a warm-up ramp (×1.5 per
+ * step), then steps of +10 % from the last rate it sustained; the knee is the highest rate
+ * sustained for a whole step; then one step at half the knee, where latencies are read.
+ */
+async function findKnee(step: StepFn, steps: StepFigures[], o: { startRate: number; rampS: number; stepS: number; halfS: number }) {
+  let rate = o.startRate;
+  let lastOk = 0;
+  for (let i = 0; i < 12; i++) {
+    const f = await step(rate, o.rampS, 'ramp');
+    if (!f.sustained) break;
+    lastOk = rate;
+    rate = Math.round(rate * 1.5);
+  }
+  rate = lastOk || Math.round(o.startRate / 2);
+  let knee = 0;
+  let kneeStep: StepFigures | undefined;
+  for (let i = 0; i < 10; i++) {
+    const f = await step(rate, o.stepS, 'step');
+    steps.push(f);
+    if (f.sustained) {
+      knee = rate;
+      kneeStep = f;
+      rate = Math.round(rate * 1.1);
+    } else if (knee === 0 && i < 4) {
+      rate = Math.round(rate / 1.1); // the warm-up's last rate did not hold for a whole step: go down
+    } else break;
+  }
+  const half = knee > 0 ? await step(Math.round(knee / 2), o.halfS, 'half') : undefined;
+  return { knee, kneeStep, half };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { histogram, percentiles, type Percentiles } from './stats.ts';
+import { remainingLength, u16 } from './mqtt-wire.ts';
 
 /**
  * The bare-Aedes baseline's one subscriber: an MQTT 3.1.1 client reduced to counting. It
@@ -27,8 +28,8 @@ export class CountingSubscriber {
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.once('connect', () => {
-        socket.write(Buffer.concat([Buffer.from([0x10, ...varint(connectBody.length)]), connectBody]));
-        socket.write(Buffer.concat([Buffer.from([0x82, ...varint(subBody.length)]), subBody]));
+        socket.write(Buffer.concat([Buffer.from([0x10, ...remainingLength(connectBody.length)]), connectBody]));
+        socket.write(Buffer.concat([Buffer.from([0x82, ...remainingLength(subBody.length)]), subBody]));
       });
       let subscribed = false;
       socket.on('data', (chunk: Buffer) => {
@@ -80,21 +81,4 @@ export class CountingSubscriber {
   close(): void {
     this.socket?.destroy();
   }
-}
-
-function u16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-}
-
-function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
 }

@@ -2,6 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { RateLimiter } from '../../firmware-sim/rate.ts';
 import type { LoadDevice } from './fleet.ts';
 import { histogram, percentiles, type Percentiles } from './stats.ts';
+import { remainingLength } from './mqtt-wire.ts';
 
 export interface OpenLoopOptions {
   url: string;
@@ -45,17 +46,6 @@ interface DeviceState {
   waiting: Map<number, () => void>;
 }
 
-/** MQTT 3.1.1 remaining length (variable byte integer). */
-function remainingLength(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
 
 /**
  * Writes one PUBLISH packet straight onto the device's socket. mqtt.js makes the connection
