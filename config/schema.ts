@@ -103,7 +103,7 @@ export const configSchema = z
       batchMaxLines: z.number().int().min(1).max(50_000).default(5_000).describe('Most points in one write to InfluxDB.'),
       batchMaxBytes: z.number().int().min(1024).default(4 * 1024 * 1024).describe('Most bytes in one write to InfluxDB.'),
       retryMinMs: ms.min(10).default(200).describe('First retry delay after a failed write; doubles up to retryMaxMs, with jitter.'),
-      retryMaxMs: ms.min(100).default(30_000).describe('Longest delay between retries.'),
+      retryMaxMs: ms.min(100).default(30_000).describe('Longest delay between retries, a Retry-After from InfluxDB included.'),
     }).strict().prefault({}),
     deadletter: z.object({
       dir: z.string().optional().describe('Dead-letter store folder; default <dataDir>/deadletter.'),

@@ -54,8 +54,8 @@ after(async () => {
   await influx?.stop();
 });
 
-test('429 with Retry-After is honoured; 503 is retried; each reading is stored once', { timeout: 120_000 }, async () => {
-  const gw = await startTestGateway({ influxUrl: frontUrl, overrides: { stats: { intervalS: 0 }, writer: { retryMinMs: 50, retryMaxMs: 200 } } });
+test('429 with Retry-After is honoured up to retryMaxMs; 503 is retried; each reading is stored once', { timeout: 120_000 }, async () => {
+  const gw = await startTestGateway({ influxUrl: frontUrl, overrides: { stats: { intervalS: 0 }, writer: { retryMinMs: 50, retryMaxMs: 3_000 } } });
   try {
     const d = await gw.addDevice({ kind: 'washer', id: 'slow-1' });
     const c = await connect(gw.mqttUrl, d.id, d.secret);
@@ -69,20 +69,29 @@ test('429 with Retry-After is honoured; 503 is retried; each reading is stored o
     const [refused, retried] = writes;
     assert.equal(refused.status, 429);
     assert.equal(retried.status, 204);
-    // Without Retry-After the retry would come after 25–200 ms of backoff.
+    // Without Retry-After the first retry would come after 25–50 ms of backoff.
     assert.ok(retried.at - refused.at >= 1_900, `the retry waited for Retry-After (${retried.at - refused.at} ms)`);
+
+    // A server asking for an hour is looked at again after retryMaxMs (3 s), not an hour.
+    writes.length = 0;
+    mode = { kind: 'status', status: 429, times: 1, retryAfter: '3600' };
+    await c.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify(washerCycle({ ts: base + 500, seq: 9 })), { qos: 1 });
+    assert.equal(await gw.waitForCount('washer_cycle', 2, { where: `device_id = '${d.id}'` }), 2);
+    await until(() => writes.length === 2, 'the 204 of the write retried after retryMaxMs');
+    assert.deepEqual(writes.map((w) => w.status), [429, 204]);
+    assert.ok(writes[1].at - writes[0].at >= 2_900, `waited retryMaxMs (${writes[1].at - writes[0].at} ms)`);
 
     writes.length = 0;
     mode = { kind: 'status', status: 503, times: 3 };
     await c.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify([1, 2, 3].map((seq) => washerCycle({ ts: base + seq * 1_000, seq }))), { qos: 1 });
-    assert.equal(await gw.waitForCount('washer_cycle', 4, { where: `device_id = '${d.id}'` }), 4);
+    assert.equal(await gw.waitForCount('washer_cycle', 5, { where: `device_id = '${d.id}'` }), 5);
     // InfluxDB shows the points a moment before its 204 is through the front.
     await until(() => writes.length === 4, 'the 204 of the fourth write');
     assert.deepEqual(writes.map((w) => w.status), [503, 503, 503, 204]);
     const m = await scrapeMetrics(gw.httpUrl);
-    assert.equal(m.get('ug_write_retries_total{cause="429"}'), 1);
+    assert.equal(m.get('ug_write_retries_total{cause="429"}'), 2);
     assert.equal(m.get('ug_write_retries_total{cause="503"}'), 3);
-    assert.equal(await gw.count('washer_cycle', `device_id = '${d.id}'`), 4);
+    assert.equal(await gw.count('washer_cycle', `device_id = '${d.id}'`), 5);
     await close(c);
   } finally {
     mode = { kind: 'pass' };

@@ -154,7 +154,10 @@ export class Writer {
         metrics.writeRetries.inc({ cause: res.status ? String(res.status) : 'unreachable' });
       }
       const backoff = Math.min(this.o.retryMaxMs, this.o.retryMinMs * 2 ** Math.min(attempt, 20));
-      const delay = Math.max(backoff / 2 + Math.random() * (backoff / 2), res.kind === 'retry' ? (res.retryAfterMs ?? 0) : 0);
+      // Retry-After is honoured, but never beyond retryMaxMs: a server asking for an hour still
+      // gets a look every retryMaxMs, and the backlog stays in the spool meanwhile.
+      const asked = res.kind === 'retry' ? Math.min(res.retryAfterMs ?? 0, this.o.retryMaxMs) : 0;
+      const delay = Math.max(backoff / 2 + Math.random() * (backoff / 2), asked);
       attempt++;
       if (Date.now() - this.lastWarnAt > 30_000) {
         this.lastWarnAt = Date.now();
