@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { histogram, percentiles, type Percentiles } from './stats.ts';
-import { remainingLength, u16 } from './mqtt-wire.ts';
+import { remainingLength, u16 } from '../../test/harness/mqtt-wire.ts';
 
 /**
  * The bare-Aedes baseline's one subscriber: an MQTT 3.1.1 client reduced to counting. It

@@ -2,7 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { RateLimiter } from '../../firmware-sim/rate.ts';
 import type { LoadDevice } from './fleet.ts';
 import { histogram, percentiles, type Percentiles } from './stats.ts';
-import { remainingLength } from './mqtt-wire.ts';
+import { remainingLength } from '../../test/harness/mqtt-wire.ts';
 
 export interface OpenLoopOptions {
   url: string;

@@ -9,6 +9,7 @@ import { startTestGateway, type TestGateway } from '../../test/harness/gateway.t
 import { close, connect, nextMessage, washerCycle } from '../../test/harness/mqtt.ts';
 import { runCli, startGatewayProcess } from '../../test/harness/process.ts';
 import { processEnv } from '../../test/harness/process-env.ts';
+import { remainingLength } from '../../test/harness/mqtt-wire.ts';
 
 const MiB = 1024 * 1024;
 
@@ -24,18 +25,6 @@ async function rawMqtt(port: number, fields: Record<string, unknown>): Promise<{
   sock.on('error', () => {}); // the gateway may reset the connection; 'close' tells the test
   sock.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, ...fields } as mqttPacket.IConnectPacket));
   return { sock, connack: await connack };
-}
-
-/** The MQTT remaining-length encoding [MQTT-2.2.3]. */
-function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
 }
 
 describe('a 10 MiB PUBLISH to the gateway process', () => {
@@ -68,7 +57,7 @@ describe('a 10 MiB PUBLISH to the gateway process', () => {
       const size = 10 * MiB;
       const topic = Buffer.from(`devices/${id}/telemetry`);
       const header = Buffer.concat([
-        Buffer.from([0x32]), remainingLength(2 + topic.length + 2 + size), // PUBLISH, QoS 1
+        Buffer.from([0x32]), Buffer.from(remainingLength(2 + topic.length + 2 + size)), // PUBLISH, QoS 1
         Buffer.from([topic.length >> 8, topic.length & 0xff]), topic, Buffer.from([0, 7]),
       ]);
       const gone = new Promise<void>((resolve) => sock.once('close', () => resolve()));

@@ -5,6 +5,7 @@ import { DEFAULT_MODELS_PATH } from '../../config/load.ts';
 import { loadCatalogue } from '../../protocol/models.ts';
 import { triggerId, type Trigger, type TriggerOutcome } from '../../protocol/trigger.ts';
 import { feedbackLine, triggerLine } from '../../analytics/delivery/influx.ts';
+import { mulberry32 as rng } from '../../test/harness/rng.ts';
 
 /**
  * A small simulated fleet, sent through a real gateway over MQTT: one device of every
@@ -23,17 +24,6 @@ export interface Fleet {
 const DAY = 86_400_000;
 const PROGRAMS = ['cotton', 'synthetics', 'wool', 'quick', 'eco', 'intensive', 'delicates'];
 
-/** mulberry32: a deterministic fleet, so a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 

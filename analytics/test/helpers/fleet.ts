@@ -3,6 +3,7 @@ import type { Reading } from '../../../protocol/readings.ts';
 import { readingsToLines } from '../../../gateway/writer/index.ts';
 import type { InfluxStore } from '../../../gateway/storage/index.ts';
 import type { ManifestDevice } from '../../backtest/manifest.ts';
+import { mulberry32 as rng } from '../../../test/harness/rng.ts';
 
 /**
  * A small synthetic fleet for the analytics tests: devices with planted personas and their
@@ -11,17 +12,6 @@ import type { ManifestDevice } from '../../backtest/manifest.ts';
  */
 
 const DAY = 86_400_000;
-
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const PERSONAS: Record<string, string[]> = {
   washer: ['normal', 'normal', 'normal', 'washer-overloader', 'heavy-user', 'recurring-error', 'bearing-wear', 'usage-collapse', 'silent-device'],
