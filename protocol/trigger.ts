@@ -57,6 +57,20 @@ export const evidenceSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * How sure the rule was: the confidence bound (or margin) its figures cleared. `bound` is the
+     * bound of the figure named `figure`, at `level` (e.g. 0.9: one-sided 90%), against `threshold`.
+     */
+    confidence: z
+      .object({
+        summary: z.string().min(1).max(300),
+        figure: z.string().max(64),
+        bound: figure,
+        threshold: figure,
+        level: z.number().gt(0).lt(1),
+      })
+      .strict()
+      .optional(),
     /** For fleet-relative rules: the model cohort the device was compared with. */
     cohort: z
       .object({ model: z.string(), devices: z.number().int().min(0), percentiles: z.record(z.string(), figure) })

@@ -25,7 +25,7 @@ export const carHealth: Detector<z.infer<typeof params>> = {
   kinds: ['car'],
   params,
   windowDays: (p) => p.windowDays,
-  features: () => [{ name: 'car.soh', measurement: 'car_trip', select: 'mean("battery_soh_pct")' }],
+  features: () => [{ name: 'car.soh', measurement: 'car_trip', agg: 'mean', field: 'battery_soh_pct' }],
   events: true,
   detect({ series, from, to, params: p }) {
     const dtcFrom = Math.max(from, to - p.dtcWindowDays);

@@ -22,7 +22,7 @@ export const carLowMileage: Detector<z.infer<typeof params>> = {
   kinds: ['car'],
   params,
   windowDays: (p) => p.windowDays,
-  features: () => [{ name: 'car.km', measurement: 'car_trip', select: 'sum("distance_km")' }],
+  features: () => [{ name: 'car.km', measurement: 'car_trip', agg: 'sum', field: 'distance_km' }],
   detect({ series, from, to, params: p }) {
     const km = slice(series.daily.get('car.km')!, from, to);
     const days = activeDays(km);

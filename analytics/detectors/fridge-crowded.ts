@@ -20,8 +20,8 @@ export const fridgeCrowded: Detector<z.infer<typeof params>> = {
   params,
   windowDays: (p) => p.windowDays,
   features: () => [
-    { name: 'fridge.door_openings', measurement: 'fridge_state', select: 'sum("door_openings")' },
-    { name: 'fridge.duty', measurement: 'fridge_state', select: 'mean("compressor_duty")' },
+    { name: 'fridge.door_openings', measurement: 'fridge_state', agg: 'sum', field: 'door_openings' },
+    { name: 'fridge.duty', measurement: 'fridge_state', agg: 'mean', field: 'compressor_duty' },
   ],
   cohortFeatures: () => ['fridge.door_openings', 'fridge.duty'],
   detect({ series, from, to, params: p, cohort, successor, model }) {

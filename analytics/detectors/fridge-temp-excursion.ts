@@ -20,8 +20,8 @@ export const fridgeTempExcursion: Detector<z.infer<typeof params>> = {
   params,
   windowDays: (p) => p.windowDays,
   features: (p) => [
-    { name: 'fridge.readings', measurement: 'fridge_state', select: 'count("temp_c")' },
-    { name: `fridge.warm.${p.maxTempC}`, measurement: 'fridge_state', select: 'count("temp_c")', where: () => `"temp_c" > ${p.maxTempC}` },
+    { name: 'fridge.readings', measurement: 'fridge_state', agg: 'count', field: 'temp_c' },
+    { name: `fridge.warm.${p.maxTempC}`, measurement: 'fridge_state', agg: 'count', field: 'temp_c', filter: () => ({ field: 'temp_c', op: '>', value: p.maxTempC }) },
   ],
   detect({ series, from, to, params: p }) {
     const all = slice(series.daily.get('fridge.readings')!, from, to);

@@ -15,5 +15,5 @@ export const DETECTORS: ReadonlyMap<string, Detector<any>> = new Map(
   [washerOverloaded, washerHeavyUse, washerBearingWear, recurringError, fridgeCrowded, fridgeTempExcursion, carLowMileage, carHealth, usageCollapse, deviceSilent].map((d) => [d.id, d as Detector<any>]),
 );
 
-export type { Detector, DetectContext, Detection, DeviceInfo, DeviceSeries, DeviceEvent, FeatureSpec, CohortStats } from './types.ts';
+export type { Detector, DetectContext, Detection, DeviceInfo, DeviceSeries, DeviceEvent, FeatureSpec, FeatureFilter, Aggregate, CohortStats, HouseholdMember } from './types.ts';
 export { DAY_MS } from './types.ts';

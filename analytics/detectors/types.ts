@@ -17,18 +17,30 @@ export interface DeviceInfo {
   consent?: readonly string[];
 }
 
+/** The aggregates a daily feature may be: over the readings of one device and one UTC day. */
+export type Aggregate = 'count' | 'sum' | 'mean' | 'min' | 'max';
+
+/** A condition on a reading's field, e.g. `load_kg > 7.5`. */
+export interface FeatureFilter {
+  field: string;
+  op: '>' | '>=' | '<' | '<=';
+  value: number;
+}
+
 /**
- * One daily aggregate a detector needs, computed by InfluxDB per device and UTC day:
- * `SELECT <select> FROM <measurement> WHERE … GROUP BY time(1d), device_id`.
+ * One daily aggregate a detector needs, per device and UTC day: `agg(field)` over the readings
+ * of `measurement` (InfluxDB computes it as `SELECT agg("field") FROM measurement WHERE …
+ * GROUP BY time(1d), device_id`; a backtest on generated readings computes the same in memory).
+ * A day without a reading (or none that passes the filter) has no value (NaN).
  */
 export interface FeatureSpec {
   /** Unique per kind within a run, e.g. `washer.overloaded`. */
   name: string;
   measurement: string;
-  /** One InfluxQL aggregate, e.g. `count("load_kg")`. */
-  select: string;
-  /** An extra condition that depends on the device's model (e.g. load above its capacity). */
-  where?: (model: Model | undefined) => string | undefined;
+  agg: Aggregate;
+  field: string;
+  /** A condition that depends on the device's model (e.g. load above its capacity); undefined: every reading. */
+  filter?: (model: Model | undefined) => FeatureFilter | undefined;
 }
 
 /** A discrete event (device_event) of the window. */
@@ -69,8 +81,23 @@ export interface DetectContext<P> {
   from: number;
   to: number;
   params: P;
-  /** feature name → cohort of the device's model, for fleet-relative detectors. */
+  /**
+   * Cohort of the device's model over the same window, for fleet-relative detectors: feature
+   * name → percentiles of each device's total (count, sum) or mean over the window, and
+   * `slope(name)` → percentiles of each device's least-squares slope per day over it.
+   */
   cohort: Map<string, CohortStats>;
+  /**
+   * The owner's other devices, with their daily series over the same days (for detectors that
+   * declare `householdFeatures`): an absence shows on all of them at once.
+   */
+  household: HouseholdMember[];
+}
+
+/** Another device of the same owner, as a detector sees it. */
+export interface HouseholdMember {
+  device: DeviceInfo;
+  series: DeviceSeries;
 }
 
 /** A detection: the figures and thresholds of the evidence, and what the offer needs. */
@@ -80,6 +107,8 @@ export interface Detection {
   thresholds: Record<string, number>;
   /** One value per day of the window (NaN: no data), for the evidence chart. */
   series?: { label: string; unit?: string; values: number[]; threshold?: number };
+  /** How sure the rule was: the margin or confidence bound the figures cleared, in plain words. */
+  confidence?: Evidence['confidence'];
   cohort?: Evidence['cohort'];
   /** Filled into the rule's offer (e.g. the successor model as `target`). */
   offer?: Partial<Offer>;
@@ -95,8 +124,15 @@ export interface Detector<P = unknown> {
   /** Days of data the detector reads before the end of the window, given its parameters. */
   windowDays(params: P): number;
   features(params: P, kind: string): FeatureSpec[];
-  /** Features whose model cohort the detector compares with. */
+  /** Features whose model cohort the detector compares with: `name` (total or mean) or `slope(name)`. */
   cohortFeatures?(params: P, kind: string): string[];
+  /** Features the detector reads of the owner's other devices, by their kind (see `household`). */
+  householdFeatures?(kind: string): FeatureSpec[];
+  /**
+   * Days a pattern must have been under way before the rule can be expected to see it (a
+   * backtest does not count a pattern younger than this as missed). Default: the window.
+   */
+  detectionDays?(params: P): number;
   /** Needs the raw error events of the window. */
   events?: boolean;
   detect(ctx: DetectContext<P>): Detection | null;

@@ -6,19 +6,19 @@ import type { FeatureSpec } from './types.ts';
  */
 export const USAGE: Record<string, { usage: FeatureSpec; unit: string; readings: FeatureSpec }> = {
   washer: {
-    usage: { name: 'washer.cycles', measurement: 'washer_cycle', select: 'count("load_kg")' },
+    usage: { name: 'washer.cycles', measurement: 'washer_cycle', agg: 'count', field: 'load_kg' },
     unit: 'cycles',
-    readings: { name: 'washer.cycles', measurement: 'washer_cycle', select: 'count("load_kg")' },
+    readings: { name: 'washer.cycles', measurement: 'washer_cycle', agg: 'count', field: 'load_kg' },
   },
   fridge: {
-    usage: { name: 'fridge.door_openings', measurement: 'fridge_state', select: 'sum("door_openings")' },
+    usage: { name: 'fridge.door_openings', measurement: 'fridge_state', agg: 'sum', field: 'door_openings' },
     unit: 'door openings',
-    readings: { name: 'fridge.readings', measurement: 'fridge_state', select: 'count("temp_c")' },
+    readings: { name: 'fridge.readings', measurement: 'fridge_state', agg: 'count', field: 'temp_c' },
   },
   car: {
-    usage: { name: 'car.km', measurement: 'car_trip', select: 'sum("distance_km")' },
+    usage: { name: 'car.km', measurement: 'car_trip', agg: 'sum', field: 'distance_km' },
     unit: 'km',
-    readings: { name: 'car.trips', measurement: 'car_trip', select: 'count("distance_km")' },
+    readings: { name: 'car.trips', measurement: 'car_trip', agg: 'count', field: 'distance_km' },
   },
 };
 

@@ -21,7 +21,7 @@ export const washerBearingWear: Detector<z.infer<typeof params>> = {
   kinds: ['washer'],
   params,
   windowDays: (p) => p.windowDays,
-  features: () => [{ name: 'washer.vibration', measurement: 'washer_cycle', select: 'mean("vibration_g")' }],
+  features: () => [{ name: 'washer.vibration', measurement: 'washer_cycle', agg: 'mean', field: 'vibration_g' }],
   detect({ series, from, to, params: p }) {
     const v = slice(series.daily.get('washer.vibration')!, from, to);
     const base = v.slice(0, p.baselineDays);

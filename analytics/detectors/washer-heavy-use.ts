@@ -17,7 +17,7 @@ export const washerHeavyUse: Detector<z.infer<typeof params>> = {
   kinds: ['washer'],
   params,
   windowDays: (p) => p.windowDays,
-  features: () => [{ name: 'washer.cycles', measurement: 'washer_cycle', select: 'count("load_kg")' }],
+  features: () => [{ name: 'washer.cycles', measurement: 'washer_cycle', agg: 'count', field: 'load_kg' }],
   cohortFeatures: () => ['washer.cycles'],
   detect({ series, from, to, params: p, cohort, model }) {
     const cycles = slice(series.daily.get('washer.cycles')!, from, to);

@@ -20,13 +20,13 @@ export const washerOverloaded: Detector<z.infer<typeof params>> = {
   params,
   windowDays: (p) => p.windowDays,
   features: (p) => [
-    { name: 'washer.cycles', measurement: 'washer_cycle', select: 'count("load_kg")' },
+    { name: 'washer.cycles', measurement: 'washer_cycle', agg: 'count', field: 'load_kg' },
     {
       name: `washer.overloaded.${p.overCapacityFactor}`,
       measurement: 'washer_cycle',
-      select: 'count("load_kg")',
+      agg: 'count', field: 'load_kg',
       // A model without a capacity never counts as overloaded.
-      where: (m) => `"load_kg" > ${typeof m?.capacity_kg === 'number' ? m.capacity_kg * p.overCapacityFactor : 1e9}`,
+      filter: (m) => ({ field: 'load_kg', op: '>', value: typeof m?.capacity_kg === 'number' ? m.capacity_kg * p.overCapacityFactor : 1e9 }),
     },
   ],
   detect({ series, from, to, params: p, model, successor }) {

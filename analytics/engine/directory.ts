@@ -2,23 +2,37 @@ import type { Registry } from '../../gateway/registry/index.ts';
 import type { DeviceInfo } from '../detectors/index.ts';
 import type { DeviceDirectory } from './evaluate.ts';
 
-/** The devices of a list (a manifest, a test fleet), paged. */
+/**
+ * The devices of a list (a manifest, a test fleet), paged by owner: an owner's devices are
+ * always in the same page, so that rules can look at a household as a whole (an absence shows
+ * on all of its devices at once), and a fleet can later be partitioned by owner the same way.
+ */
 export class ListDirectory implements DeviceDirectory {
-  constructor(private readonly devices: readonly DeviceInfo[]) {}
+  private readonly households: DeviceInfo[][];
 
-  count(kind: string): number {
-    return this.devices.filter((d) => d.kind === kind).length;
+  constructor(devices: readonly DeviceInfo[]) {
+    const byOwner = new Map<string, DeviceInfo[]>();
+    for (const d of devices) {
+      const list = byOwner.get(d.owner) ?? [];
+      byOwner.set(d.owner, list);
+      list.push(d);
+    }
+    this.households = [...byOwner.values()];
   }
 
-  *pages(kind: string, pageSize: number): Iterable<DeviceInfo[]> {
+  count(): number {
+    return this.households.reduce((n, h) => n + h.length, 0);
+  }
+
+  /** Pages of about `pageSize` devices, whole households only (one may be larger). */
+  *pages(pageSize: number): Iterable<DeviceInfo[]> {
     let page: DeviceInfo[] = [];
-    for (const d of this.devices) {
-      if (d.kind !== kind) continue;
-      page.push(d);
-      if (page.length === pageSize) {
+    for (const h of this.households) {
+      if (page.length > 0 && page.length + h.length > pageSize) {
         yield page;
         page = [];
       }
+      page.push(...h);
     }
     if (page.length > 0) yield page;
   }

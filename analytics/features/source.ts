@@ -1,6 +1,6 @@
 import type { Catalogue } from '../../protocol/models.ts';
 import type { InfluxStore } from '../../gateway/storage/index.ts';
-import { DAY_MS, type DeviceEvent, type DeviceInfo, type DeviceSeries, type FeatureSpec } from '../detectors/index.ts';
+import { DAY_MS, type DeviceEvent, type DeviceInfo, type DeviceSeries, type FeatureFilter, type FeatureSpec } from '../detectors/index.ts';
 
 const ident = (s: string) => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 /** Device ids are [A-Za-z0-9._-]: only "." needs escaping inside a regular expression. */
@@ -9,10 +9,42 @@ const idRegex = (ids: string[]) => `/^(?:${ids.map((id) => id.replace(/\./g, '\\
 export const PERCENTILES = [10, 25, 50, 75, 90] as const;
 
 /**
+ * Where the daily features come from: InfluxDB (production and `analytics backtest`), or
+ * readings generated in memory (a simulated fleet's backtest). Both compute the same aggregate
+ * per device and UTC day, so the detectors see the same series.
+ */
+export interface DailySource {
+  /** Queries made so far (InfluxQL), or 0. */
+  readonly queries: number;
+  /** Daily features and events of a page of devices of one kind over [startMs, startMs + days). */
+  page(devices: DeviceInfo[], specs: FeatureSpec[], withEvents: boolean, startMs: number, days: number): Promise<Map<string, DeviceSeries>>;
+}
+
+/** `count("load_kg")`: the InfluxQL of a feature's aggregate. */
+export function selectOf(s: FeatureSpec): string {
+  return `${s.agg}(${ident(s.field)})`;
+}
+
+function whereOf(f: FeatureFilter | undefined): string {
+  return f ? `${ident(f.field)} ${f.op} ${f.value}` : '';
+}
+
+/** Empty series (every day NaN) of each device for the specs. */
+export function emptySeries(devices: DeviceInfo[], specs: FeatureSpec[], startMs: number, days: number): Map<string, DeviceSeries> {
+  const out = new Map<string, DeviceSeries>();
+  for (const d of devices) {
+    const daily = new Map<string, Float64Array>();
+    for (const s of specs) daily.set(s.name, new Float64Array(days).fill(NaN));
+    out.set(d.id, { startMs, days, daily, events: [] });
+  }
+  return out;
+}
+
+/**
  * Reads what detectors need from InfluxDB in InfluxQL, one page of devices at a time: daily
  * aggregates per device (GROUP BY time(1d), device_id) and the raw error events.
  */
-export class FeatureSource {
+export class FeatureSource implements DailySource {
   queries = 0;
 
   constructor(private readonly store: InfluxStore, private readonly catalogue: Catalogue) {}
@@ -25,19 +57,14 @@ export class FeatureSource {
   /** Daily features and events of a page of devices of one kind over [startMs, startMs + days). */
   async page(devices: DeviceInfo[], specs: FeatureSpec[], withEvents: boolean, startMs: number, days: number): Promise<Map<string, DeviceSeries>> {
     const endMs = startMs + days * DAY_MS;
-    const out = new Map<string, DeviceSeries>();
-    for (const d of devices) {
-      const daily = new Map<string, Float64Array>();
-      for (const s of specs) daily.set(s.name, new Float64Array(days).fill(NaN));
-      out.set(d.id, { startMs, days, daily, events: [] });
-    }
+    const out = emptySeries(devices, specs, startMs, days);
     // One query per measurement and extra condition; a condition that depends on the model
     // (a capacity) splits the page by model.
     const groups = new Map<string, { measurement: string; where: string; specs: Map<string, FeatureSpec>; ids: Set<string> }>();
     for (const d of devices) {
       const model = this.catalogue.get(d.model);
       for (const s of specs) {
-        const where = s.where?.(model) ?? '';
+        const where = whereOf(s.filter?.(model));
         const key = `${s.measurement}\n${where}`;
         const g = groups.get(key) ?? { measurement: s.measurement, where, specs: new Map(), ids: new Set() };
         g.specs.set(s.name, s);
@@ -48,7 +75,7 @@ export class FeatureSource {
     const time = `time >= ${startMs}ms AND time < ${endMs}ms`;
     for (const g of groups.values()) {
       const names = [...g.specs.keys()];
-      const select = names.map((n, i) => `${g.specs.get(n)!.select} AS "f${i}"`).join(', ');
+      const select = names.map((n, i) => `${selectOf(g.specs.get(n)!)} AS "f${i}"`).join(', ');
       const q = `SELECT ${select} FROM ${ident(g.measurement)} WHERE ${time} AND "device_id" =~ ${idRegex([...g.ids])}${g.where ? ` AND ${g.where}` : ''} GROUP BY time(1d), "device_id" fill(none)`;
       const rows = await this.query<Record<string, unknown> & { time: Date; device_id: string }>(q);
       for (const row of rows) {

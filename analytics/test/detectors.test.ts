@@ -18,7 +18,7 @@ function run(id: string, kind: string, model: string, days: number, daily: Recor
   return det.detect({
     device, model: m, successor: m?.successor ? catalogue.get(m.successor) : undefined,
     series: { startMs: START, days, daily: new Map(Object.entries(daily).map(([k, v]) => [k, Float64Array.from(v)])), events: o.events ?? [] },
-    from: 0, to: days, params, cohort: new Map(Object.entries(o.cohort ?? {})),
+    from: 0, to: days, params, cohort: new Map(Object.entries(o.cohort ?? {})), household: [],
   });
 }
 const fill = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
