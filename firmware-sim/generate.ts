@@ -1,13 +1,15 @@
 import type { Catalogue } from '../protocol/models.ts';
 import { topics, type ReadingChannel } from '../protocol/topics.ts';
 import { UsageGatewayError } from '../protocol/errors.ts';
-import type { Fleet, SimDevice } from './fleet.ts';
+import { activeAt, personaOn, type Fleet, type SimDevice } from './fleet.ts';
 import { carSim } from './models/car.ts';
-import type { Counters, DeviceCtx, KindSim, RawReading } from './models/common.ts';
+import { CLEAN_DAY, HOUR_MS, type Counters, type DayEnv, type DeviceCtx, type KindSim, type RawReading } from './models/common.ts';
 import { fridgeSim } from './models/fridge.ts';
 import { washerSim } from './models/washer.ts';
 import { DAY_MS, FAULT_RATE, type Kind } from './personas.ts';
+import { DEFAULT_NOISE } from './profile.ts';
 import { Rng } from './rng.ts';
+import { ambientC, Calendar, isPublicHoliday, REGIONS, regionOf } from './world.ts';
 
 /** What the gateway is meant to do with a reading: keep it, refuse it (and why), or store it once. */
 export type Expect = 'ok' | 'duplicate' | 'GW_ERR_INVALID_READING' | 'GW_ERR_TS_TOO_OLD';
@@ -33,15 +35,50 @@ const BLOCK_DAYS = 64;
 /** What a device with a reset real-time clock stamps: 2000-01-01 plus the time of day. */
 const RTC_RESET_MS = Date.UTC(2000, 0, 1);
 
+/** The figure of each kind whose sensor may stick (realistic profile). */
+const STUCK_FIGURES: Record<Kind, string[]> = { washer: ['load', 'vibration'], fridge: ['temp'], car: ['soh'] };
+
+/** A spell of a realistic device's year: a stuck sensor or a connectivity outage (readings lost). */
+export interface Spell {
+  what: 'stuck' | 'missing';
+  figure?: string;
+  fromMs: number;
+  toMs: number;
+}
+
+/**
+ * A device's stuck sensors (hours to five days) and outages (1–36 hours) in a year, as many as
+ * the fleet's noise settings ask for on average: a pure function of (seed, device, year).
+ */
+export function spellsOfYear(seed: number, device: SimDevice, year: number, noise: { stuck: number; missing: number }): Spell[] {
+  const rng = new Rng(seed, device.id, 'spells', year);
+  const start = Date.UTC(year, 0, 1);
+  const yearMs = Date.UTC(year + 1, 0, 1) - start;
+  const out: Spell[] = [];
+  const figures = STUCK_FIGURES[device.kind];
+  for (let i = rng.poisson(noise.stuck); i > 0; i--) {
+    const fromMs = start + Math.floor(rng.float() * yearMs);
+    out.push({ what: 'stuck', figure: rng.pick(figures), fromMs, toMs: fromMs + Math.round(rng.uniform(6, 120)) * HOUR_MS });
+  }
+  for (let i = rng.poisson(noise.missing); i > 0; i--) {
+    const fromMs = start + Math.floor(rng.float() * yearMs);
+    out.push({ what: 'missing', fromMs, toMs: fromMs + Math.round(rng.uniform(1, 36)) * HOUR_MS });
+  }
+  return out.sort((a, b) => a.fromMs - b.fromMs);
+}
+
 /**
  * One device's readings as a pure function of (fleet seed and epoch, device, time range).
  * Caches only what makes sequential pages cheap (the last plan block and counters).
  */
 export class DeviceSim {
   readonly device: SimDevice;
-  private readonly ctx: DeviceCtx<unknown>;
+  /** The device's context under each of its owners: [until this day, ctx], the current owner last. */
+  private readonly ctxs: Array<{ untilDay: number; ctx: DeviceCtx<unknown>; calendar: Calendar | null }>;
   private readonly sim: KindSim<unknown, unknown>;
   private readonly anchorDay: number;
+  private readonly noise: Fleet['noise'];
+  private readonly spells = new Map<number, Spell[]>();
   private block: { index: number; plans: unknown[] } | null = null;
   private counters: { day: number; c: Counters } | null = null;
 
@@ -50,9 +87,68 @@ export class DeviceSim {
     if (!model || model.kind !== device.kind) throw new UsageGatewayError('GW_ERR_SIM_FLEET', `device ${device.id}: model ${device.model} is not a ${device.kind} in the catalogue`);
     this.device = device;
     this.sim = SIMS[device.kind];
-    const traits = this.sim.traits(new Rng(fleet.seed, device.id, 'traits'), device, model);
-    this.ctx = { seed: fleet.seed, epochMs: fleet.epochMs, device, model, traits };
+    const realistic = (fleet.profile ?? 'clean') === 'realistic';
+    this.noise = realistic ? fleet.noise ?? DEFAULT_NOISE : undefined;
+    // A resold device lives with each of its owners in turn: their home, their habits.
+    const owners = [...(device.previousOwners ?? []).map((p) => ({ owner: p.owner, untilDay: Math.floor(p.untilMs / DAY_MS) })), { owner: device.owner, untilDay: Infinity }];
+    this.ctxs = owners.map(({ owner, untilDay }, i) => {
+      const region = regionOf(fleet.seed, owner);
+      const real = realistic ? { noise: this.noise!, region, tzH: REGIONS[region].tzH, owner } : null;
+      // A replacement keeps the household's habits: its household stream is the old machine's.
+      const habitsOf = device.replaces ?? device.id;
+      const traitsRng = i === 0 ? new Rng(fleet.seed, device.id, 'traits') : new Rng(fleet.seed, device.id, 'traits', 'owner', i);
+      const traits = this.sim.traits(traitsRng, device, model, real, new Rng(fleet.seed, habitsOf, 'household', owner));
+      return { untilDay, ctx: { seed: fleet.seed, epochMs: fleet.epochMs, device, model, traits, real }, calendar: realistic ? new Calendar(fleet.seed, owner) : null };
+    });
     this.anchorDay = Math.floor(fleet.epochMs / DAY_MS) - HISTORY_DAYS;
+  }
+
+  private ctxAt(day: number): { ctx: DeviceCtx<unknown>; calendar: Calendar | null } {
+    for (const c of this.ctxs) if (day < c.untilDay) return c;
+    return this.ctxs[this.ctxs.length - 1];
+  }
+
+  /** What the day is like for the device (realistic fleets): absence, holiday, weather, stuck sensors. */
+  envAt(day: number): DayEnv {
+    const { ctx, calendar } = this.ctxAt(day);
+    if (!ctx.real || !calendar) return CLEAN_DAY;
+    const from = day * DAY_MS;
+    return {
+      absent: calendar.absenceAt(day),
+      sinceReturn: calendar.daysSinceReturn(day),
+      holiday: isPublicHoliday(day),
+      ambientC: ambientC(ctx.seed, ctx.real.region, day),
+      stuck: this.spellsAround(from, from + 2 * DAY_MS).filter((s) => s.what === 'stuck').map((s) => ({ figure: s.figure!, fromMs: s.fromMs, toMs: s.toMs })),
+    };
+  }
+
+  /**
+   * Where the weather moves the device's figures on a day (realistic fleets): a traction
+   * battery cold enough for its health reading to dip by a point or more, a kitchen hot enough
+   * (outdoors 22 °C and over) for the fridge to work visibly harder.
+   */
+  seasonAt(day: number, env = this.envAt(day)): string | null {
+    const { ctx } = this.ctxAt(day);
+    if (!ctx.real) return null;
+    const t = ctx.traits as { coldDipPerC?: number; garageC?: number; batteryKwh?: number };
+    if (this.device.kind === 'car' && (t.batteryKwh ?? 0) > 0 && (t.coldDipPerC ?? 0) * Math.max(0, 15 - (env.ambientC + (t.garageC ?? 0))) >= 1) return 'cold battery';
+    if (this.device.kind === 'fridge' && env.ambientC >= 22) return 'hot kitchen';
+    return null;
+  }
+
+  /** Stuck and missing spells overlapping [fromMs, toMs) (realistic fleets). */
+  spellsAround(fromMs: number, toMs: number): Spell[] {
+    if (!this.noise) return [];
+    const out: Spell[] = [];
+    for (let y = new Date(fromMs).getUTCFullYear() - 1; y <= new Date(toMs).getUTCFullYear(); y++) {
+      let list = this.spells.get(y);
+      if (!list) {
+        list = spellsOfYear(this.ctxs[0].ctx.seed, this.device, y, this.noise);
+        this.spells.set(y, list);
+      }
+      for (const sp of list) if (sp.toMs > fromMs && sp.fromMs < toMs) out.push(sp);
+    }
+    return out;
   }
 
   /** Earliest time this device can be generated for. */
@@ -66,33 +162,41 @@ export class DeviceSim {
       throw new UsageGatewayError('GW_ERR_USAGE', `the simulator generates history from ${new Date(this.earliestMs).toISOString()} on (${HISTORY_DAYS - 1} days before the fleet epoch), not from ${new Date(fromMs).toISOString()}`);
     }
     const { device } = this;
-    const silentFrom = device.persona === 'silent-device' ? device.patternStartMs ?? Infinity : Infinity;
+    const seed = this.ctxs[0].ctx.seed;
     // A day's readings may spill a few hours into the next day (late cycles, time zones).
     for (let day = Math.floor(fromMs / DAY_MS) - 1; day * DAY_MS < toMs; day++) {
       const raw = this.day(day);
-      const faults = device.fault ? new Rng(this.ctx.seed, device.id, 'fault', day) : null;
+      const faults = device.fault ? new Rng(seed, device.id, 'fault', day) : null;
+      const missing = this.noise ? this.spellsAround(day * DAY_MS, (day + 2) * DAY_MS).filter((sp) => sp.what === 'missing') : [];
       for (const r of raw) {
         // Drawn for every reading of the day, kept or not, so that pages agree.
         const hit = faults !== null && r.channel === 'telemetry' && faults.chance(FAULT_RATE);
-        if (r.timeMs < fromMs || r.timeMs >= toMs || r.timeMs >= silentFrom) continue;
+        if (r.timeMs < fromMs || r.timeMs >= toMs || !this.reports(r.timeMs)) continue;
+        if (missing.some((sp) => r.timeMs >= sp.fromMs && r.timeMs < sp.toMs)) continue;
         yield* this.frame(r, hit);
       }
     }
+  }
+
+  /** Does the device report at `ms`: bought and not replaced, not gone silent? */
+  reports(ms: number): boolean {
+    return activeAt(this.device, ms) && !personaOn(this.device, 'silent-device', ms);
   }
 
   /** The day's raw readings, before time filtering and faults. */
   private day(day: number): RawReading[] {
     const plan = this.planFor(day);
     const start = this.countersAt(day);
-    return this.sim.day(this.ctx, day, plan, { ...start }, new Rng(this.ctx.seed, this.device.id, 'day', day));
+    const { ctx } = this.ctxAt(day);
+    return this.sim.day(ctx, day, plan, { ...start }, new Rng(ctx.seed, this.device.id, 'day', day), this.envAt(day));
   }
 
   private planFor(day: number): unknown {
     const index = Math.floor((day - this.anchorDay) / BLOCK_DAYS);
     if (this.block?.index !== index) {
       const first = this.anchorDay + index * BLOCK_DAYS;
-      const rng = new Rng(this.ctx.seed, this.device.id, 'plan', first);
-      const plans = Array.from({ length: BLOCK_DAYS }, (_, i) => this.sim.plan(this.ctx, first + i, rng));
+      const rng = new Rng(this.ctxs[0].ctx.seed, this.device.id, 'plan', first);
+      const plans = Array.from({ length: BLOCK_DAYS }, (_, i) => this.sim.plan(this.ctxAt(first + i).ctx, first + i, rng, this.envAt(first + i)));
       this.block = { index, plans };
     }
     return this.block.plans[day - this.anchorDay - index * BLOCK_DAYS];
@@ -100,7 +204,7 @@ export class DeviceSim {
 
   /** Counters at the start of `day`: the sum of every planned day since the anchor. */
   private countersAt(day: number): Counters {
-    if (!this.counters || this.counters.day > day) this.counters = { day: this.anchorDay, c: this.sim.initial(this.ctx) };
+    if (!this.counters || this.counters.day > day) this.counters = { day: this.anchorDay, c: this.sim.initial(this.ctxs[0].ctx) };
     while (this.counters.day < day) {
       this.sim.advance(this.planFor(this.counters.day), this.counters.c);
       this.counters.day++;
@@ -153,4 +257,62 @@ function outOfRange(kind: Kind): Record<string, unknown> {
 /** Every device of a fleet, ready to generate. */
 export function fleetSims(fleet: Fleet, catalogue: Catalogue): DeviceSim[] {
   return fleet.devices.map((d) => new DeviceSim(fleet, d, catalogue));
+}
+
+/** One fact of the ground truth about a device over a span: what holds, from when, until when (null: on). */
+export interface TruthSpan {
+  what: 'persona' | 'absent' | 'replaced' | 'replacement' | 'resold' | 'stuck' | 'missing' | 'season';
+  from: string;
+  to: string | null;
+  persona?: string;
+  /** stuck: the figure; season: what the weather does to the device. */
+  detail?: string;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * What is true of a device between two times: its persona patterns, its household's absences,
+ * replacement and resale, stuck and missing sensor spells, and the season where it moves the
+ * device's figures (a cold battery's dip, a hot kitchen). A backtest tells a miss from a
+ * correct silence, and a false alarm's reason, from these.
+ */
+export function truthOf(sim: DeviceSim, fromMs: number, toMs: number): TruthSpan[] {
+  const d = sim.device;
+  const out: TruthSpan[] = [];
+  const within = (a: number | null, b: number | null) => (b === null || b > fromMs) && (a === null || a < toMs);
+  for (const e of d.episodes ?? (d.persona === 'normal' ? [] : [{ persona: d.persona, fromMs: d.patternStartMs, toMs: null }])) {
+    if (within(e.fromMs, e.toMs)) out.push({ what: 'persona', persona: e.persona, from: iso(e.fromMs ?? fromMs), to: e.toMs === null ? null : iso(e.toMs) });
+  }
+  if (d.activeUntilMs != null) out.push({ what: 'replaced', from: iso(d.activeUntilMs), to: null, ...(d.replacedBy ? { detail: d.replacedBy } : {}) });
+  if (d.activeFromMs != null) out.push({ what: 'replacement', from: iso(d.activeFromMs), to: null, ...(d.replaces ? { detail: d.replaces } : {}) });
+  for (const p of d.previousOwners ?? []) out.push({ what: 'resold', from: iso(p.untilMs), to: null });
+  for (const sp of sim.spellsAround(fromMs, toMs)) out.push({ what: sp.what, from: iso(sp.fromMs), to: iso(sp.toMs), ...(sp.figure ? { detail: sp.figure } : {}) });
+  // Absences and the season, day by day, as spans.
+  let absent: { from: number; to: number } | null = null;
+  let season: { from: number; to: number; detail: string } | null = null;
+  const firstDay = Math.floor(fromMs / DAY_MS);
+  const lastDay = Math.ceil(toMs / DAY_MS);
+  for (let day = firstDay; day < lastDay; day++) {
+    const env = sim.envAt(day);
+    if (Number.isNaN(env.ambientC)) break; // a clean fleet: no world
+    if (env.absent) {
+      if (absent && absent.to === day) absent.to = day + 1;
+      else {
+        if (absent) out.push({ what: 'absent', from: iso(absent.from * DAY_MS), to: iso(absent.to * DAY_MS) });
+        absent = { from: day, to: day + 1 };
+      }
+    }
+    const s = sim.seasonAt(day, env);
+    if (s) {
+      if (season && season.to === day && season.detail === s) season.to = day + 1;
+      else {
+        if (season) out.push({ what: 'season', detail: season.detail, from: iso(season.from * DAY_MS), to: iso(season.to * DAY_MS) });
+        season = { from: day, to: day + 1, detail: s };
+      }
+    }
+  }
+  if (absent) out.push({ what: 'absent', from: iso(absent.from * DAY_MS), to: iso(absent.to * DAY_MS) });
+  if (season) out.push({ what: 'season', detail: season.detail, from: iso(season.from * DAY_MS), to: iso(season.to * DAY_MS) });
+  return out.sort((a, b) => a.from.localeCompare(b.from));
 }

@@ -1,9 +1,11 @@
 // The simulator's public surface: plan a fleet, generate its readings, run it against a gateway.
-export { planFleet, parseMix, dayFloor, DEFAULT_MIX, DEFAULT_FAULT_SHARE, type Fleet, type SimDevice, type Mix, type PlanOptions } from './fleet.ts';
-export { DeviceSim, fleetSims, HISTORY_DAYS, type SimReading, type Expect } from './generate.ts';
+export { planFleet, parseMix, dayFloor, DEFAULT_MIX, DEFAULT_FAULT_SHARE, episodesOf, personaOn, activeAt, ownerAt, type Fleet, type SimDevice, type Mix, type PlanOptions, type Episode } from './fleet.ts';
+export { PROFILES, DEFAULT_PROFILE, DEFAULT_NOISE, parseProfile, parseNoise, type Profile, type NoiseSettings } from './profile.ts';
+export { simulatedFleet, simulatedHistory, type SimulatedFleetOptions } from './history.ts';
+export { DeviceSim, fleetSims, truthOf, HISTORY_DAYS, type SimReading, type Expect, type TruthSpan } from './generate.ts';
 export { batches, expectedOf, type Batch, type BatchOptions } from './batch.ts';
 export { PERSONAS, PERSONA_DEFS, FAULTS, FAULT_RATE, SIM_KINDS, personaDef, type Persona, type PersonaDef, type Fault, type Kind } from './personas.ts';
-export { manifestOf, writeManifest, readFleetFile, writeFleetFile, type Manifest, type ProvisionedFleet } from './manifest.ts';
+export { manifestOf, writeManifest, readFleetFile, writeFleetFile, type Manifest, type ManifestEntry, type ProvisionedFleet } from './manifest.ts';
 export { formatSummary, type Figures } from './figures.ts';
 export { SimClock } from './clock.ts';
 export { provisionFleet, type ProvisionOptions } from './modes/provision.ts';

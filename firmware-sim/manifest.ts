@@ -2,37 +2,75 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { UsageGatewayError } from '../protocol/errors.ts';
+import type { Catalogue } from '../protocol/models.ts';
 import { CONSENT_PURPOSES } from '../protocol/registry.ts';
 import { DEVICE_ID_RE } from '../protocol/topics.ts';
-import type { Fleet, Mix, SimDevice } from './fleet.ts';
-import { FAULTS, PERSONAS, SIM_KINDS } from './personas.ts';
+import { DEVICE_TRAITS, type Fleet, type Mix, type SimDevice } from './fleet.ts';
+import { DeviceSim, truthOf, type TruthSpan } from './generate.ts';
+import { DAY_MS, FAULTS, PERSONAS, SIM_KINDS } from './personas.ts';
+import { PROFILES, type NoiseSettings, type Profile } from './profile.ts';
 
 /**
  * The ground truth of a fleet: device → kind, model, owner, persona and when its pattern
- * starts. Written with every run, so analytics can measure precision and recall against it
- * (analytics reads `devices[].id`, `persona`, `patternStart`).
+ * starts and, per device, what is true over the days of `truthRange` (persona patterns with
+ * their spans, the household's absences, replacement, resale, stuck or missing sensors, the
+ * season where it moves the device's figures). Written with every run, so analytics can
+ * measure precision and recall against it and tell a miss from a correct silence.
  */
 export interface Manifest {
-  version: 1;
+  version: 2;
   seed: number;
   epoch: string;
+  profile: Profile;
+  noise?: NoiseSettings;
   run?: { mode: string; from?: string; to?: string; startedAt: string };
-  devices: Array<{
-    id: string; kind: string; model: string; owner: string; consent: string[];
-    persona: string; patternStart: string | null; firmware: string;
-  }>;
+  /** The days the devices' `truth` covers. */
+  truthRange?: { from: string; to: string };
+  devices: ManifestEntry[];
 }
 
-export function manifestOf(fleet: Fleet, run?: Manifest['run']): Manifest {
+export interface ManifestEntry {
+  id: string; kind: string; model: string; owner: string; consent: string[];
+  persona: string; patternStart: string | null; firmware: string;
+  traits?: string[];
+  /** When the current owner took the device over (a resale). */
+  ownerSince?: string;
+  activeFrom?: string;
+  activeUntil?: string;
+  replaces?: string;
+  replacedBy?: string;
+  previousOwners?: Array<{ owner: string; until: string }>;
+  truth?: TruthSpan[];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The manifest of a fleet; with a catalogue, each device's truth over the year before the
+ * epoch and the run's range (whichever reaches further), up to 30 days past its end.
+ */
+export function manifestOf(fleet: Fleet, run?: Manifest['run'], catalogue?: Catalogue): Manifest {
+  const fromMs = Math.min(fleet.epochMs - 400 * DAY_MS, run?.from ? Date.parse(run.from) : Infinity);
+  const toMs = Math.max(fleet.epochMs, run?.to ? Date.parse(run.to) : -Infinity) + 30 * DAY_MS;
   return {
-    version: 1,
+    version: 2,
     seed: fleet.seed,
-    epoch: new Date(fleet.epochMs).toISOString(),
+    epoch: iso(fleet.epochMs),
+    profile: fleet.profile ?? 'clean',
+    ...(fleet.noise ? { noise: fleet.noise } : {}),
     ...(run ? { run } : {}),
+    ...(catalogue ? { truthRange: { from: iso(fromMs), to: iso(toMs) } } : {}),
     devices: fleet.devices.map((d) => ({
       id: d.id, kind: d.kind, model: d.model, owner: d.owner, consent: d.consent, persona: d.persona,
-      patternStart: d.patternStartMs === null ? null : new Date(d.patternStartMs).toISOString(),
+      patternStart: d.patternStartMs === null ? null : iso(d.patternStartMs),
       firmware: d.fault ?? 'ok',
+      ...(d.traits?.length ? { traits: d.traits } : {}),
+      ...(d.previousOwners?.length ? { ownerSince: iso(d.previousOwners.at(-1)!.untilMs), previousOwners: d.previousOwners.map((p) => ({ owner: p.owner, until: iso(p.untilMs) })) } : {}),
+      ...(d.activeFromMs != null ? { activeFrom: iso(d.activeFromMs) } : {}),
+      ...(d.activeUntilMs != null ? { activeUntil: iso(d.activeUntilMs) } : {}),
+      ...(d.replaces ? { replaces: d.replaces } : {}),
+      ...(d.replacedBy ? { replacedBy: d.replacedBy } : {}),
+      ...(catalogue ? { truth: truthOf(new DeviceSim(fleet, d, catalogue), fromMs, toMs) } : {}),
     })),
   };
 }
@@ -50,8 +88,8 @@ export async function writeFileAtomic(path: string, text: string, mode = 0o644):
   }
 }
 
-export async function writeManifest(path: string, fleet: Fleet, run?: Manifest['run']): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(manifestOf(fleet, run), null, 1)}\n`);
+export async function writeManifest(path: string, fleet: Fleet, run?: Manifest['run'], catalogue?: Catalogue): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(manifestOf(fleet, run, catalogue), null, 1)}\n`);
 }
 
 // The fleet file: the manifest plus each device's secret, so only its owner may read it.
@@ -66,7 +104,17 @@ const fleetDeviceSchema = z.object({
   patternStart: z.iso.datetime().nullable(),
   firmware: z.enum(['ok', ...FAULTS]),
   secret: z.string().min(1),
+  // The realistic profile's (absent from clean fleets and from files written before profiles).
+  episodes: z.array(z.object({ persona: z.enum(PERSONAS), from: z.iso.datetime().nullable(), to: z.iso.datetime().nullable() }).strict()).optional(),
+  traits: z.array(z.enum(DEVICE_TRAITS)).optional(),
+  activeFrom: z.iso.datetime().optional(),
+  activeUntil: z.iso.datetime().optional(),
+  replaces: z.string().optional(),
+  replacedBy: z.string().optional(),
+  previousOwners: z.array(z.object({ owner: z.string().min(1), consent: z.array(z.enum(CONSENT_PURPOSES)), until: z.iso.datetime() }).strict()).optional(),
 }).strict();
+
+const noiseSchema = z.object({ load: z.number(), vibration: z.number(), temp: z.number(), soh: z.number(), stuck: z.number(), missing: z.number() }).strict();
 
 const fleetFileSchema = z.object({
   version: z.literal(1),
@@ -74,6 +122,9 @@ const fleetFileSchema = z.object({
   epoch: z.iso.datetime(),
   mix: z.object({ washer: z.number(), fridge: z.number(), car: z.number() }).strict(),
   createdAt: z.iso.datetime(),
+  /** Absent in files written before profiles: those fleets are clean. */
+  profile: z.enum(PROFILES).optional(),
+  noise: noiseSchema.optional(),
   devices: z.array(fleetDeviceSchema).min(1),
 }).strict();
 
@@ -84,10 +135,21 @@ export interface ProvisionedFleet {
 }
 
 export async function writeFleetFile(path: string, p: ProvisionedFleet): Promise<void> {
-  const m = manifestOf(p.fleet);
+  const f = p.fleet;
   const doc = {
-    version: 1, seed: m.seed, epoch: m.epoch, mix: p.mix, createdAt: new Date().toISOString(),
-    devices: m.devices.map((d) => ({ ...d, secret: p.secrets.get(d.id) })),
+    version: 1, seed: f.seed, epoch: iso(f.epochMs), mix: p.mix, createdAt: new Date().toISOString(), profile: f.profile ?? 'clean',
+    ...(f.noise ? { noise: f.noise } : {}),
+    devices: f.devices.map((d) => ({
+      id: d.id, kind: d.kind, model: d.model, owner: d.owner, consent: d.consent, persona: d.persona,
+      patternStart: d.patternStartMs === null ? null : iso(d.patternStartMs), firmware: d.fault ?? 'ok', secret: p.secrets.get(d.id),
+      ...(d.episodes ? { episodes: d.episodes.map((e) => ({ persona: e.persona, from: e.fromMs === null ? null : iso(e.fromMs), to: e.toMs === null ? null : iso(e.toMs) })) } : {}),
+      ...(d.traits?.length ? { traits: d.traits } : {}),
+      ...(d.activeFromMs != null ? { activeFrom: iso(d.activeFromMs) } : {}),
+      ...(d.activeUntilMs != null ? { activeUntil: iso(d.activeUntilMs) } : {}),
+      ...(d.replaces ? { replaces: d.replaces } : {}),
+      ...(d.replacedBy ? { replacedBy: d.replacedBy } : {}),
+      ...(d.previousOwners?.length ? { previousOwners: d.previousOwners.map((o) => ({ owner: o.owner, consent: o.consent, until: iso(o.untilMs) })) } : {}),
+    })),
   };
   await writeFileAtomic(path, `${JSON.stringify(doc, null, 1)}\n`, 0o600);
 }
@@ -108,10 +170,21 @@ export async function readFleetFile(path: string): Promise<ProvisionedFleet> {
     throw new UsageGatewayError('GW_ERR_SIM_FLEET', `the fleet file ${path} is invalid:\n${lines.join('\n')}`);
   }
   const f = parsed.data;
+  const ms = (v: string | null | undefined) => (v == null ? null : Date.parse(v));
   const devices: SimDevice[] = f.devices.map((d) => ({
     id: d.id, kind: d.kind as SimDevice['kind'], model: d.model, owner: d.owner, consent: d.consent, persona: d.persona,
     patternStartMs: d.patternStart === null ? null : Date.parse(d.patternStart),
     fault: d.firmware === 'ok' ? null : d.firmware,
+    ...(d.episodes ? { episodes: d.episodes.map((e) => ({ persona: e.persona, fromMs: ms(e.from), toMs: ms(e.to) })) } : {}),
+    ...(d.traits ? { traits: d.traits } : {}),
+    ...(d.activeFrom ? { activeFromMs: Date.parse(d.activeFrom) } : {}),
+    ...(d.activeUntil ? { activeUntilMs: Date.parse(d.activeUntil) } : {}),
+    ...(d.replaces ? { replaces: d.replaces } : {}),
+    ...(d.replacedBy ? { replacedBy: d.replacedBy } : {}),
+    ...(d.previousOwners ? { previousOwners: d.previousOwners.map((o) => ({ owner: o.owner, consent: o.consent, untilMs: Date.parse(o.until) })) } : {}),
   }));
-  return { fleet: { seed: f.seed, epochMs: Date.parse(f.epoch), devices }, mix: f.mix, secrets: new Map(f.devices.map((d) => [d.id, d.secret])) };
+  return {
+    fleet: { seed: f.seed, epochMs: Date.parse(f.epoch), devices, profile: f.profile ?? 'clean', ...(f.noise ? { noise: f.noise } : {}) },
+    mix: f.mix, secrets: new Map(f.devices.map((d) => [d.id, d.secret])),
+  };
 }

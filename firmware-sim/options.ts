@@ -4,6 +4,7 @@ import { UsageGatewayError } from '../protocol/errors.ts';
 import type { Catalogue } from '../protocol/models.ts';
 import { dayFloor, DEFAULT_MIX, parseMix, planFleet, type Fleet } from './fleet.ts';
 import { readFleetFile } from './manifest.ts';
+import { DEFAULT_PROFILE, parseNoise, parseProfile } from './profile.ts';
 
 /** Command-line values, checked once with a clear message and a stable code. */
 export function usage(message: string): UsageGatewayError {
@@ -53,6 +54,8 @@ export interface FleetChoice {
   seed?: string;
   epoch?: string;
   prefix?: string;
+  profile?: string;
+  noise?: string;
 }
 
 /**
@@ -64,6 +67,7 @@ export async function chooseFleet(o: FleetChoice, config: Readonly<ResolvedConfi
     const fleet = planFleet({
       seed: seedOf(o.seed, () => 1), devices: number('--devices', o.devices, { int: true, min: 1, max: 1_000_000 }),
       mix: o.mix ? parseMix(o.mix) : DEFAULT_MIX, epochMs: dayFloor(time('--epoch', o.epoch, Date.now())), catalogue, prefix: o.prefix,
+      profile: o.profile ? parseProfile(o.profile) : DEFAULT_PROFILE, noise: o.noise ? parseNoise(o.noise) : undefined,
     });
     return { fleet, secrets: null, path: null };
   }

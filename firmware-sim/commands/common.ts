@@ -29,6 +29,8 @@ export function fleetOptions(cmd: Command): Command {
     .option('--mix <mix>', 'with --devices: kinds, e.g. washer=50%,fridge=30%,car=20%')
     .option('--seed <n>', 'with --devices: seed of the planned fleet (default 1)')
     .option('--epoch <date>', "with --devices: the fleet's reference day (default today)")
+    .option('--profile <profile>', 'with --devices: realistic (households, seasons, noisy sensors; the default) or clean')
+    .option('--noise <figures>', 'with --devices, realistic: sensor noise, e.g. load=0.5,vibration=0.33,temp=0.3,soh=0.4,stuck=1,missing=3')
     .option('--quiet', 'no progress output')
     .option('--json', 'print the summary as JSON');
 }
@@ -44,7 +46,7 @@ export async function run(
   if (!opts.out && !secrets) throw usage('--devices plans a fleet without credentials: use it with --out, or run `sim provision` first');
   if (opts.out && opts.url) throw usage('--out and --url exclude each other: write to a file or publish');
   const manifestPath = opts.manifest ?? (opts.out ? manifestNextTo(opts.out) : join(simDir(ctx.config), 'manifest.json'));
-  await writeManifest(manifestPath, fleet, { mode, ...range, startedAt: new Date().toISOString() });
+  await writeManifest(manifestPath, fleet, { mode, ...range, startedAt: new Date().toISOString() }, ctx.catalogue);
   const sink = opts.out ? new JsonlSink(opts.out) : null;
   const target: Target = sink ? { sink } : { url: opts.url ?? defaultUrl(ctx.config.mqtt.port), secrets: secrets! };
   try {

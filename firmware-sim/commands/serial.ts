@@ -90,7 +90,7 @@ export function serialCommand(): Command {
       const fleet = await benchDevice(ctx, o);
       const device = fleet.devices[0];
       const clock = new SimClock(liveStart(speed, o.since, durationMs), speed);
-      await writeManifest(o.manifest ?? join(simDir(ctx.config), `serial-${device.id}.manifest.json`), fleet, { mode: 'serial', from: new Date(clock.fromMs).toISOString(), startedAt: new Date().toISOString() });
+      await writeManifest(o.manifest ?? join(simDir(ctx.config), `serial-${device.id}.manifest.json`), fleet, { mode: 'serial', from: new Date(clock.fromMs).toISOString(), startedAt: new Date().toISOString() }, ctx.catalogue);
       const where = o.port ?? o.out!;
       if (!o.quiet) process.stderr.write(`sim serial: ${device.id} (${device.kind} ${device.model}, ${device.persona}${device.fault ? `, firmware ${device.fault}` : ''}) → ${where}, ${o.format} lines, clock from ${new Date(clock.fromMs).toISOString().slice(0, 19)}Z at ${speed}×; Ctrl-C to stop\n`);
       let lastShown = Date.now();

@@ -1,7 +1,9 @@
 import type { Model } from '../../protocol/models.ts';
-import type { SimDevice } from '../fleet.ts';
-import { DAY_MS } from '../personas.ts';
+import { personaOn, type SimDevice } from '../fleet.ts';
+import { DAY_MS, type Persona } from '../personas.ts';
+import type { NoiseSettings } from '../profile.ts';
 import type { Rng } from '../rng.ts';
+import type { Absence } from '../world.ts';
 
 export const HOUR_MS = 3_600_000;
 export const MINUTE_MS = 60_000;
@@ -27,6 +29,35 @@ export interface DeviceCtx<T> {
   device: SimDevice;
   model: Model;
   traits: T;
+  /** Realistic fleets: sensor noise and where the household lives; null on clean fleets. */
+  real: { noise: NoiseSettings; region: number; tzH: number; owner: string } | null;
+}
+
+/** What a day is like for a device of a realistic fleet (clean fleets: `CLEAN_DAY`). */
+export interface DayEnv {
+  /** The household is away. */
+  absent: Absence | undefined;
+  /** Days since the household came back from an absence of five days or more (0: not just back). */
+  sinceReturn: number;
+  /** A public holiday: the household keeps its weekend rhythm. */
+  holiday: boolean;
+  /** Outdoor temperature, daily mean °C (NaN on clean fleets, which use the old seasonal factor). */
+  ambientC: number;
+  /** Sensors stuck during the day: a figure repeats one value over [fromMs, toMs). */
+  stuck: Array<{ figure: string; fromMs: number; toMs: number }>;
+}
+
+export const CLEAN_DAY: DayEnv = Object.freeze({ absent: undefined, sinceReturn: 0, holiday: false, ambientC: NaN, stuck: [] }) as DayEnv;
+
+/** Is the figure's sensor stuck at `ms`? */
+export function stuckAt(env: DayEnv, figure: string, ms: number): boolean {
+  for (const s of env.stuck) if (s.figure === figure && ms >= s.fromMs && ms < s.toMs) return true;
+  return false;
+}
+
+/** The device carries `persona`'s pattern at `ms` (any of its episodes). */
+export function on(device: SimDevice, persona: Persona, ms: number): boolean {
+  return personaOn(device, persona, ms);
 }
 
 /**
@@ -34,10 +65,11 @@ export interface DeviceCtx<T> {
  * that running counters over hundreds of days stay fast; `day` fills the readings in.
  */
 export interface KindSim<T, P> {
-  traits(rng: Rng, device: SimDevice, model: Model): T;
-  plan(ctx: DeviceCtx<T>, day: number, rng: Rng): P;
+  /** `real`: the realistic profile's noise (null: clean); `household`: a stream of the household's own habits. */
+  traits(rng: Rng, device: SimDevice, model: Model, real: DeviceCtx<T>['real'], household: Rng): T;
+  plan(ctx: DeviceCtx<T>, day: number, rng: Rng, env: DayEnv): P;
   advance(plan: P, c: Counters): void;
-  day(ctx: DeviceCtx<T>, day: number, plan: P, start: Counters, rng: Rng): RawReading[];
+  day(ctx: DeviceCtx<T>, day: number, plan: P, start: Counters, rng: Rng, env: DayEnv): RawReading[];
   /** Counters at the device's anchor day (odometer when the simulation begins). */
   initial(ctx: DeviceCtx<T>): Counters;
 }
@@ -76,21 +108,32 @@ export function drawTimeOfDay(rng: Rng, profile: readonly number[]): number {
 
 const HOURS = Array.from({ length: 24 }, (_, h) => h);
 
-/** Is the persona's pattern under way at `ms`? */
-export function patternOn(device: SimDevice, ms: number): boolean {
-  return device.patternStartMs !== null && ms >= device.patternStartMs;
+/** Days since `persona`'s pattern began on the device (its first episode; negative before, −1 without one). */
+export function patternDays(device: SimDevice, ms: number, persona: Persona = device.persona): number {
+  const e = (device.episodes ?? (device.persona === persona ? [{ persona, fromMs: device.patternStartMs }] : [])).find((x) => x.persona === persona);
+  return !e || e.fromMs === null ? -1 : (ms - e.fromMs) / DAY_MS;
 }
 
-/** Days since the pattern began (negative before). */
-export function patternDays(device: SimDevice, ms: number): number {
-  return device.patternStartMs === null ? -1 : (ms - device.patternStartMs) / DAY_MS;
-}
-
-/** Use multiplier of the usage-collapse persona: about a tenth of the device's baseline. */
+/** Use multiplier of the usage-collapse persona on clean fleets: about a tenth of the device's baseline. */
 export const COLLAPSE_FACTOR = 0.1;
 
 export function usageFactor(device: SimDevice, ms: number): number {
-  return device.persona === 'usage-collapse' && patternOn(device, ms) ? COLLAPSE_FACTOR : 1;
+  return on(device, 'usage-collapse', ms) ? COLLAPSE_FACTOR : 1;
+}
+
+/** Day number when usage-collapse began (for the regular trickle that follows it). */
+export function collapseDay(device: SimDevice): number {
+  const e = (device.episodes ?? [{ persona: device.persona, fromMs: device.patternStartMs }]).find((x) => x.persona === 'usage-collapse');
+  return Math.floor((e?.fromMs ?? 0) / DAY_MS);
+}
+
+/**
+ * A regular trickle: use on about one day in `every`, each time a day early or late (a pure
+ * function of the day, so any day can be generated alone).
+ */
+export function trickleDay(day: number, startDay: number, every: number, jitter: (j: number) => number): boolean {
+  const j = Math.round((day - startDay) / every);
+  return j >= 1 && day === startDay + j * every + jitter(j);
 }
 
 /** UTC ms of a local time of day on `day`, for a device `tzH` hours east of UTC. */

@@ -135,7 +135,8 @@ export async function runLive(o: LiveOptions): Promise<LiveStatus> {
     for (const slot of slots) {
       if (stopping) break;
       const d = slot.sim.device;
-      if (d.persona === 'silent-device' && d.patternStartMs !== null && d.patternStartMs <= simStart) continue;
+      // Silent, replaced or not yet bought: no connection (a silent device stays offline).
+      if (!slot.sim.reports(simStart)) continue;
       while (opening.size >= MAX_OPENING) await Promise.race(opening);
       await limiter.take();
       const p: Promise<void> = openOne(slot, url, secrets.get(d.id) ?? '').finally(() => opening.delete(p));

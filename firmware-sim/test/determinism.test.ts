@@ -34,16 +34,31 @@ describe('determinism', () => {
     }
   });
 
-  it('plans the same fleet for the same seed, with exact persona counts', () => {
-    const a = fleetOf(1_000, 3);
-    assert.deepEqual(fleetOf(1_000, 3), a);
-    const count = (kind: string, persona: string) => a.devices.filter((d) => d.kind === kind && d.persona === persona).length;
-    assert.equal(a.devices.filter((d) => d.kind === 'washer').length, 500);
-    assert.equal(a.devices.filter((d) => d.kind === 'fridge').length, 300);
-    assert.equal(a.devices.filter((d) => d.kind === 'car').length, 200);
-    assert.equal(count('washer', 'washer-overloader'), 40);
-    assert.equal(count('fridge', 'fridge-crowded'), 24);
-    assert.equal(count('car', 'car-low-mileage'), 20);
-    assert.equal(new Set(a.devices.map((d) => d.id)).size, 1_000);
-  });
+  for (const profile of ['realistic', 'clean'] as const) {
+    it(`plans the same fleet for the same seed, with exact persona counts (${profile})`, () => {
+      const a = fleetOf(1_000, 3, undefined, undefined, profile);
+      assert.deepEqual(fleetOf(1_000, 3, undefined, undefined, profile), a);
+      // The fleet as planned; a realistic one also holds the machines bought to replace some.
+      const planned = a.devices.filter((d) => !d.replaces);
+      const count = (kind: string, persona: string) => planned.filter((d) => d.kind === kind && d.persona === persona).length;
+      assert.equal(planned.filter((d) => d.kind === 'washer').length, 500);
+      assert.equal(planned.filter((d) => d.kind === 'fridge').length, 300);
+      assert.equal(planned.filter((d) => d.kind === 'car').length, 200);
+      assert.equal(count('washer', 'washer-overloader'), 40);
+      assert.equal(count('fridge', 'fridge-crowded'), 24);
+      assert.equal(count('car', 'car-low-mileage'), 20);
+      assert.equal(new Set(planned.map((d) => d.id)).size, 1_000);
+      const replacements = a.devices.filter((d) => d.replaces);
+      if (profile === 'clean') assert.equal(replacements.length, 0);
+      else {
+        assert.ok(replacements.length > 0, 'a realistic fleet replaces some upsold devices');
+        for (const r of replacements) {
+          const old = a.devices.find((d) => d.id === r.replaces)!;
+          assert.equal(old.replacedBy, r.id);
+          assert.equal(r.owner, old.owner);
+          assert.equal(r.model, catalogue.get(old.model)!.successor, `${r.id} is the successor of ${old.model}`);
+        }
+      }
+    });
+  }
 });

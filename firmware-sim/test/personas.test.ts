@@ -25,7 +25,7 @@ interface Daily {
 }
 
 function collect(kind: 'washer' | 'fridge' | 'car', devices: number, seed: number): Daily[] {
-  const fleet = fleetOf(devices, seed, { washer: kind === 'washer' ? 1 : 0, fridge: kind === 'fridge' ? 1 : 0, car: kind === 'car' ? 1 : 0 }, 0);
+  const fleet = fleetOf(devices, seed, { washer: kind === 'washer' ? 1 : 0, fridge: kind === 'fridge' ? 1 : 0, car: kind === 'car' ? 1 : 0 }, 0, 'clean');
   return fleetSims(fleet, catalogue).map((sim) => {
     const d: Daily = { device: sim.device, count: Array(DAYS).fill(0), use: Array(DAYS).fill(0), extra: new Map(), warnings: [], lastMs: 0, firstMs: Infinity, soh: [] };
     const add = (name: string, day: number, v: number) => {
