@@ -4,11 +4,31 @@ import { loadConfig } from '../config/load.ts';
 import { Registry } from '../gateway/registry/index.ts';
 import { UsageGatewayError } from '../protocol/errors.ts';
 import { loadCatalogue } from '../protocol/models.ts';
+import type { Catalogue } from '../protocol/models.ts';
+import type { Reading } from '../protocol/readings.ts';
 import { backtest, formatReport } from './backtest/backtest.ts';
-import { loadManifest } from './backtest/manifest.ts';
+import { loadManifest, parseManifest, type ManifestDevice } from './backtest/manifest.ts';
 import type { DeviceInfo } from './detectors/index.ts';
+import { featureSpecs } from './engine/evaluate.ts';
 import type { RunSummary } from './engine/job.ts';
+import { ReadingsSource } from './features/readings.ts';
+import { FeatureSource, type DailySource } from './features/source.ts';
 import { createAnalytics } from './service.ts';
+
+/**
+ * A simulated fleet's history, generated on demand (the simulator, handed in by the command
+ * line that knows every part): its ground-truth manifest and each device's readings as the
+ * gateway would store them.
+ */
+export type SimulatedHistory = (o: { seed: number; devices: number; epochMs: number; catalogue: Catalogue; profile?: string; noise?: string }) => {
+  manifest: unknown;
+  readings(device: { id: string }, fromMs: number, toMs: number): Iterable<Reading>;
+};
+
+export interface AnalyticsCommandDeps {
+  /** Enables `analytics backtest --sim`. */
+  simulate?: SimulatedHistory;
+}
 
 const usage = (m: string) => new UsageGatewayError('GW_ERR_USAGE', m);
 
@@ -66,7 +86,7 @@ function formatRun(s: RunSummary, delivered: number, pending: number): string {
 const collect = (v: string, prev: string[] = []) => [...prev, ...v.split(',').map((x) => x.trim()).filter(Boolean)];
 
 /** `usage-gateway analytics`: the service, and run / backtest / rules / identity. */
-export function analyticsCommand(): Command {
+export function analyticsCommand(deps: AnalyticsCommandDeps = {}): Command {
   const cmd = new Command('analytics')
     .description('run the analytics service: rules on a schedule, trigger delivery, API and trigger inbox')
     .action(async (_o: unknown, c: Command) => {
@@ -109,19 +129,22 @@ export function analyticsCommand(): Command {
     });
 
   cmd.command('backtest')
-    .description('run rules over history and report what would have fired; with a simulator manifest, precision and recall per rule')
-    .requiredOption('--from <time>', 'start of the history (ISO, "-90d")')
-    .requiredOption('--to <time>', 'end of the history (ISO, "now")')
+    .description('run rules over history as the daily schedule would have, without firing anything; with a ground-truth manifest (or --sim), precision and recall per rule')
+    .option('--from <time>', 'start of the history (ISO, "-90d"); with --sim: the epoch minus --days')
+    .option('--to <time>', 'end of the history (ISO, "now"); with --sim: the epoch')
     .option('--rule <ids>', 'only these rules (comma-separated or repeated); default: every rule, enabled or not', collect)
-    .option('--manifest <file>', 'simulator ground-truth manifest (JSON or JSON lines): devices and planted personas')
-    .addOption(new Option('--step <days>', 'days between evaluations (the schedule simulated)').default('7'))
+    .option('--manifest <file>', 'simulator ground-truth manifest (JSON or JSON lines): devices, personas and what is true of them day by day')
+    .addOption(new Option('--step <days>', 'days between evaluations (production runs daily)').default('1'))
+    .option('--sim', 'a simulated fleet generated in memory (readings as the gateway would store them) instead of InfluxDB')
+    .option('--profile <profile>', 'with --sim: realistic (the default) or clean')
+    .option('--devices <n>', 'with --sim: devices in the fleet', '2000')
+    .option('--days <n>', 'with --sim: days of history before the epoch', '365')
+    .option('--seed <n>', 'with --sim: the fleet\'s seed', '1')
+    .option('--epoch <date>', 'with --sim: the fleet\'s reference day, where the history ends (default today)')
+    .option('--noise <figures>', 'with --sim, realistic: sensor noise, e.g. load=0.5,vibration=0.33,temp=0.3,soh=0.4,stuck=1,missing=3')
     .option('--json', 'print the report as JSON')
-    .action(async (o: { from: string; to: string; rule?: string[]; manifest?: string; step: string; json?: boolean }, c: Command) => {
+    .action(async (o: { from?: string; to?: string; rule?: string[]; manifest?: string; step: string; sim?: boolean; profile?: string; devices: string; days: string; seed: string; epoch?: string; noise?: string; json?: boolean }, c: Command) => {
       const config = loadConfig({ file: c.optsWithGlobals().config });
-      const analytics = createAnalytics(config);
-      const fromMs = parseTime(o.from, '--from');
-      const toMs = parseTime(o.to, '--to');
-      if (!(toMs > fromMs)) throw usage('--to must be after --from');
       const step = Number(o.step);
       if (!Number.isInteger(step) || step < 1) throw usage(`--step: expected a whole number of days, got "${o.step}"`);
       const { loadRules, DEFAULT_RULES_PATH } = await import('./rules.ts');
@@ -129,18 +152,58 @@ export function analyticsCommand(): Command {
       for (const id of o.rule ?? []) if (!all.some((r) => r.id === id)) throw usage(`no rule "${id}"; known: ${all.map((r) => r.id).join(', ')}`);
       const rules = o.rule?.length ? all.filter((r) => o.rule!.includes(r.id)) : all;
       const catalogue = loadCatalogue(config.models.path);
-      const manifest = o.manifest ? loadManifest(o.manifest) : undefined;
-      let devices: DeviceInfo[] = manifest ?? [];
-      if (!manifest) {
-        const registry = new Registry(config.registry.path, catalogue);
-        await registry.load();
-        devices = registry.devices().map((d) => ({ id: d.id, kind: d.kind, model: d.model, owner: d.owner, ownerSince: d.ownerSince, consent: d.consent }));
+      let manifest: ManifestDevice[] | undefined;
+      let source: DailySource;
+      let fromMs: number;
+      let toMs: number;
+      let devices: DeviceInfo[];
+      let close = async () => {};
+      if (o.sim) {
+        if (!deps.simulate) throw usage('--sim needs the simulator; run it as `usage-gateway analytics backtest --sim`');
+        if (o.manifest || o.from || o.to) throw usage('--sim generates its own history and manifest: leave out --manifest, --from and --to (use --days and --epoch)');
+        const whole = (name: string, v: string, max: number) => {
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < 1 || n > max) throw usage(`${name}: expected a whole number from 1 to ${max}, got "${v}"`);
+          return n;
+        };
+        const epochMs = Math.floor(parseTime(o.epoch ?? 'now', '--epoch') / 86_400_000) * 86_400_000;
+        const days = whole('--days', o.days, 900);
+        const sim = deps.simulate({ seed: whole('--seed', o.seed, 2 ** 31 - 1), devices: whole('--devices', o.devices, 1_000_000), epochMs, catalogue, profile: o.profile, noise: o.noise });
+        manifest = parseManifest(sim.manifest, 'the simulated fleet');
+        devices = manifest;
+        fromMs = epochMs - days * 86_400_000;
+        toMs = epochMs;
+        const kinds = [...new Set(manifest.map((d) => d.kind))];
+        source = new ReadingsSource({ readings: (d, a, b) => sim.readings(d, a, b) }, catalogue, new Map(kinds.map((k) => [k, featureSpecs(rules, k)])));
+        if (!o.json) process.stderr.write(`backtest: a ${(sim.manifest as { profile?: string }).profile ?? ''} fleet of ${manifest.length} devices (seed ${o.seed}, epoch ${new Date(epochMs).toISOString().slice(0, 10)}), ${days} days of history generated in memory\n`);
+      } else {
+        if (!o.from || !o.to) throw usage('--from and --to are required (or --sim)');
+        fromMs = parseTime(o.from, '--from');
+        toMs = parseTime(o.to, '--to');
+        if (!(toMs > fromMs)) throw usage('--to must be after --from');
+        const analytics = createAnalytics(config);
+        close = () => analytics.stop();
+        source = new FeatureSource(analytics.influx, catalogue);
+        manifest = o.manifest ? loadManifest(o.manifest) : undefined;
+        devices = manifest ?? [];
+        if (!manifest) {
+          const registry = new Registry(config.registry.path, catalogue);
+          await registry.load();
+          devices = registry.devices().map((d) => ({ id: d.id, kind: d.kind, model: d.model, owner: d.owner, ownerSince: d.ownerSince, consent: d.consent }));
+        }
       }
-      if (devices.length === 0) throw usage('no devices: give --manifest, or register devices in the registry');
-      const bar = o.json ? undefined : progressBar('backtest');
-      const report = await backtest({ influx: analytics.influx, catalogue, rules, devices, fromMs, toMs, stepDays: step, pageSize: config.analytics.pageSize, manifest, onProgress: (p) => bar?.update(p) });
-      bar?.stop();
-      process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
+      try {
+        if (devices.length === 0) throw usage('no devices: give --manifest, or register devices in the registry');
+        const bar = o.json ? undefined : progressBar('backtest');
+        const report = await backtest({
+          source, catalogue, rules, devices, fromMs, toMs, stepDays: step, pageSize: Math.min(config.analytics.pageSize, 250), manifest,
+          policy: { serviceOpenDays: config.analytics.policy.serviceOpenDays }, onProgress: (p) => bar?.update(p),
+        });
+        bar?.stop();
+        process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
+      } finally {
+        await close();
+      }
     });
 
   cmd.command('rules')

@@ -9,6 +9,7 @@ import { modelsCommand } from './commands/models.ts';
 import { statusCommand } from './commands/status.ts';
 import { serialCommand } from '../gateway/serial/cli.ts';
 import { simCommand } from '../firmware-sim/cli.ts';
+import { simulatedHistory } from '../firmware-sim/history.ts';
 
 /**
  * `usage-gateway`: one command per part. Each subcommand lives in its own module and is
@@ -21,7 +22,7 @@ const program = new Command('usage-gateway')
   .showHelpAfterError()
   .exitOverride();
 
-for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), serialCommand(), analyticsCommand(), simCommand()]) {
+for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), serialCommand(), analyticsCommand({ simulate: simulatedHistory }), simCommand()]) {
   program.addCommand(cmd);
 }
 

@@ -3,11 +3,31 @@ import { z } from 'zod';
 import { UsageGatewayError } from '../../protocol/errors.ts';
 import type { DeviceInfo } from '../detectors/index.ts';
 
+/**
+ * One fact of the ground truth about a device over a span (ISO times; `to` null: still so):
+ * `persona` (a planted pattern, with `persona`), `absent` (its household away), `replaced`,
+ * `replacement`, `resold`, `stuck` and `missing` (sensor spells), `season` (the weather moving
+ * its figures, `detail` says how).
+ */
+export interface TruthSpan {
+  what: string;
+  from: string;
+  to: string | null;
+  persona?: string;
+  detail?: string;
+}
+
 /** One device of a simulated fleet, as the simulator's ground-truth manifest tells it. */
 export interface ManifestDevice extends DeviceInfo {
   persona: string;
   /** When the planted pattern begins (ISO), if the persona has one. */
   patternStart?: string;
+  /** What is true of the device, day by day (a manifest without it: its persona from patternStart on). */
+  truth: TruthSpan[];
+  /** Ordinary devices close to a rule's concern (`near-threshold`), replacements. */
+  traits: string[];
+  /** Its owners before the current one (a resale), oldest first. */
+  previousOwners: Array<{ owner: string; until: string }>;
 }
 
 const when = z.union([z.string(), z.number()]).transform((v) => new Date(v).toISOString());
@@ -24,6 +44,10 @@ const entry = z
     patternStart: when.nullable().optional(),
     patternStartMs: z.number().nullable().optional(),
     consent: z.array(z.string()).optional(),
+    ownerSince: when.optional(),
+    traits: z.array(z.string()).optional(),
+    previousOwners: z.array(z.object({ owner: z.string(), until: when }).loose()).optional(),
+    truth: z.array(z.object({ what: z.string(), from: when, to: when.nullable(), persona: z.string().optional(), detail: z.string().optional() }).loose()).optional(),
   })
   .loose()
   .refine((e) => e.id ?? e.deviceId, 'a device needs "id" or "deviceId"');
@@ -63,6 +87,12 @@ export function parseManifest(doc: unknown, source = 'manifest'): ManifestDevice
   return parsed.data.map((e) => {
     const id = (e.id ?? e.deviceId)!;
     const start = e.patternStart ?? (e.patternStartMs != null ? new Date(e.patternStartMs).toISOString() : undefined);
-    return { id, kind: e.kind, model: e.model, owner: e.owner ?? `owner-${id}`, persona: e.persona, ...(start ? { patternStart: start } : {}), consent: e.consent ?? ['marketing', 'service'] };
+    const truth: TruthSpan[] = e.truth?.map((t) => ({ what: t.what, from: t.from, to: t.to, ...(t.persona ? { persona: t.persona } : {}), ...(t.detail ? { detail: t.detail } : {}) }))
+      ?? (e.persona === 'normal' ? [] : [{ what: 'persona', persona: e.persona, from: start ?? new Date(0).toISOString(), to: null }]);
+    return {
+      id, kind: e.kind, model: e.model, owner: e.owner ?? `owner-${id}`, persona: e.persona, ...(start ? { patternStart: start } : {}),
+      consent: e.consent ?? ['marketing', 'service'], ...(e.ownerSince ? { ownerSince: e.ownerSince } : {}),
+      truth, traits: e.traits ?? [], previousOwners: e.previousOwners?.map((p) => ({ owner: p.owner, until: p.until })) ?? [],
+    };
   });
 }

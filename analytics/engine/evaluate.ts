@@ -34,6 +34,8 @@ export interface EvaluateOptions {
   /** Skip a rule at a step whose window would start before this (no data there: backtests). */
   dataFromMs?: number;
   onCandidate(c: Candidate): void | Promise<void>;
+  /** After a page's devices were evaluated (every candidate of theirs has been given). */
+  onPageDone?(page: DeviceInfo[]): void | Promise<void>;
   /** After each page: `stage` is `cohorts` (the first pass, for fleet-relative rules) or `rules`. */
   onProgress?(p: { kind: string; done: number; total: number }): void;
 }
@@ -112,6 +114,7 @@ export async function evaluate(o: EvaluateOptions): Promise<{ devices: number; e
         }
       }
     }
+    await o.onPageDone?.(page);
     devices += page.length;
     o.onProgress?.({ kind: 'rules', done: devices, total });
   }

@@ -46,7 +46,10 @@ export function makeFleet(o: FleetOptions): ManifestDevice[] {
     const [model] = models[Math.floor(r() * models.length)];
     const startMs = o.endMs - o.days * DAY;
     const onset = persona === 'normal' ? undefined : new Date(startMs + Math.floor((0.45 + r() * 0.2) * o.days) * DAY).toISOString();
-    out.push({ id: `${o.prefix ?? 'd'}-${kind}-${i}`, kind, model, owner: `owner-${i}`, persona, ...(onset ? { patternStart: onset } : {}), consent: ['marketing', 'service'] });
+    out.push({
+      id: `${o.prefix ?? 'd'}-${kind}-${i}`, kind, model, owner: `owner-${i}`, persona, ...(onset ? { patternStart: onset } : {}), consent: ['marketing', 'service'],
+      truth: onset ? [{ what: 'persona', persona, from: onset, to: null }] : [], traits: [], previousOwners: [],
+    });
   }
   return out;
 }
