@@ -2,7 +2,7 @@ import type { Catalogue } from '../protocol/models.ts';
 import { topics, type ReadingChannel } from '../protocol/topics.ts';
 import { UsageGatewayError } from '../protocol/errors.ts';
 import { activeAt, personaOn, type Fleet, type SimDevice } from './fleet.ts';
-import { carSim } from './models/car.ts';
+import { carSim, COLLAPSE_KM_SHARE, LOW_MILEAGE_KM_PER_MONTH } from './models/car.ts';
 import { CLEAN_DAY, HOUR_MS, type Counters, type DayEnv, type DeviceCtx, type KindSim, type RawReading } from './models/common.ts';
 import { fridgeSim } from './models/fridge.ts';
 import { washerSim } from './models/washer.ts';
@@ -97,7 +97,12 @@ export class DeviceSim {
       // A replacement keeps the household's habits: its household stream is the old machine's.
       const habitsOf = device.replaces ?? device.id;
       const traitsRng = i === 0 ? new Rng(fleet.seed, device.id, 'traits') : new Rng(fleet.seed, device.id, 'traits', 'owner', i);
-      const traits = this.sim.traits(traitsRng, device, model, real, new Rng(fleet.seed, habitsOf, 'household', owner));
+      const traits = this.sim.traits(traitsRng, device, model, real, new Rng(fleet.seed, habitsOf, 'household', owner)) as Record<string, unknown>;
+      // A new owner brings new habits; the machine (its battery, drum, sensors) stays what it was.
+      if (i > 0) {
+        const first = this.sim.traits(new Rng(fleet.seed, device.id, 'traits'), device, model, real, new Rng(fleet.seed, habitsOf, 'household', owners[0].owner)) as Record<string, unknown>;
+        for (const k of this.sim.machineTraits as readonly unknown[] as readonly string[]) traits[k] = first[k];
+      }
       return { untilDay, ctx: { seed: fleet.seed, epochMs: fleet.epochMs, device, model, traits, real }, calendar: realistic ? new Calendar(fleet.seed, owner) : null };
     });
     this.anchorDay = Math.floor(fleet.epochMs / DAY_MS) - HISTORY_DAYS;
@@ -134,6 +139,11 @@ export class DeviceSim {
     if (this.device.kind === 'car' && (t.batteryKwh ?? 0) > 0 && (t.coldDipPerC ?? 0) * Math.max(0, 15 - (env.ambientC + (t.garageC ?? 0))) >= 1) return 'cold battery';
     if (this.device.kind === 'fridge' && env.ambientC >= 22) return 'hot kitchen';
     return null;
+  }
+
+  /** The device's traits (its current owner's, or those of the owner at `day`). */
+  traitsAt(day: number): unknown {
+    return this.ctxAt(day).ctx.traits;
   }
 
   /** Stuck and missing spells overlapping [fromMs, toMs) (realistic fleets). */
@@ -283,6 +293,12 @@ export function truthOf(sim: DeviceSim, fromMs: number, toMs: number): TruthSpan
   const within = (a: number | null, b: number | null) => (b === null || b > fromMs) && (a === null || a < toMs);
   for (const e of d.episodes ?? (d.persona === 'normal' ? [] : [{ persona: d.persona, fromMs: d.patternStartMs, toMs: null }])) {
     if (within(e.fromMs, e.toMs)) out.push({ what: 'persona', persona: e.persona, from: iso(e.fromMs ?? fromMs), to: e.toMs === null ? null : iso(e.toMs) });
+  }
+  // A car whose use collapsed into what a low-mileage driver covers is one, from then on.
+  const collapse = (d.episodes ?? []).find((e) => e.persona === 'usage-collapse');
+  if (d.kind === 'car' && collapse?.fromMs != null && within(collapse.fromMs, collapse.toMs)) {
+    const t = sim.traitsAt(Math.floor(collapse.fromMs / DAY_MS)) as { kmPerMonth: number };
+    if (COLLAPSE_KM_SHARE * t.kmPerMonth <= LOW_MILEAGE_KM_PER_MONTH) out.push({ what: 'persona', persona: 'car-low-mileage', from: iso(collapse.fromMs), to: collapse.toMs === null ? null : iso(collapse.toMs), detail: 'after its use collapsed' });
   }
   if (d.activeUntilMs != null) out.push({ what: 'replaced', from: iso(d.activeUntilMs), to: null, ...(d.replacedBy ? { detail: d.replacedBy } : {}) });
   if (d.activeFromMs != null) out.push({ what: 'replacement', from: iso(d.activeFromMs), to: null, ...(d.replaces ? { detail: d.replaces } : {}) });

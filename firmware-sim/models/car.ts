@@ -21,9 +21,15 @@ const NIGHT = hourProfile([1, 0.6, 0.3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 const NORMAL_DTCS = ['P0420', 'P0171', 'P0442', 'P0128', 'U0100'];
 /** Average days in a month with weekday and weekend shares. */
 const WEEKDAYS_PER_MONTH = 21.7;
+/** Working days a month once public holidays (about ten a year) are driven like weekends (realistic profile). */
+const WORKDAYS_PER_MONTH = 20.9;
 const WEEKEND_DAYS_PER_MONTH = 8.7;
 /** Chance a low-mileage car is taken out on one of its usual days. */
 const OUTING_CHANCE = 0.85;
+/** What a low-mileage driver covers at most (realistic profile): 3,600 km a year. */
+export const LOW_MILEAGE_KM_PER_MONTH = 300;
+/** Share of its old distance a car still covers after its use collapsed (realistic profile). */
+export const COLLAPSE_KM_SHARE = 0.15;
 
 export interface CarTraits {
   powertrain: 'ice' | 'hybrid' | 'ev';
@@ -54,17 +60,19 @@ export interface CarTraits {
 }
 
 export const carSim: KindSim<CarTraits, Trip[]> = {
+  machineTraits: ['powertrain', 'batteryKwh', 'litresPer100', 'kwhPer100', 'odometerKm', 'sohPct', 'coldDipPerC', 'sohSd', 'declinePer30'],
+
   traits(rng: Rng, device: SimDevice, model: Model, real): CarTraits {
     const low = device.persona === 'car-low-mileage';
     const near = device.traits?.includes('near-threshold');
     // Realistic: a low-mileage car covers 1,200–3,600 km a year; most cars 7,000–30,000;
     // some ordinary ones 5,000–7,000 (420–580 km a month).
     const kmPerMonth = !real ? (low ? rng.uniform(120, 240) : rng.uniform(900, 2200))
-      : low ? rng.uniform(100, 300) : near ? rng.uniform(420, 580) : Math.exp(rng.uniform(Math.log(600), Math.log(2500)));
+      : low ? rng.uniform(100, LOW_MILEAGE_KM_PER_MONTH) : near ? rng.uniform(420, 580) : Math.exp(rng.uniform(Math.log(600), Math.log(2500)));
     // A car that sits most of the week, taken out on the same two or three days (shopping, visits).
     const outingDays = low ? rng.shuffle([0, 1, 2, 3, 4, 5, 6]).slice(0, rng.int(2, 3)).sort() : [];
     const commuter = !low && rng.chance(0.7);
-    const commuteKm = commuter ? (0.6 * kmPerMonth) / (2 * WEEKDAYS_PER_MONTH * 0.9) : 0;
+    const commuteKm = commuter ? (0.6 * kmPerMonth) / (2 * (real ? WORKDAYS_PER_MONTH : WEEKDAYS_PER_MONTH) * 0.9) : 0;
     const errandsWeekday = commuter ? 0.6 : 1.5;
     const errandsWeekend = commuter ? 1.6 : 1.8;
     const errandsPerMonth = low
@@ -241,7 +249,7 @@ function realisticPlan(ctx: DeviceCtx<CarTraits>, day: number, rng: Rng, env: Da
   if (on(ctx.device, 'usage-collapse', ms)) {
     const every = 4 + ((hashKey([ctx.seed, ctx.device.id, 'trickle']) >>> 0) % 3);
     if (!trickleDay(day, collapseDay(ctx.device), every, (j) => (hashKey([ctx.seed, ctx.device.id, 'trickle', j]) >>> 0) % 3 - 1)) return trips;
-    const d = Math.max(1, Math.round(((0.15 * t.kmPerMonth) / 30) * (every / 2) * rng.uniform(0.85, 1.15) * 10));
+    const d = Math.max(1, Math.round(((COLLAPSE_KM_SHARE * t.kmPerMonth) / 30) * (every / 2) * rng.uniform(0.85, 1.15) * 10));
     trips.push({ kind: 'errand', units: d }, { kind: 'errand', units: d });
     return trips;
   }

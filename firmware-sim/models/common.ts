@@ -65,6 +65,8 @@ export function on(device: SimDevice, persona: Persona, ms: number): boolean {
  * that running counters over hundreds of days stay fast; `day` fills the readings in.
  */
 export interface KindSim<T, P> {
+  /** Traits of the machine itself (capacity, battery, sensors), which stay with it when it changes hands. */
+  machineTraits: ReadonlyArray<keyof T>;
   /** `real`: the realistic profile's noise (null: clean); `household`: a stream of the household's own habits. */
   traits(rng: Rng, device: SimDevice, model: Model, real: DeviceCtx<T>['real'], household: Rng): T;
   plan(ctx: DeviceCtx<T>, day: number, rng: Rng, env: DayEnv): P;

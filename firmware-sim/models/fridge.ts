@@ -28,6 +28,8 @@ export interface FridgeTraits {
 const NORMAL_WARNINGS = ['F03', 'F12', 'F21'];
 
 export const fridgeSim: KindSim<FridgeTraits, number> = {
+  machineTraits: ['volumeL', 'baseDuty', 'freezerC', 'tempSd'],
+
   traits(rng: Rng, device: SimDevice, model: Model, real, household): FridgeTraits {
     const crowded = device.persona === 'fridge-crowded';
     if (real) {
@@ -38,7 +40,8 @@ export const fridgeSim: KindSim<FridgeTraits, number> = {
       return {
         volumeL: Number(model.volume_l), tzH: 0, setpointC: rng.uniform(3.5, 5), freezerC: rng.uniform(-19.5, -17),
         openingsPerDay: crowded ? rng.uniform(70, 120) : near ? rng.uniform(45, 65) : usual,
-        baseDuty: rng.uniform(0.28, 0.36) + (crowded ? rng.uniform(0.07, 0.12) : 0),
+        // A packed, undersized fridge cools badly besides being opened more.
+        baseDuty: rng.uniform(0.28, 0.36) + (crowded ? rng.uniform(0.05, 0.1) : 0),
         openSeconds: rng.uniform(6, 16),
         kitchenOffsetC: rng.uniform(-1.5, 1.5), tempSd: real.noise.temp * rng.uniform(0.7, 1.3), collapseFactor: rng.uniform(0.1, 0.25),
       };
@@ -129,6 +132,9 @@ function realisticDay(ctx: DeviceCtx<FridgeTraits>, day: number, slots: number, 
   const weekend = isWeekend(day) || env.holiday ? 1.25 : 1;
   const kitchenC = 20.5 + 0.4 * Math.max(0, env.ambientC - 16) + t.kitchenOffsetC;
   const warmth = 1 + 0.035 * (kitchenC - 20);
+  // Each door opening lets warm air in: about 0.25% more compressor work over the day.
+  const expectedOpenings = env.absent ? 0 : t.openingsPerDay * weekend * (on(device, 'usage-collapse', day * DAY_MS) ? t.collapseFactor : 1);
+  const doorLoad = 1 + 0.0025 * expectedOpenings;
   const dayEnd = day * DAY_MS + DAY_MS;
   const excursion = on(device, 'fridge-temp-excursion', dayEnd) && rng.chance(0.85)
     ? { from: rng.uniform(8, 17) * HOUR_MS, hours: rng.uniform(3, 7), peak: rng.uniform(9.5, 13) }
@@ -147,7 +153,7 @@ function realisticDay(ctx: DeviceCtx<FridgeTraits>, day: number, slots: number, 
     const lambda = (t.openingsPerDay * OPENINGS[hour] * FRIDGE_INTERVAL_MS) / HOUR_MS * weekend * use;
     const openings = rng.poisson(lambda);
     const openS = openings * t.openSeconds * rng.uniform(0.6, 1.5);
-    let duty = t.baseDuty * warmth + 0.012 * openings + rng.normal(0, 0.02);
+    let duty = t.baseDuty * warmth * doorLoad + 0.012 * openings + rng.normal(0, 0.02);
     let temp = t.setpointC + 0.05 * (kitchenC - 20) + 0.3 * Math.min(openings, 4);
     let freezer = t.freezerC + 0.1 * Math.min(openings, 4) + rng.normal(0, 0.25);
     if (excursion) {

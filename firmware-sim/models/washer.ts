@@ -60,6 +60,8 @@ export interface WasherTraits {
 const NORMAL_WARNINGS = ['E13', 'E35', 'E40', 'E52'];
 
 export const washerSim: KindSim<WasherTraits, number> = {
+  machineTraits: ['capacityKg', 'maxSpin', 'vibrationG', 'vibrationCv', 'loadSd', 'wearPerDay', 'errorCode', 'autoDose'],
+
   traits(rng: Rng, device: SimDevice, model: Model, real, household): WasherTraits {
     const capacityKg = Number(model.capacity_kg);
     const p = device.persona;
@@ -166,8 +168,9 @@ function realisticTraits(rng: Rng, device: SimDevice, model: Model, noise: { loa
     capacityKg,
     maxSpin: model.segment === 'entry' ? 1_200 : model.segment === 'mid' ? 1_400 : 1_600,
     tzH: 0,
-    // A large family: 13–18 cycles a week, three to four times the usual 4–5.
-    cyclesPerWeek: p === 'heavy-user' ? rng.uniform(13, 18) : usual,
+    // A large family: 13–18 cycles a week, three to four times the usual 4–5. A household whose
+    // use collapses washed like an ordinary one before (3.5 a week at least: less has little to lose).
+    cyclesPerWeek: p === 'heavy-user' ? rng.uniform(13, 18) : p === 'usage-collapse' ? Math.max(usual, 3.5) : usual,
     // Most households fill the drum half to three-quarters; some fill it to the brim (85–95%).
     loadFrac: near ? rng.uniform(0.85, 0.95) : rng.uniform(0.45, 0.72),
     loadSpread: rng.uniform(0.06, 0.1),
@@ -183,7 +186,7 @@ function realisticTraits(rng: Rng, device: SimDevice, model: Model, noise: { loa
     // A wearing bearing: vibration grows 1–3% a day, compounding, until it is repaired.
     wearPerDay: rng.uniform(0.01, 0.03),
     // After a collapse: 10–25% of the old rate, but never less than a wash every ten days.
-    trickleEvery: Math.round(clamp(7 / (rng.uniform(0.1, 0.25) * usual), 3, 10)),
+    trickleEvery: Math.round(clamp(7 / (rng.uniform(0.1, 0.25) * Math.max(usual, 3.5)), 3, 10)),
   };
 }
 
