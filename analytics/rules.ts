@@ -94,6 +94,19 @@ export function parseRules(doc: unknown, source = 'rule catalogue'): Rule[] {
     }
     out.push({ ...r, params: params.data, detectorImpl: det, windowDays: det.windowDays(params.data) });
   });
+  // usage-collapse looks at devices quiet for less than silentDays, device-silent from there on:
+  // every quiet length is one rule's, and only one's, when the two hand over at the same day.
+  const collapse = out.filter((r) => r.detector === 'usage-collapse');
+  const silent = out.filter((r) => r.detector === 'device-silent');
+  for (const c of collapse) {
+    for (const s of silent) {
+      for (const kind of c.kinds.filter((k) => s.kinds.includes(k))) {
+        const a = (c.params as { silentDays: Record<string, number> }).silentDays[kind];
+        const b = (s.params as { silentDays: Record<string, number> }).silentDays[kind];
+        if (a !== b) problems.push(`rules ${c.id} and ${s.id}: silentDays.${kind} must be the same (${a} and ${b}), or quiet spells between them are nobody's (or both rules')`);
+      }
+    }
+  }
   if (problems.length > 0) throw rulesError(source, problems);
   return out;
 }
