@@ -59,7 +59,8 @@ export const evidenceSchema = z
       .optional(),
     /**
      * How sure the rule was: the confidence bound (or margin) its figures cleared. `bound` is the
-     * bound of the figure named `figure`, at `level` (e.g. 0.9: one-sided 90%), against `threshold`.
+     * bound of the figure named `figure` at `level` (e.g. 0.9: one-sided 90%), or the figure
+     * itself when the rule holds it to a margin (no `level`), against `threshold`.
      */
     confidence: z
       .object({
@@ -67,7 +68,7 @@ export const evidenceSchema = z
         figure: z.string().max(64),
         bound: figure,
         threshold: figure,
-        level: z.number().gt(0).lt(1),
+        level: z.number().gt(0).lt(1).optional(),
       })
       .strict()
       .optional(),

@@ -250,7 +250,8 @@ function reasonsOf(d: ManifestDevice, from: number, to: number): string[] {
 
 function score(r: Rule, mine: Alarm[], manifest: ManifestDevice[], firstStep: number, to: number, warnings: string[]): NonNullable<RuleResult['truth']> {
   const devices = manifest.filter((d) => r.kinds.includes(d.kind));
-  const detectionMs = (r.detectorImpl.detectionDays?.(r.params) ?? r.windowDays) * DAY_MS;
+  const need = r.detectorImpl.detection?.(r.params) ?? { after: r.windowDays, before: 0 };
+  const historyFrom = firstStep - r.windowDays * DAY_MS;
   const episodesOf = (d: ManifestDevice) => d.truth.filter((t) => t.what === 'persona' && r.personas.includes(t.persona ?? ''));
   const byDevice = new Map<string, Alarm[]>();
   for (const a of mine) byDevice.set(a.deviceId, [...(byDevice.get(a.deviceId) ?? []), a]);
@@ -259,9 +260,10 @@ function score(r: Rule, mine: Alarm[], manifest: ManifestDevice[], firstStep: nu
   const missed: string[] = [];
   for (const d of devices) {
     for (const e of episodesOf(d)) {
-      // Visible: under way for the rule's detection days between the first window and the end.
-      const visibleFrom = Math.max(ms(e.from), firstStep - r.windowDays * DAY_MS);
-      if (Math.min(ms(e.to), to) - visibleFrom < detectionMs) continue;
+      // Visible: under way for the days the rule needs, within the history, after the history it compares with.
+      if (ms(e.from) < historyFrom + need.before * DAY_MS && need.before > 0) continue;
+      const visibleFrom = Math.max(ms(e.from), historyFrom);
+      if (Math.min(ms(e.to), to) - visibleFrom < need.after * DAY_MS) continue;
       positives++;
       if ((byDevice.get(d.id) ?? []).some((a) => overlaps(e, a.from, a.to))) tp++;
       else missed.push(`${d.id} (${e.persona} from ${e.from.slice(0, 10)}${e.to ? ` to ${e.to.slice(0, 10)}` : ''})`);

@@ -47,6 +47,7 @@ export const recurringError: Detector<z.infer<typeof params>> = {
       figures: { occurrences: best.n, days_with_error: best.days.size, critical: best.critical, distinct_codes: byCode.size },
       thresholds: { min_count: p.minCount, min_days: p.minDays },
       series: { label: `${code} per day`, values },
+      confidence: { summary: `${code} ${best.n} times on ${best.days.size} days (the rule needs ${p.minCount} on ${p.minDays})`, figure: 'days_with_error', bound: best.days.size, threshold: p.minDays },
       offer: { label: `Service visit for recurring error ${code}` },
     };
   },

@@ -106,8 +106,8 @@ export function robustSd(values: number[]): number {
 
 /**
  * A robust line through the days that have data: the Theil–Sen slope (median of the pairwise
- * slopes, so a stuck or spiking reading does not drag it), the median intercept, the robust
- * scatter of the points around it and the standard error of the slope that scatter implies.
+ * slopes, so a stuck or spiking reading does not drag it), the median intercept, the scatter of
+ * the points around it and the standard error of the slope that scatter implies.
  */
 export function robustTrend(values: number[]): { slope: number; intercept: number; sd: number; se: number; n: number } {
   const xs: number[] = [];
@@ -125,9 +125,34 @@ export function robustTrend(values: number[]): { slope: number; intercept: numbe
   const slope = median(slopes);
   const intercept = median(ys.map((y, i) => y - slope * xs[i]));
   const residuals = ys.map((y, i) => y - intercept - slope * xs[i]);
-  // Never below a small floor: a sensor stuck on one value has no scatter, and no certainty either.
-  const sd = Math.max(robustSd(residuals), 1e-9);
+  // The larger of the robust and the plain scatter around the line: the robust one alone
+  // understates skewed noise (and a trend is then "significant" by chance); never below a small
+  // floor: a sensor stuck on one value has no scatter, and no certainty either.
+  const plain = Math.sqrt(residuals.reduce((a, r) => a + r * r, 0) / Math.max(1, n - 2));
+  const sd = Math.max(robustSd(residuals), plain, 1e-9);
   const mx = xs.reduce((a, b) => a + b, 0) / n;
   const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
   return { slope, intercept, sd, se: sd / Math.sqrt(sxx), n };
+}
+
+/**
+ * A continuous figure that repeats the very same value day after day is a stuck sensor, not a
+ * measurement: those days are set aside (NaN), the first of the run kept.
+ */
+export function dropStuck(values: number[]): number[] {
+  const out = [...values];
+  let last = NaN;
+  for (let i = 0; i < out.length; i++) {
+    if (Number.isNaN(values[i])) continue;
+    if (values[i] === last) out[i] = NaN;
+    last = values[i];
+  }
+  return out;
+}
+
+/** A confidence level in words: 0.9 → "90%", 0.99999 → "99.999%". */
+export function levelText(level: number): string {
+  let digits = 0;
+  while (digits < 6 && Math.abs(Math.round(level * 100 * 10 ** digits) - level * 100 * 10 ** digits) > 1e-6) digits++;
+  return `${(level * 100).toFixed(digits)}%`;
 }

@@ -129,10 +129,11 @@ export interface Detector<P = unknown> {
   /** Features the detector reads of the owner's other devices, by their kind (see `household`). */
   householdFeatures?(kind: string): FeatureSpec[];
   /**
-   * Days a pattern must have been under way before the rule can be expected to see it (a
-   * backtest does not count a pattern younger than this as missed). Default: the window.
+   * What the rule needs to see a pattern: `after`, days it must have been under way; `before`,
+   * days of history before its onset it compares with (a baseline). A backtest does not count
+   * a pattern it could not have seen as missed. Default: the window after, nothing before.
    */
-  detectionDays?(params: P): number;
+  detection?(params: P): { after: number; before: number };
   /** Needs the raw error events of the window. */
   events?: boolean;
   detect(ctx: DetectContext<P>): Detection | null;

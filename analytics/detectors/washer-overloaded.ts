@@ -1,48 +1,58 @@
 import { z } from 'zod';
-import { pct, round, slice, sum } from './stats.ts';
+import { levelText, pct, round, slice, sum, wilson } from './stats.ts';
 import type { Detector } from './types.ts';
 
 const params = z.object({
-  /** A cycle is overloaded when load_kg exceeds capacity_kg × this factor. */
+  /** A cycle is overloaded when load_kg exceeds capacity_kg × this factor… */
   overCapacityFactor: z.number().min(0.5).max(3).default(1),
-  /** Share of the window's cycles that must be overloaded. */
-  minShare: z.number().min(0).max(1).default(0.5),
+  /** …by more than the load sensor's accuracy (kg): a full drum read a little high is not an overload. */
+  sensorMarginKg: z.number().min(0).max(5).default(0.5),
+  /** Share of the window's cycles that must be overloaded: the lower confidence bound of the share must reach it. */
+  minShare: z.number().min(0).max(1).default(0.33),
+  /** Confidence of that bound (one-sided Wilson); 0.5 takes the plain share. */
+  level: z.number().min(0.5).max(0.999).default(0.9),
   /** Fewer cycles than this in the window say too little to judge. */
   minCycles: z.number().int().min(1).default(8),
   windowDays: z.number().int().min(1).max(365).default(28),
 }).strict();
 
-/** Share of cycles with a load above the model's drum capacity. */
+const limitOf = (capacity: unknown, p: { overCapacityFactor: number; sensorMarginKg: number }) => (typeof capacity === 'number' ? round(capacity * p.overCapacityFactor + p.sensorMarginKg, 3) : 1e9);
+
+/** Share of cycles with a load clearly above the model's drum capacity, with a confidence bound. */
 export const washerOverloaded: Detector<z.infer<typeof params>> = {
   id: 'washer-overloaded',
-  description: "share of wash cycles whose load_kg is above the model's capacity_kg",
+  description: "share of wash cycles whose load_kg is above the model's capacity_kg by more than the sensor's accuracy (lower confidence bound)",
   kinds: ['washer'],
   params,
   windowDays: (p) => p.windowDays,
   features: (p) => [
     { name: 'washer.cycles', measurement: 'washer_cycle', agg: 'count', field: 'load_kg' },
     {
-      name: `washer.overloaded.${p.overCapacityFactor}`,
+      name: `washer.overloaded.${p.overCapacityFactor}.${p.sensorMarginKg}`,
       measurement: 'washer_cycle',
-      agg: 'count', field: 'load_kg',
+      agg: 'count',
+      field: 'load_kg',
       // A model without a capacity never counts as overloaded.
-      filter: (m) => ({ field: 'load_kg', op: '>', value: typeof m?.capacity_kg === 'number' ? m.capacity_kg * p.overCapacityFactor : 1e9 }),
+      filter: (m) => ({ field: 'load_kg', op: '>', value: limitOf(m?.capacity_kg, p) }),
     },
   ],
   detect({ series, from, to, params: p, model, successor }) {
     const cycles = slice(series.daily.get('washer.cycles')!, from, to);
-    const over = slice(series.daily.get(`washer.overloaded.${p.overCapacityFactor}`)!, from, to);
+    const over = slice(series.daily.get(`washer.overloaded.${p.overCapacityFactor}.${p.sensorMarginKg}`)!, from, to);
     const n = sum(cycles);
     const o = sum(over);
     if (n < p.minCycles) return null;
     const share = o / n;
-    if (share < p.minShare) return null;
+    const lower = wilson(o, n, p.level).lower;
+    if (lower < p.minShare) return null;
     const capacity = Number(model?.capacity_kg ?? NaN);
+    const level = levelText(p.level);
     return {
-      summary: `${o} of ${n} wash cycles (${pct(share)}) in the last ${to - from} days were loaded above the ${capacity} kg capacity of this ${model?.name ?? 'machine'}; the rule fires from ${pct(p.minShare)}.`,
-      figures: { cycles: n, overloaded_cycles: o, overload_share: round(share, 3), capacity_kg: capacity },
-      thresholds: { min_overload_share: p.minShare, min_cycles: p.minCycles, over_capacity_factor: p.overCapacityFactor },
+      summary: `${o} of ${n} wash cycles (${pct(share)}) in the last ${to - from} days were loaded more than ${p.sensorMarginKg} kg (the load sensor's accuracy) above the ${capacity} kg capacity of this ${model?.name ?? 'machine'}; ${level} sure at least ${pct(lower)} of its washes are overloaded, and the rule fires from ${pct(p.minShare)}.`,
+      figures: { cycles: n, overloaded_cycles: o, overload_share: round(share, 3), overload_share_lower_bound: round(lower, 3), capacity_kg: capacity },
+      thresholds: { min_overload_share: p.minShare, min_cycles: p.minCycles, over_capacity_factor: p.overCapacityFactor, sensor_margin_kg: p.sensorMarginKg },
       series: { label: 'overloaded cycles per day', values: over.map((v, i) => (Number.isNaN(cycles[i]) ? NaN : Number.isNaN(v) ? 0 : v)) },
+      confidence: { summary: `${level} sure at least ${pct(lower)} of its washes are overloaded (the rule needs ${pct(p.minShare)})`, figure: 'overload_share', bound: round(lower, 3), threshold: p.minShare, level: p.level },
       offer: successor ? { target: successor.id, label: `${successor.name} (${successor.capacity_kg} kg)` } : undefined,
     };
   },
