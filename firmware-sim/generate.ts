@@ -113,16 +113,29 @@ export class DeviceSim {
     return this.ctxs[this.ctxs.length - 1];
   }
 
+  private readonly envs = new Map<number, DayEnv>();
+
   /** What the day is like for the device (realistic fleets): absence, holiday, weather, stuck sensors. */
   envAt(day: number): DayEnv {
     const { ctx, calendar } = this.ctxAt(day);
     if (!ctx.real || !calendar) return CLEAN_DAY;
+    let env = this.envs.get(day);
+    if (!env) {
+      // Each day is asked for by its plan and by its readings: keep the recent ones.
+      if (this.envs.size > 256) this.envs.clear();
+      env = this.computeEnv(day, ctx, calendar);
+      this.envs.set(day, env);
+    }
+    return env;
+  }
+
+  private computeEnv(day: number, ctx: DeviceCtx<unknown>, calendar: Calendar): DayEnv {
     const from = day * DAY_MS;
     return {
       absent: calendar.absenceAt(day),
       sinceReturn: calendar.daysSinceReturn(day),
       holiday: isPublicHoliday(day),
-      ambientC: ambientC(ctx.seed, ctx.real.region, day),
+      ambientC: ambientC(ctx.seed, ctx.real!.region, day),
       stuck: this.spellsAround(from, from + 2 * DAY_MS).filter((s) => s.what === 'stuck').map((s) => ({ figure: s.figure!, fromMs: s.fromMs, toMs: s.toMs })),
     };
   }
@@ -184,6 +197,23 @@ export class DeviceSim {
         if (r.timeMs < fromMs || r.timeMs >= toMs || !this.reports(r.timeMs)) continue;
         if (missing.some((sp) => r.timeMs >= sp.fromMs && r.timeMs < sp.toMs)) continue;
         yield* this.frame(r, hit);
+      }
+    }
+  }
+
+  /**
+   * The readings the gateway would keep, as generated (time, channel, body), without framing
+   * them into payloads: what a backtest in memory needs, the same values `readings()` frames.
+   * Misbehaving firmware is not applied (a backtest's fleet has none).
+   */
+  *kept(fromMs: number, toMs: number): Generator<RawReading> {
+    for (let day = Math.floor(fromMs / DAY_MS) - 1; day * DAY_MS < toMs; day++) {
+      const raw = this.day(day);
+      const missing = this.noise ? this.spellsAround(day * DAY_MS, (day + 2) * DAY_MS).filter((sp) => sp.what === 'missing') : [];
+      for (const r of raw) {
+        if (r.timeMs < fromMs || r.timeMs >= toMs || !this.reports(r.timeMs)) continue;
+        if (missing.length > 0 && missing.some((sp) => r.timeMs >= sp.fromMs && r.timeMs < sp.toMs)) continue;
+        yield r;
       }
     }
   }

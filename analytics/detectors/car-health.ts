@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { dropStuck, levelText, present, robustTrend, round, slice, zOf } from './stats.ts';
+import { dropStuck, levelText, olsSlope, present, robustTrend, round, slice, zOf } from './stats.ts';
 import { DAY_MS, type Detector } from './types.ts';
 
 const params = z.object({
@@ -53,10 +53,12 @@ export const carHealth: Detector<z.infer<typeof params>> = {
     const dtcs = top.length >= p.minDtc && days >= p.minDtcDays ? top : [];
     // The battery: the car's robust trend, less its cohort's median trend over the same days.
     const soh = dropStuck(slice(series.daily.get('car.soh')!, from, to));
-    const t = present(soh).length >= p.minSohDays ? robustTrend(soh) : null;
     const c = cohort.get('slope(car.soh)');
     const known = c && c.devices >= p.minCohort;
     const cohortSlope = p.cohortAware ? (known ? c.percentiles.p50 : NaN) : 0;
+    // A least-squares line far from the decline needs no robust fit.
+    const worth = present(soh).length >= p.minSohDays && (olsSlope(soh) - cohortSlope) * 30 <= -p.minSohDropPer30Days / 3;
+    const t = worth ? robustTrend(soh) : null;
     const excess = t ? (t.slope - cohortSlope) * 30 : NaN;
     const upper = t ? excess + zOf(p.level) * t.se * 30 : NaN;
     // Beyond the median by the margin, surely falling faster than it, and standing out of the

@@ -13,15 +13,13 @@ const params = z.object({
   graceDays: z.number().int().min(0).default(7),
   /** Days with readings needed before the silence: it must have been an active device. */
   minActiveDays: z.number().int().min(1).default(10),
-  /** Days just before the silence compared with the whole active period before it… */
-  beforeDays: z.number().int().min(3).default(21),
-  /** …whose rate must be at least this share of it: a device fading out is usage-collapse's case. */
-  minBeforeShare: z.number().min(0).max(1).default(0.5),
   /**
    * Confidence that the silence is not the device's ordinary rhythm: at its own rate before the
-   * silence (readings a day), a gap this long would happen by chance with at most 1 − level.
+   * silence (readings a day, as if they came at random), a gap this long would happen by chance
+   * within a year of its use with at most 1 − level (a device is looked at every day, and a washer
+   * used twice a week has a hundred gaps a year).
    */
-  level: z.number().min(0.5).max(0.9999).default(0.99),
+  level: z.number().min(0.5).max(0.9999).default(0.95),
   /** A device of the same kind in the household that began reporting within this many days of the silence replaced it. */
   replacementDays: z.number().int().min(0).default(14),
   /** Tell a silence from an absence (and from a replacement) by the owner's other devices. */
@@ -36,7 +34,7 @@ export const deviceSilent: Detector<z.infer<typeof params>> = {
   kinds: Object.keys(USAGE),
   params,
   windowDays: (p) => p.windowDays,
-  detection: (p) => ({ after: p.absenceDays + p.graceDays, before: p.beforeDays }),
+  detection: (p) => ({ after: p.absenceDays + p.graceDays, before: p.minActiveDays }),
   features: (_p, kind) => [USAGE[kind].readings],
   householdFeatures,
   detect(ctx) {
@@ -45,16 +43,15 @@ export const deviceSilent: Detector<z.infer<typeof params>> = {
     const readings = slice(series.daily.get(USAGE[device.kind].readings.name)!, from, to);
     const quiet = quietTail(readings);
     if (quiet < silentDays || quiet >= readings.length) return null;
+    // However it went quiet (at its usual rate, or fading first), a quiet spell this long is this rule's.
     const active = readings.slice(0, readings.length - quiet);
     const before = activeDays(active);
     if (before < p.minActiveDays) return null;
-    const last = active.slice(-p.beforeDays);
-    const share = (sum(last) / last.length) / (sum(active) / active.length);
-    if (!(share >= p.minBeforeShare)) return null;
     const silenceStart = readings.length - quiet;
     // A washer used twice a week may rest two weeks by chance: the silence must also be unlikely at its own rate.
     const rate = sum(active) / active.length;
-    const ownGap = Math.ceil(-Math.log(1 - p.level) / rate);
+    // P(a gap ≥ L somewhere in a year) ≈ gaps a year × e^(−rate·L) ≤ 1 − level.
+    const ownGap = Math.ceil(Math.log(Math.max(1, 365 * rate) / (1 - p.level)) / rate);
     const silent = Math.max(silentDays, ownGap);
     let atHome = quiet;
     let explained = '';
@@ -79,11 +76,11 @@ export const deviceSilent: Detector<z.infer<typeof params>> = {
     const lastSeen = new Date(series.startMs + (to - quiet) * 86_400_000 - 1).toISOString().slice(0, 10);
     return {
       summary: `No reading for ${quiet} days (last on ${lastSeen}); it reported on ${before} days before that, ${round(rate, 2)} readings a day. The rule fires after ${silentDays} silent days for a ${device.kind} at home${silent > silentDays ? ` (${silent} for this one: a shorter rest is within its own rhythm)` : ''}.${explained}`,
-      figures: { silent_days: quiet, silent_days_at_home: atHome, active_days_before: before, readings_per_day_before: round(rate, 3), rate_before_share: round(share, 2) },
+      figures: { silent_days: quiet, silent_days_at_home: atHome, active_days_before: before, readings_per_day_before: round(rate, 3) },
       thresholds: { silent_days: silentDays, silent_days_for_its_rate: silent, absence_days: p.absenceDays, grace_days: p.graceDays, min_active_days: p.minActiveDays },
       series: { label: 'readings per day', values: readings.map((v) => (Number.isNaN(v) ? 0 : v)) },
       confidence: atHome >= silent
-        ? { summary: `silent ${atHome} days while the household was at home (the rule needs ${silent}: at its rate, a gap that long by chance is under ${pct(1 - p.level)} likely)`, figure: 'silent_days_at_home', bound: atHome, threshold: silent }
+        ? { summary: `silent ${atHome} days while the household was at home (the rule needs ${silent}: at its rate, a gap that long comes by chance in under ${pct(1 - p.level)} of years)`, figure: 'silent_days_at_home', bound: atHome, threshold: silent }
         : { summary: `silent ${quiet} days, beyond any absence (the rule needs ${Math.max(p.absenceDays + p.graceDays, silent)})`, figure: 'silent_days', bound: quiet, threshold: Math.max(p.absenceDays + p.graceDays, silent) },
     };
   },

@@ -22,10 +22,42 @@ export function mean(values: number[]): number {
 }
 
 export function median(values: number[]): number {
-  const p = present(values).sort((a, b) => a - b);
+  const p = Float64Array.from(present(values));
   if (p.length === 0) return NaN;
   const mid = p.length >> 1;
-  return p.length % 2 ? p[mid] : (p[mid - 1] + p[mid]) / 2;
+  const hi = select(p, mid);
+  if (p.length % 2) return hi;
+  // The lower middle is the largest of what select left below mid.
+  let lo = -Infinity;
+  for (let i = 0; i < mid; i++) if (p[i] > lo) lo = p[i];
+  return (lo + hi) / 2;
+}
+
+/** The k-th smallest value (0-based), rearranging `a` in place (Hoare's quickselect, median-of-three pivot). */
+function select(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (hi > lo) {
+    const mid = (lo + hi) >> 1;
+    const pivot = Math.max(Math.min(a[lo], a[mid]), Math.min(Math.max(a[lo], a[mid]), a[hi]));
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k];
+  }
+  return a[k];
 }
 
 /** Least-squares slope per day over the days that have data (x = day index). */
@@ -155,4 +187,9 @@ export function levelText(level: number): string {
   let digits = 0;
   while (digits < 6 && Math.abs(Math.round(level * 100 * 10 ** digits) - level * 100 * 10 ** digits) > 1e-6) digits++;
   return `${(level * 100).toFixed(digits)}%`;
+}
+
+/** Least-squares slope per day over the days that have data: cheap, for a first look before a robust fit. */
+export function olsSlope(values: number[]): number {
+  return slopePerDay(values);
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { dropStuck, levelText, median, pct, present, robustTrend, round, slice, zOf } from './stats.ts';
+import { dropStuck, levelText, median, olsSlope, pct, present, robustTrend, round, slice, zOf } from './stats.ts';
 import type { Detector } from './types.ts';
 
 const params = z.object({
@@ -39,6 +39,8 @@ export const washerBearingWear: Detector<z.infer<typeof params>> = {
     const [head, tail] = [logs.slice(0, third), logs.slice(logs.length - third)];
     if (present(head).length < p.minDaysEachEnd || present(tail).length < p.minDaysEachEnd) return null;
     if (!(median(tail) > median(head))) return null;
+    // A least-squares line far short of the rise needs no robust fit.
+    if (!(Math.exp(olsSlope(logs) * logs.length) - 1 >= p.minRise / 3)) return null;
     const t = robustTrend(logs);
     if (t.n < p.minDays || !(t.slope > 0)) return null;
     const idx = logs.map((x, i) => (Number.isNaN(x) ? -1 : i)).filter((i) => i >= 0);
