@@ -131,14 +131,14 @@ export function analyticsCommand(deps: AnalyticsCommandDeps = {}): Command {
   cmd.command('backtest')
     .description('run rules over history as the daily schedule would have, without firing anything; with a ground-truth manifest (or --sim), precision and recall per rule')
     .option('--from <time>', 'start of the history (ISO, "-90d"); with --sim: the epoch minus --days')
-    .option('--to <time>', 'end of the history (ISO, "now"); with --sim: the epoch')
+    .option('--to <time>', 'end of the history (ISO, "now"); with --sim: the epoch unless given')
     .option('--rule <ids>', 'only these rules (comma-separated or repeated); default: every rule, enabled or not', collect)
     .option('--manifest <file>', 'simulator ground-truth manifest (JSON or JSON lines): devices, personas and what is true of them day by day')
     .addOption(new Option('--step <days>', 'days between evaluations (production runs daily)').default('1'))
     .option('--sim', 'a simulated fleet generated in memory (readings as the gateway would store them) instead of InfluxDB')
     .option('--profile <profile>', 'with --sim: realistic (the default) or clean')
     .option('--devices <n>', 'with --sim: devices in the fleet', '2000')
-    .option('--days <n>', 'with --sim: days of history before the epoch', '365')
+    .option('--days <n>', 'with --sim: days of history (up to the epoch, or --to)', '365')
     .option('--seed <n>', 'with --sim: the fleet\'s seed', '1')
     .option('--epoch <date>', 'with --sim: the fleet\'s reference day, where the history ends (default today)')
     .option('--noise <figures>', 'with --sim, realistic: sensor noise, e.g. load=0.5,vibration=0.33,temp=0.3,soh=0.4,stuck=1,missing=3')
@@ -160,7 +160,7 @@ export function analyticsCommand(deps: AnalyticsCommandDeps = {}): Command {
       let close = async () => {};
       if (o.sim) {
         if (!deps.simulate) throw usage('--sim needs the simulator; run it as `usage-gateway analytics backtest --sim`');
-        if (o.manifest || o.from || o.to) throw usage('--sim generates its own history and manifest: leave out --manifest, --from and --to (use --days and --epoch)');
+        if (o.manifest || o.from) throw usage('--sim generates its own history and manifest: leave out --manifest and --from (use --days, --epoch and --to)');
         const whole = (name: string, v: string, max: number) => {
           const n = Number(v);
           if (!Number.isInteger(n) || n < 1 || n > max) throw usage(`${name}: expected a whole number from 1 to ${max}, got "${v}"`);
@@ -171,8 +171,8 @@ export function analyticsCommand(deps: AnalyticsCommandDeps = {}): Command {
         const sim = deps.simulate({ seed: whole('--seed', o.seed, 2 ** 31 - 1), devices: whole('--devices', o.devices, 1_000_000), epochMs, catalogue, profile: o.profile, noise: o.noise });
         manifest = parseManifest(sim.manifest, 'the simulated fleet');
         devices = manifest;
-        fromMs = epochMs - days * 86_400_000;
-        toMs = epochMs;
+        toMs = o.to ? parseTime(o.to, '--to') : epochMs;
+        fromMs = toMs - days * 86_400_000;
         const kinds = [...new Set(manifest.map((d) => d.kind))];
         source = new ReadingsSource({ readings: (d, a, b) => sim.readings(d, a, b) }, catalogue, new Map(kinds.map((k) => [k, featureSpecs(rules, k)])));
         if (!o.json) process.stderr.write(`backtest: a ${(sim.manifest as { profile?: string }).profile ?? ''} fleet of ${manifest.length} devices (seed ${o.seed}, epoch ${new Date(epochMs).toISOString().slice(0, 10)}), ${days} days of history generated in memory\n`);

@@ -271,7 +271,8 @@ function realisticFleet(o: PlanOptions, devices: SimDevice[]): SimDevice[] {
       d.episodes = d.episodes.filter((e) => e.fromMs === null || e.fromMs < atMs);
       const next: SimDevice = {
         id: `${d.id}-r`, kind: d.kind, model: successor.id, owner: d.owner, consent: [...d.consent], persona: 'normal', patternStartMs: null, fault: null,
-        episodes: [], traits: ['replacement'], activeFromMs: atMs + rng.int(0, 3) * DAY_MS, replaces: d.id,
+        // Delivered as the old one is taken away: the same day or the next.
+        episodes: [], traits: ['replacement'], activeFromMs: atMs + rng.int(0, 1) * DAY_MS, replaces: d.id,
       };
       d.replacedBy = next.id;
       out.push(next);

@@ -218,7 +218,7 @@ export async function backtest(o: BacktestOptions): Promise<BacktestReport> {
       detections: detections.get(r.id)!, alarms: mine.length, devices: new Set(mine.map((a) => a.deviceId)).size,
       held: held.get(r.id)!, examples: examples.get(r.id)!,
     };
-    if (o.manifest && r.personas.length > 0 && res.evaluated) res.truth = score(r, mine, o.manifest, firstStep, to, warnings);
+    if (o.manifest && r.personas.length > 0 && res.evaluated) res.truth = score(r, mine, o.manifest, o.fromMs, to, warnings);
     return res;
   });
   const report: BacktestReport = {
@@ -248,10 +248,9 @@ function reasonsOf(d: ManifestDevice, from: number, to: number): string[] {
   return [...reasons];
 }
 
-function score(r: Rule, mine: Alarm[], manifest: ManifestDevice[], firstStep: number, to: number, warnings: string[]): NonNullable<RuleResult['truth']> {
+function score(r: Rule, mine: Alarm[], manifest: ManifestDevice[], historyFrom: number, to: number, warnings: string[]): NonNullable<RuleResult['truth']> {
   const devices = manifest.filter((d) => r.kinds.includes(d.kind));
   const need = r.detectorImpl.detection?.(r.params) ?? { after: r.windowDays, before: 0 };
-  const historyFrom = firstStep - r.windowDays * DAY_MS;
   const episodesOf = (d: ManifestDevice) => d.truth.filter((t) => t.what === 'persona' && r.personas.includes(t.persona ?? ''));
   const byDevice = new Map<string, Alarm[]>();
   for (const a of mine) byDevice.set(a.deviceId, [...(byDevice.get(a.deviceId) ?? []), a]);

@@ -16,11 +16,11 @@ const params = z.object({
   /** Days without a trip at the end from which the car counts as silent instead. */
   maxQuietDays: z.number().int().min(1).default(14),
   /** Days at home needed in the window (days the household was away, and the drive there and back, do not count). */
-  minDaysAtHome: z.number().int().min(7).default(28),
+  minDaysAtHome: z.number().int().min(7).default(56),
   /** The longest ordinary absence: a car alone in its household, parked this long or less, may be away with its owners. */
   absenceDays: z.number().int().min(1).default(28),
   absenceAware: z.boolean().default(true),
-  windowDays: z.number().int().min(7).max(365).default(56),
+  windowDays: z.number().int().min(7).max(365).default(112),
 }).strict();
 
 /** A car driven little but regularly, at home: the owner pays a flat premium for kilometres not driven. */

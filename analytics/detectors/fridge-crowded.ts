@@ -8,11 +8,13 @@ const params = z.object({
   /** Mean compressor duty, against the median of the same model. */
   minDutyRatio: z.number().min(1).default(1.15),
   /**
-   * …and both beyond the cohort's own spread: this many robust standard deviations (the
-   * interquartile range / 1.349) above its median, so that an ordinary big family on a model
-   * whose fridges vary is not taken for a fridge too small. 0: the ratios alone.
+   * …and beyond the cohort's own spread, in robust standard deviations (the interquartile
+   * range / 1.349) above its median: door openings, the household's size, an outlier of the
+   * model (so that an ordinary big family on a model whose fridges vary is not taken for a
+   * fridge too small); compressor duty, the strain it causes, above nearly all of it. 0: the ratios alone.
    */
-  minRobustZ: z.number().min(0).default(3),
+  minOpeningsZ: z.number().min(0).default(3),
+  minDutyZ: z.number().min(0).default(2),
   /** Days with data needed in the window. */
   minDays: z.number().int().min(1).default(7),
   windowDays: z.number().int().min(7).max(365).default(28),
@@ -45,18 +47,18 @@ export const fridgeCrowded: Detector<z.infer<typeof params>> = {
     const robustZ = (x: number, c: typeof co) => (x - c.percentiles.p50) / Math.max((c.percentiles.p75 - c.percentiles.p25) / 1.349, 1e-9);
     const oz = robustZ(total, co);
     const dz = robustZ(d, cd);
-    if (!(oz >= p.minRobustZ) || !(dz >= p.minRobustZ)) return null;
+    if (!(oz >= p.minOpeningsZ) || !(dz >= p.minDutyZ)) return null;
     const days = to - from;
     return {
       summary: `The doors of this ${model?.name ?? 'fridge'} opened ${Math.round(total / days)} times a day over the last ${days} days, ${round(oRatio, 1)}× the median of ${co.devices} ${co.model} fridges, and its compressor ran ${Math.round(d * 100)}% of the time (${round(dRatio, 2)}× the median): it is likely too small for the household.`,
       figures: { door_openings_per_day: round(total / days, 1), openings_ratio: round(oRatio, 2), openings_robust_z: round(oz, 2), compressor_duty: round(d, 3), duty_ratio: round(dRatio, 2), duty_robust_z: round(dz, 2) },
-      thresholds: { min_openings_ratio: p.minOpeningsRatio, min_duty_ratio: p.minDutyRatio, min_robust_z: p.minRobustZ },
+      thresholds: { min_openings_ratio: p.minOpeningsRatio, min_duty_ratio: p.minDutyRatio, min_openings_z: p.minOpeningsZ, min_duty_z: p.minDutyZ },
       series: { label: 'door openings per day', values: openings, threshold: round((co.percentiles.p50 / days) * p.minOpeningsRatio, 1) },
       cohort: { model: co.model, devices: co.devices, percentiles: { ...co.percentiles, duty_p50: cd.percentiles.p50 } },
       // Both figures must stand out of the cohort's spread; the margin is the closer of the two.
-      confidence: oz < dz
-        ? { summary: `door openings ${round(oz, 1)} robust standard deviations above the ${co.model} median (the rule needs ${p.minRobustZ}; compressor duty stands out further)`, figure: 'openings_robust_z', bound: round(oz, 2), threshold: p.minRobustZ }
-        : { summary: `compressor duty ${round(dz, 1)} robust standard deviations above the ${co.model} median (the rule needs ${p.minRobustZ}; door openings stand out further)`, figure: 'duty_robust_z', bound: round(dz, 2), threshold: p.minRobustZ },
+      confidence: oz / p.minOpeningsZ < dz / p.minDutyZ
+        ? { summary: `door openings ${round(oz, 1)} robust standard deviations above the ${co.model} median (the rule needs ${p.minOpeningsZ}; compressor duty ${round(dz, 1)}, needs ${p.minDutyZ})`, figure: 'openings_robust_z', bound: round(oz, 2), threshold: p.minOpeningsZ }
+        : { summary: `compressor duty ${round(dz, 1)} robust standard deviations above the ${co.model} median (the rule needs ${p.minDutyZ}; door openings ${round(oz, 1)}, need ${p.minOpeningsZ})`, figure: 'duty_robust_z', bound: round(dz, 2), threshold: p.minDutyZ },
       offer: successor ? { target: successor.id, label: `${successor.name} (${successor.volume_l} l)` } : undefined,
     };
   },

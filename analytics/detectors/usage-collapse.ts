@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { longestQuietRun, presence, householdFeatures } from './household.ts';
-import { activeDays, levelText, median, pct, poissonBounds, round, slice, sum, zOf } from './stats.ts';
+import { activeDays, levelText, median, pct, round, slice, sum, zOf } from './stats.ts';
 import type { Detector } from './types.ts';
 import { quietTail, silentDaysParam, USAGE } from './usage.ts';
 
@@ -17,8 +17,10 @@ const params = z.object({
   minBaselineDays: z.number().int().min(1).default(10),
   /** Days of the recent part left once absences are set aside. */
   minRecentDays: z.number().int().min(1).default(14),
-  /** The longest ordinary absence (holidays of up to four weeks): a quiet spell up to this long may be one. */
+  /** The longest ordinary absence (holidays of up to four weeks)… */
   absenceDays: z.number().int().min(1).default(28),
+  /** …and the days around it without use (the last wash before leaving): a quiet spell up to both may be one. */
+  graceDays: z.number().int().min(0).default(7),
   /** Days without any reading from which the device is the silent-device rule's case (the same as that rule's). */
   silentDays: silentDaysParam,
   /** Set absences aside (the household's quiet spells, or the device's own longest one when nothing can corroborate). */
@@ -57,7 +59,7 @@ export const usageCollapse: Detector<z.infer<typeof params>> = {
         // Nothing else to tell an absence by: the device's longest quiet spell of each part may be one.
         for (const [a, b] of [[0, split], [split, n]]) {
           const run = longestQuietRun(use.slice(a, b));
-          if (run && run[1] - run[0] <= p.absenceDays && run[1] - run[0] >= 2) for (let i = a + run[0]; i < a + run[1]; i++) keep[i] = false;
+          if (run && run[1] - run[0] <= p.absenceDays + p.graceDays && run[1] - run[0] >= 2) for (let i = a + run[0]; i < a + run[1]; i++) keep[i] = false;
         }
       }
       away = keep.slice(split).filter((k) => !k).length;
@@ -71,7 +73,7 @@ export const usageCollapse: Detector<z.infer<typeof params>> = {
     const b = sum(base) / base.length;
     const r = sum(recent) / recent.length;
     const ratio = r / b;
-    const upper = upperMean(recent, p.level, u.counted) / b;
+    const upper = ratioUpper(recent, base, p.level, u.counted);
     if (!(upper <= p.maxRatio)) return null;
     const level = levelText(p.level);
     return {
@@ -85,14 +87,25 @@ export const usageCollapse: Detector<z.infer<typeof params>> = {
 };
 
 /**
- * Upper confidence bound of a mean daily use: from the days' own scatter, and for counted use
- * (cycles, door openings) never below the Poisson bound of the count (few events say little).
+ * Upper confidence bound of recent use over baseline use, both uncertain: on the log scale, the
+ * ratio plus z times the combined relative error of the two means; for counted use (cycles,
+ * door openings) each part's error is that of a Poisson count (never less than half an event,
+ * so a recent part with nothing in it still has a bound), for distances the days' own scatter.
  */
-export function upperMean(values: number[], level: number, counted: boolean): number {
-  const xs = values.map((v) => (Number.isNaN(v) ? 0 : v));
-  const n = xs.length;
-  const m = sum(xs) / n;
-  const sd = Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / Math.max(1, n - 1));
-  const fromScatter = m + (zOf(level) * sd) / Math.sqrt(n);
-  return counted ? Math.max(fromScatter, poissonBounds(Math.round(sum(xs)), level).upper / n) : fromScatter;
+export function ratioUpper(recent: number[], base: number[], level: number, counted: boolean): number {
+  const stats = (xs: number[]) => {
+    const n = xs.length;
+    const m = sum(xs) / n;
+    const sd = Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / Math.max(1, n - 1));
+    return { n, m, total: sum(xs), sd };
+  };
+  const r = stats(recent);
+  const b = stats(base);
+  const z = zOf(level);
+  if (counted) {
+    const rTotal = Math.max(r.total, 0.5);
+    return ((rTotal / r.n) / b.m) * Math.exp(z * Math.sqrt(1 / rTotal + 1 / Math.max(b.total, 0.5)));
+  }
+  const rel = Math.sqrt((r.sd / Math.max(r.m, b.m * 0.01)) ** 2 / r.n + (b.sd / b.m) ** 2 / b.n);
+  return (Math.max(r.m, b.m * 0.01) / b.m) * Math.exp(z * rel);
 }

@@ -10,9 +10,9 @@ const params = z.object({
   minCohortRatio: z.number().min(0).default(1.5),
   /** Confidence of the bound (one-sided Poisson); 0.5 takes the plain rate. */
   level: z.number().min(0.5).max(0.999).default(0.9),
-  /** Days at home needed in the window (days the household was away do not count). */
+  /** Days needed in the window, an absence still under way at its end set aside. */
   minDaysAtHome: z.number().int().min(1).default(14),
-  /** Count only the days the household was at home. */
+  /** Set aside an absence still under way at the end of the window. */
   absenceAware: z.boolean().default(true),
   windowDays: z.number().int().min(7).max(365).default(28),
 }).strict();
@@ -20,7 +20,7 @@ const params = z.object({
 /** Cycles per week at home, against a fixed floor (lower confidence bound) and the model cohort's median. */
 export const washerHeavyUse: Detector<z.infer<typeof params>> = {
   id: 'washer-heavy-use',
-  description: 'wash cycles per week at home, above a floor (lower confidence bound) and well above the median of the same model',
+  description: 'wash cycles per week, an absence under way set aside, above a floor (lower confidence bound) and well above the median of the same model',
   kinds: ['washer'],
   params,
   windowDays: (p) => p.windowDays,
@@ -30,8 +30,12 @@ export const washerHeavyUse: Detector<z.infer<typeof params>> = {
   detect(ctx) {
     const { series, from, to, params: p, cohort, model } = ctx;
     const cycles = slice(series.daily.get('washer.cycles')!, from, to);
+    // Laundry waits for the household: the days of an absence it has come back from count (their
+    // washing was done on return); an absence still under way at the end is set aside.
     const away = p.absenceAware ? presence(ctx, from, to).away : cycles.map(() => false);
-    const home = cycles.filter((_, i) => !away[i]);
+    let end = away.length;
+    while (end > 0 && away[end - 1]) end--;
+    const home = cycles.slice(0, end);
     if (home.length < p.minDaysAtHome) return null;
     const n = sum(home);
     const perWeek = (n / home.length) * 7;
@@ -43,7 +47,7 @@ export const washerHeavyUse: Detector<z.infer<typeof params>> = {
     if (Number.isFinite(ratio) && ratio < p.minCohortRatio) return null;
     const level = levelText(p.level);
     return {
-      summary: `This washer ran ${round(perWeek, 1)} cycles a week over the ${home.length} days at home of the last ${to - from} (the rule fires from ${p.minCyclesPerWeek}; ${level} sure it is at least ${round(lower, 1)}), ${round(ratio, 1)}× the median ${model?.id ?? ''} machine.`,
+      summary: `This washer ran ${round(perWeek, 1)} cycles a week over ${home.length === to - from ? `the last ${to - from} days` : `${home.length} of the last ${to - from} days (the household is away since)`} (the rule fires from ${p.minCyclesPerWeek}; ${level} sure it is at least ${round(lower, 1)}), ${round(ratio, 1)}× the median ${model?.id ?? ''} machine.`,
       figures: { cycles: sum(cycles), days_at_home: home.length, cycles_per_week: round(perWeek, 2), cycles_per_week_lower_bound: round(lower, 2), cohort_ratio: round(ratio, 2) },
       thresholds: { min_cycles_per_week: p.minCyclesPerWeek, min_cohort_ratio: p.minCohortRatio },
       series: { label: 'cycles per day', values: cycles.map((v) => (Number.isNaN(v) ? 0 : v)) },

@@ -130,12 +130,12 @@ export function collapseDay(device: SimDevice): number {
 }
 
 /**
- * A regular trickle: use on about one day in `every`, each time a day early or late (a pure
- * function of the day, so any day can be generated alone).
+ * A regular trickle: use the day after `startDay`, then about one day in `every`, each time a
+ * day early or late (a pure function of the day, so any day can be generated alone).
  */
 export function trickleDay(day: number, startDay: number, every: number, jitter: (j: number) => number): boolean {
-  const j = Math.round((day - startDay) / every);
-  return j >= 1 && day === startDay + j * every + jitter(j);
+  const j = Math.round((day - startDay - 1) / every);
+  return j >= 0 && day === startDay + 1 + j * every + (j > 0 ? jitter(j) : 0);
 }
 
 /** UTC ms of a local time of day on `day`, for a device `tzH` hours east of UTC. */
