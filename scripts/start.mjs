@@ -14,7 +14,8 @@ import { ensureDebianPackages, ensureNodeModules, root } from './setup.mjs';
 const HELP = `usage: npm start [-- options]
 
   --devices <n>   devices in the simulated fleet on the first run (default 50, the
-                  smallest default mix that holds every persona)
+                  smallest default mix that holds every persona); a realistic fleet
+                  (sim provision --profile realistic)
   --days <n>      days of history backfilled on the first run (default 90)
   --speed <f>     the live fleet replays the last 10 hours this many times faster than
                   real time, then goes on in real time (default 60)
@@ -191,8 +192,8 @@ try {
 
   const fleetFile = join(local, 'data', 'sim', 'fleet.json');
   if (!existsSync(fleetFile)) {
-    say(`first run: provisioning ${args.devices} simulated devices and backfilling ${args.days} days of history…`);
-    run(['sim', 'provision', '--devices', args.devices, '--seed', '7']);
+    say(`first run: provisioning ${args.devices} simulated devices (realistic: households away together, seasons, noisy sensors) and backfilling ${args.days} days of history…`);
+    run(['sim', 'provision', '--devices', args.devices, '--seed', '7', '--profile', 'realistic']);
     run(['sim', 'backfill', '--days', args.days, '--until', `now-${LIVE_REPLAY}`]);
   } else {
     say('the simulated fleet from an earlier run is kept (npm start -- --reset starts afresh)');

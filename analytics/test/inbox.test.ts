@@ -56,6 +56,11 @@ test('the inbox lists the fleet\'s triggers, shows evidence with a chart, and st
   await page.waitForSelector('#detail:not([hidden]) #d-summary:not(:empty)');
   const t = a.state.get(id)!.trigger;
   assert.equal(await page.textContent('#d-summary'), t.evidence.summary);
+  // How sure the rule was, in plain words.
+  assert.ok(t.evidence.confidence, `${t.ruleId}: no confidence in its evidence`);
+  const facts = await page.textContent('#d-facts');
+  assert.ok(facts!.includes(`Confidence${t.evidence.confidence.summary}`), `the confidence is not shown: ${facts}`);
+  assert.match(t.evidence.confidence.summary, /sure|standard deviations|needs/);
   assert.equal(await page.locator('#d-chart svg rect.bar').count(), t.evidence.series!.points.filter((p) => p[1] !== null).length);
   const figures = await page.textContent('#d-figures');
   for (const v of Object.values(t.evidence.figures)) assert.ok(figures!.includes(String(v)), `figure ${v} not shown`);

@@ -89,6 +89,8 @@ async function show(id) {
       Device: `${t.deviceId} (${t.kind}, ${t.model})`, Owner: t.owner,
       Window: `${t.evidence.window.from.slice(0, 10)} to ${t.evidence.window.to.slice(0, 10)}`, Rule: `${t.ruleId} v${t.ruleVersion}`, Created: t.createdAt,
     };
+    // How sure the rule was, in its own words (the bound or margin it cleared).
+    if (t.evidence.confidence) facts.Confidence = t.evidence.confidence.summary;
     if (t.evidence.cohort) facts.Cohort = `${t.evidence.cohort.devices} ${t.evidence.cohort.model} devices; median ${t.evidence.cohort.percentiles.p50}`;
     $('#d-facts').innerHTML = Object.entries(facts).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('');
     $('#d-figures tbody').innerHTML = rows(t.evidence.figures);
