@@ -6,6 +6,7 @@ import { dayFloor, DEFAULT_MIX } from '../fleet.ts';
 import { readFleetFile } from '../manifest.ts';
 import { runLive, type LiveStatus } from '../modes/live.ts';
 import { provisionFleet } from '../modes/provision.ts';
+import { DeviceSim } from '../generate.ts';
 import { catalogue } from './fixtures.ts';
 
 /** Sum of a Prometheus metric over its label sets. */
@@ -22,7 +23,7 @@ describe('live through a real gateway', { timeout: 300_000 }, () => {
     await t?.stop();
   });
 
-  it('1,000 devices hold 1,000 connections, the gateway reports them, and readings flow', async () => {
+  it('1,000 devices hold their connections (all but the machines replaced earlier), the gateway reports them, and readings flow', async () => {
     const N = 1_000;
     const fleetPath = join(t.dir, 'sim', 'fleet.json');
     const fleet = await provisionFleet({
@@ -30,14 +31,16 @@ describe('live through a real gateway', { timeout: 300_000 }, () => {
       registry: t.gateway.registry, catalogue, devices: N, mix: DEFAULT_MIX, seed: 9, prefix: 'lv', faultShare: 0, personaShares: { 'silent-device': 0 },
       epochMs: dayFloor(Date.now()), fleetPath, manifestPath: join(t.dir, 'sim', 'fleet.manifest.json'),
     });
-    const online = fleet.devices.filter((d) => !(d.persona === 'silent-device' && d.patternStartMs! <= Date.now())).length;
+    // A realistic fleet also keeps offline the machines replaced before the clock starts.
+    const fromMs = Date.now() - 6 * 3_600_000;
+    const online = fleet.devices.filter((d) => new DeviceSim(fleet, d, catalogue).reports(fromMs)).length;
     const { secrets } = await readFleetFile(fleetPath);
     const abort = new AbortController();
     let gatewayCount = -1;
     let sawAll: LiveStatus | null = null;
     let checking = false;
     const end = await runLive({
-      fleet, catalogue, target: { url: t.mqttUrl, secrets }, speed: 3_600, fromMs: Date.now() - 6 * 3_600_000,
+      fleet, catalogue, target: { url: t.mqttUrl, secrets }, speed: 3_600, fromMs,
       connectRate: 500, signal: abort.signal, statusEveryMs: 100, durationMs: 240_000,
       onStatus: (s) => {
         if (s.connected < online || checking || sawAll) return;
@@ -51,8 +54,8 @@ describe('live through a real gateway', { timeout: 300_000 }, () => {
       },
     });
     assert.ok(sawAll, `only ${end.connected} of ${online} devices connected`);
-    assert.equal(online, N);
-    assert.equal(gatewayCount, N);
+    assert.ok(online >= N * 0.97 && online <= fleet.devices.length, `${online} of ${fleet.devices.length} devices report`);
+    assert.equal(gatewayCount, online);
     assert.equal(end.figures.failedDevices, 0);
     assert.ok(end.figures.acked > 1_000, `acked ${end.figures.acked}`);
     assert.equal(end.figures.refused, 0);
