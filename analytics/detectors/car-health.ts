@@ -15,8 +15,10 @@ const params = z.object({
   minSohDropPer30Days: z.number().min(0).default(1),
   /** Confidence that it falls faster than that median at all, against the car's own scatter (one-sided); 0.5: no test. */
   level: z.number().min(0.5).max(0.9999).default(0.99),
-  /** Days with a battery reading needed to fit the trend. */
+  /** Days with a battery reading needed to fit the trend… */
   minSohDays: z.number().int().min(3).default(14),
+  /** …and in each of the window's first and last thirds: the car over the same days as its cohort, not part of them. */
+  minSohDaysEachEnd: z.number().int().min(1).default(5),
   /**
    * …and beyond the cohort's own spread by this many robust standard deviations (the
    * interquartile range of the cohort's trends / 1.349): in a cold spell, cars in a colder place
@@ -57,7 +59,9 @@ export const carHealth: Detector<z.infer<typeof params>> = {
     const known = c && c.devices >= p.minCohort;
     const cohortSlope = p.cohortAware ? (known ? c.percentiles.p50 : NaN) : 0;
     // A least-squares line far from the decline needs no robust fit.
-    const worth = present(soh).length >= p.minSohDays && (olsSlope(soh) - cohortSlope) * 30 <= -p.minSohDropPer30Days / 3;
+    const third = Math.floor(soh.length / 3);
+    const covered = present(soh.slice(0, third)).length >= p.minSohDaysEachEnd && present(soh.slice(soh.length - third)).length >= p.minSohDaysEachEnd;
+    const worth = covered && present(soh).length >= p.minSohDays && (olsSlope(soh) - cohortSlope) * 30 <= -p.minSohDropPer30Days / 3;
     const t = worth ? robustTrend(soh) : null;
     const excess = t ? (t.slope - cohortSlope) * 30 : NaN;
     const upper = t ? excess + zOf(p.level) * t.se * 30 : NaN;

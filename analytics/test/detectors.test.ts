@@ -186,6 +186,11 @@ describe('detectors', () => {
     assert.equal(failing.figures.battery_declining, 1);
     assert.ok(failing.figures.soh_change_beyond_cohort_per_30_days <= -2.5);
     assert.equal(failing.offer?.label, 'Battery check');
+    // A car that went quiet half-way through the weeks its cohort is measured over, its last readings
+    // in the cold: it cannot be compared over the same days, so no battery verdict.
+    const partial = fill(84, (i) => (i < 40 ? 95 - (3 / 30) * i : NaN));
+    assert.equal(run('car-health', 'car', 'CAR-CITY-EV', 84, { 'car.soh': partial }, { cohort: c }), null);
+    assert.ok(run('car-health', 'car', 'CAR-CITY-EV', 84, { 'car.soh': partial }, { cohort: c, params: { minSohDaysEachEnd: 0 } }), 'compared over other days, it would look failing');
     // No cohort to compare with: no battery verdict at all (the season cannot be told apart).
     assert.equal(run('car-health', 'car', 'CAR-CITY-EV', 84, { 'car.soh': fill(84, (i) => flat(i) - (3 / 30) * i) }), null);
   });
