@@ -18,7 +18,7 @@ const params = z.object({
   /** Days with a battery reading needed to fit the trend… */
   minSohDays: z.number().int().min(3).default(14),
   /** …and in each of the window's first and last thirds: the car over the same days as its cohort, not part of them. */
-  minSohDaysEachEnd: z.number().int().min(1).default(5),
+  minSohDaysEachEnd: z.number().int().min(0).default(5),
   /**
    * …and beyond the cohort's own spread by this many robust standard deviations (the
    * interquartile range of the cohort's trends / 1.349): in a cold spell, cars in a colder place
