@@ -1,8 +1,8 @@
 import type { Catalogue } from '../protocol/models.ts';
 import { topics, type ReadingChannel } from '../protocol/topics.ts';
 import { UsageGatewayError } from '../protocol/errors.ts';
-import { activeAt, personaOn, type Fleet, type SimDevice } from './fleet.ts';
-import { carSim, COLLAPSE_KM_SHARE, LOW_MILEAGE_KM_PER_MONTH } from './models/car.ts';
+import { activeAt, episodesOf, personaOn, type Fleet, type SimDevice } from './fleet.ts';
+import { carSim, LOW_MILEAGE_KM_PER_MONTH, ORDINARY_KM_PER_MONTH } from './models/car.ts';
 import { CLEAN_DAY, HOUR_MS, type Counters, type DayEnv, type DeviceCtx, type KindSim, type RawReading } from './models/common.ts';
 import { fridgeSim } from './models/fridge.ts';
 import { washerSim } from './models/washer.ts';
@@ -305,7 +305,7 @@ export interface TruthSpan {
   from: string;
   to: string | null;
   persona?: string;
-  /** stuck: the figure; season: what the weather does to the device. */
+  /** stuck: the figure; season: what the weather does to the device; persona: `borderline: …` when the pattern is neither clearly there nor clearly not. */
   detail?: string;
 }
 
@@ -324,11 +324,20 @@ export function truthOf(sim: DeviceSim, fromMs: number, toMs: number): TruthSpan
   for (const e of d.episodes ?? (d.persona === 'normal' ? [] : [{ persona: d.persona, fromMs: d.patternStartMs, toMs: null }])) {
     if (within(e.fromMs, e.toMs)) out.push({ what: 'persona', persona: e.persona, from: iso(e.fromMs ?? fromMs), to: e.toMs === null ? null : iso(e.toMs) });
   }
-  // A car whose use collapsed into what a low-mileage driver covers is one, from then on.
-  const collapse = (d.episodes ?? []).find((e) => e.persona === 'usage-collapse');
+  // A car whose use collapsed into what a low-mileage driver covers is one, from then on: what it
+  // drives over the two months after the collapse, days away set aside, tells.
+  const collapse = episodesOf(d).find((e) => e.persona === 'usage-collapse');
   if (d.kind === 'car' && collapse?.fromMs != null && within(collapse.fromMs, collapse.toMs)) {
-    const t = sim.traitsAt(Math.floor(collapse.fromMs / DAY_MS)) as { kmPerMonth: number };
-    if (COLLAPSE_KM_SHARE * t.kmPerMonth <= LOW_MILEAGE_KM_PER_MONTH) out.push({ what: 'persona', persona: 'car-low-mileage', from: iso(collapse.fromMs), to: collapse.toMs === null ? null : iso(collapse.toMs), detail: 'after its use collapsed' });
+    const a = collapse.fromMs + 7 * DAY_MS;
+    const b = a + 60 * DAY_MS;
+    let km = 0;
+    let home = 0;
+    for (let day = Math.floor(a / DAY_MS); day < Math.floor(b / DAY_MS); day++) if (!sim.envAt(day).absent) home++;
+    for (const r of sim.kept(a, b)) if (r.channel === 'telemetry' && !sim.envAt(Math.floor(r.timeMs / DAY_MS)).absent) km += Number(r.body.distance_km);
+    // Between what a low-mileage driver covers and where ordinary driving begins, it is neither
+    // for sure: a borderline span (a trigger there is not false, none is not a miss).
+    const per30 = home > 0 ? (km / home) * 30 : Infinity;
+    if (per30 < ORDINARY_KM_PER_MONTH) out.push({ what: 'persona', persona: 'car-low-mileage', from: iso(collapse.fromMs), to: collapse.toMs === null ? null : iso(collapse.toMs), detail: per30 <= LOW_MILEAGE_KM_PER_MONTH ? 'after its use collapsed' : `borderline: ${Math.round(per30)} km a month after its use collapsed` });
   }
   if (d.activeUntilMs != null) out.push({ what: 'replaced', from: iso(d.activeUntilMs), to: null, ...(d.replacedBy ? { detail: d.replacedBy } : {}) });
   if (d.activeFromMs != null) out.push({ what: 'replacement', from: iso(d.activeFromMs), to: null, ...(d.replaces ? { detail: d.replaces } : {}) });

@@ -257,8 +257,10 @@ function score(r: Rule, mine: Alarm[], manifest: ManifestDevice[], historyFrom: 
   let positives = 0;
   let tp = 0;
   const missed: string[] = [];
+  // A borderline pattern (neither clearly there nor clearly not) is no pattern to find; a trigger on it is not false either.
+  const borderline = (t: TruthSpan) => t.detail?.startsWith('borderline') ?? false;
   for (const d of devices) {
-    for (const e of episodesOf(d)) {
+    for (const e of episodesOf(d).filter((x) => !borderline(x))) {
       // Visible: under way for the days the rule needs, within the history, after the history it compares with.
       if (ms(e.from) < historyFrom + need.before * DAY_MS && need.before > 0) continue;
       const visibleFrom = Math.max(ms(e.from), historyFrom);

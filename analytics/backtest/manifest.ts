@@ -7,7 +7,9 @@ import type { DeviceInfo } from '../detectors/index.ts';
  * One fact of the ground truth about a device over a span (ISO times; `to` null: still so):
  * `persona` (a planted pattern, with `persona`), `absent` (its household away), `replaced`,
  * `replacement`, `resold`, `stuck` and `missing` (sensor spells), `season` (the weather moving
- * its figures, `detail` says how).
+ * its figures, `detail` says how). A persona span whose `detail` begins with `borderline` is
+ * neither clearly there nor clearly not: a backtest neither counts it as a miss nor a trigger on
+ * it as false.
  */
 export interface TruthSpan {
   what: string;

@@ -28,6 +28,8 @@ const WEEKEND_DAYS_PER_MONTH = 8.7;
 const OUTING_CHANCE = 0.85;
 /** What a low-mileage driver covers at most (realistic profile): 3,600 km a year. */
 export const LOW_MILEAGE_KM_PER_MONTH = 300;
+/** Where ordinary driving begins (realistic profile): 5,000 km a year, the low end of a near-threshold driver. */
+export const ORDINARY_KM_PER_MONTH = 420;
 /** Share of its old distance a car still covers after its use collapsed (realistic profile). */
 export const COLLAPSE_KM_SHARE = 0.15;
 
@@ -68,7 +70,7 @@ export const carSim: KindSim<CarTraits, Trip[]> = {
     // Realistic: a low-mileage car covers 1,200–3,600 km a year; most cars 7,000–30,000;
     // some ordinary ones 5,000–7,000 (420–580 km a month).
     const kmPerMonth = !real ? (low ? rng.uniform(120, 240) : rng.uniform(900, 2200))
-      : low ? rng.uniform(100, LOW_MILEAGE_KM_PER_MONTH) : near ? rng.uniform(420, 580) : Math.exp(rng.uniform(Math.log(600), Math.log(2500)));
+      : low ? rng.uniform(100, LOW_MILEAGE_KM_PER_MONTH) : near ? rng.uniform(ORDINARY_KM_PER_MONTH, 580) : Math.exp(rng.uniform(Math.log(600), Math.log(2500)));
     // A car that sits most of the week, taken out on the same two or three days (shopping, visits).
     const outingDays = low ? rng.shuffle([0, 1, 2, 3, 4, 5, 6]).slice(0, rng.int(2, 3)).sort() : [];
     const commuter = !low && rng.chance(0.7);
