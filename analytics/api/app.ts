@@ -10,6 +10,7 @@ import { TRIGGER_CATEGORIES } from '../../protocol/topics.ts';
 import { feedbackInputSchema, TRIGGER_STATUSES, triggerSchema, type Feedback } from '../../protocol/trigger.ts';
 import type { Analytics } from '../service.ts';
 import type { TriggerRecord } from '../store/state.ts';
+import { recordRoutes } from './routes.ts';
 
 const INBOX = new URL('./inbox/', import.meta.url);
 const asset = (name: string) => readFileSync(new URL(name, INBOX), 'utf8');
@@ -62,6 +63,7 @@ const json = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable:
 export async function buildApiApp(o: { analytics: Analytics; token?: string }): Promise<FastifyInstance> {
   const { analytics } = o;
   const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  recordRoutes(app);
   // Schemas below document the API (OpenAPI); validation is zod's, with our error codes.
   app.setValidatorCompiler(() => (data) => ({ value: data }));
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
