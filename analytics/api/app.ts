@@ -10,6 +10,7 @@ import { feedbackInputSchema, TRIGGER_STATUSES, triggerSchema, type Feedback } f
 import type { Analytics } from '../service.ts';
 import type { TriggerRecord } from '../store/state.ts';
 import { installGuard } from './guard.ts';
+import { installSecurityHeaders, SECURITY_HEADERS } from './headers.ts';
 import { recordRoutes } from './routes.ts';
 
 const INBOX = new URL('./inbox/', import.meta.url);
@@ -66,10 +67,11 @@ export async function buildApiApp(o: { analytics: Analytics; token?: string }): 
     bodyLimit: 64 * 1024,
     // A target the router cannot decode (`/%ZZ`) or a path parameter over 100 characters is
     // refused before routing, so before any hook: answer it in our own form. It reaches no handler.
-    frameworkErrors: (err, _req, reply) => fail(reply, 'GW_ERR_BAD_REQUEST', `${err.message}; see /docs`),
+    frameworkErrors: (err, _req, reply) => fail(reply.headers(SECURITY_HEADERS), 'GW_ERR_BAD_REQUEST', `${err.message}; see /docs`),
   });
   recordRoutes(app);
-  // Before any route or plugin, so that the check covers them all (fastify encapsulation).
+  // Before any route or plugin, so that they cover them all (fastify encapsulation).
+  installSecurityHeaders(app);
   installGuard(app, o.token);
   // Schemas below document the API (OpenAPI); validation is zod's, with our error codes.
   app.setValidatorCompiler(() => (data) => ({ value: data }));
@@ -81,7 +83,8 @@ export async function buildApiApp(o: { analytics: Analytics; token?: string }): 
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // BaseLayout: without the top bar, whose logo is an SVG with an inline <style> that the CSP refuses.
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { layout: 'BaseLayout' } });
 
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     if (err instanceof UsageGatewayError) return fail(reply, err.code, err.message, err.details);

@@ -200,3 +200,47 @@ describe('authentication by matched route', () => {
     await bare.close();
   });
 });
+
+describe('headers on every answer', () => {
+  /** The directives a browser needs to refuse framing and scripts from anywhere but this server. */
+  function assertSecure(res: Answer, what: string) {
+    const csp = res.headers['content-security-policy'] ?? '';
+    const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v.join(' ')]));
+    assert.equal(directives.get('default-src'), "'self'", `${what}: CSP ${csp}`);
+    assert.equal(directives.get('script-src'), "'self'", `${what}: CSP ${csp}`);
+    assert.equal(directives.get('style-src'), "'self'", `${what}: CSP ${csp}`);
+    assert.equal(directives.get('frame-ancestors'), "'none'", `${what}: CSP ${csp}`);
+    assert.equal(directives.get('object-src'), "'none'", `${what}: CSP ${csp}`);
+    assert.ok(!csp.includes('unsafe-'), `${what}: CSP ${csp}`);
+    assert.equal(res.headers['x-frame-options'], 'DENY', what);
+    assert.equal(res.headers['x-content-type-options'], 'nosniff', what);
+    assert.equal(res.headers['referrer-policy'], 'no-referrer', what);
+  }
+
+  test('every route, with and without the token, and every kind of refusal carries CSP, anti-framing, nosniff and no-referrer', async () => {
+    const seen = new Set<number>();
+    for (const r of routesOf(app)) {
+      for (const token of [undefined, TOKEN]) {
+        // A GET or HEAD changes nothing; feedback and consent are sent invalid, so they change nothing either.
+        const res = await raw(r.method, concrete(r.url), { token, body: r.method === 'POST' || r.method === 'PUT' ? '{"spam":1}' : undefined });
+        seen.add(res.status);
+        assertSecure(res, `${r.method} ${r.url}${token ? '' : ' without token'} → ${res.status}`);
+      }
+    }
+    const odd: Array<[string, string, { token?: string; body?: string }]> = [
+      ['GET', '/no/such/route', { token: TOKEN }],
+      ['GET', `/api/triggers/${'0'.repeat(32)}`, { token: TOKEN }],
+      ['GET', '/api/triggers/%ZZ', {}],
+      ['POST', `/api/triggers/${trigger.id}/feedback`, { token: TOKEN, body: '{"outcome":' }],
+      ['POST', `/api/triggers/${trigger.id}/feedback`, { token: TOKEN, body: JSON.stringify({ outcome: 'declined', note: 'x'.repeat(70_000) }) }],
+      ['GET', '/docs/static/no-such-file.js', {}],
+    ];
+    for (const [method, target, o] of odd) {
+      const res = await raw(method, target, o);
+      seen.add(res.status);
+      assertSecure(res, `${method} ${target} → ${res.status}`);
+    }
+    for (const s of [200, 302, 401, 400, 404]) assert.ok(seen.has(s), `no answer with status ${s} was looked at: ${[...seen]}`);
+    assert.equal(analytics.state.get(trigger.id)!.status, 'open');
+  });
+});

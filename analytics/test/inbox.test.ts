@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { makeFleet, writeFleet, type FleetOptions } from './helpers/fleet.ts';
 import { analyticsEnv, DAY, TOKEN, type AnalyticsEnv } from './helpers/setup.ts';
 
@@ -40,7 +40,10 @@ test('the inbox lists the fleet\'s triggers, shows evidence with a chart, and st
   assert.ok(run.fired >= 5);
   const { api } = await a.start();
   const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(`http://127.0.0.1:${api}/inbox`);
+  const violations = await recordCspViolations(page);
+  const res = await page.goto(`http://127.0.0.1:${api}/inbox`);
+  // The page works under its own Content-Security-Policy: no inline script or style is needed.
+  assert.match(res!.headers()['content-security-policy'], /script-src 'self'.*frame-ancestors 'none'/);
   await page.fill('#token', TOKEN);
   await page.click('#login button');
   await page.waitForSelector('#triggers tbody tr[data-id]');
@@ -66,7 +69,40 @@ test('the inbox lists the fleet\'s triggers, shows evidence with a chart, and st
   assert.equal(stored.status, 'declined');
   assert.equal(stored.feedback.at(-1)!.outcome, 'declined');
   assert.equal(stored.feedback.at(-1)!.by, 'inbox');
+  assert.deepEqual(violations, [], 'the inbox broke its Content-Security-Policy');
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: `${ARTIFACTS}analytics-inbox.png`, fullPage: true });
   await page.close();
 });
+
+test('Swagger UI on /docs renders the API under the same Content-Security-Policy, and no page can be framed', async () => {
+  const a = env.analytics();
+  const { api } = await a.start();
+  const page = await browser!.newPage();
+  const violations = await recordCspViolations(page);
+  const res = await page.goto(`http://127.0.0.1:${api}/docs`);
+  assert.match(res!.headers()['content-security-policy'], /frame-ancestors 'none'/);
+  await page.waitForSelector('.swagger-ui .opblock-summary-path[data-path="/api/triggers/{id}/feedback"]');
+  assert.deepEqual(violations, [], 'Swagger UI broke the Content-Security-Policy');
+
+  // A page of another origin that frames the inbox gets an empty frame: the browser refuses it.
+  const other = await browser!.newPage();
+  const blocked = new Promise<string>((resolve) => other.on('console', (m) => { if (/frame-ancestors|Refused to (display|frame)/i.test(m.text())) resolve(m.text()); }));
+  await other.setContent(`<iframe src="http://127.0.0.1:${api}/inbox"></iframe>`);
+  assert.match(await blocked, /frame-ancestors|Refused to (display|frame)/i);
+  const frame = other.frames().find((f) => f !== other.mainFrame());
+  assert.equal(await frame?.$('#login').catch(() => null) ?? null, null, 'the framed inbox must not render');
+  await page.close();
+  await other.close();
+  await a.stop();
+});
+
+/** Collects the page's Content-Security-Policy violations (the browser's securitypolicyviolation events). */
+async function recordCspViolations(page: Page): Promise<string[]> {
+  const found: string[] = [];
+  await page.exposeFunction('__cspViolation', (v: string) => { found.push(v); });
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => (window as unknown as { __cspViolation: (v: string) => void }).__cspViolation(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}:${e.columnNumber} ${e.sample}`));
+  });
+  return found;
+}
