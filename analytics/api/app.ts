@@ -43,13 +43,22 @@ function fail(reply: FastifyReply, code: ErrorCode, message: string, details?: u
   return reply.code(STATUS[code] ?? 500).send({ error: { code, message, ...(details ? { details } : {}) } });
 }
 
-/** zod issues as `field: problem` lines a person can act on. */
-function issues(err: z.ZodError): Array<{ field: string; problem: string }> {
-  return err.issues.map((i) => ({
-    field: i.path.join('.') || (i.code === 'unrecognized_keys' ? i.keys.join(',') : '(body)'),
-    problem: i.code === 'unrecognized_keys' ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message,
-  }));
+/**
+ * zod issues as `field: problem` lines a person can act on; an unknown field named in `refused`
+ * gets that explanation instead of "unknown field".
+ */
+function issues(err: z.ZodError, refused: Record<string, string> = {}): Array<{ field: string; problem: string }> {
+  return err.issues.flatMap((i) => {
+    if (i.code !== 'unrecognized_keys') return [{ field: i.path.join('.') || '(body)', problem: i.message }];
+    const prefix = i.path.length ? `${i.path.join('.')}.` : '';
+    return i.keys.map((k) => ({ field: `${prefix}${k}`, problem: Object.hasOwn(refused, k) ? refused[k] : `unknown field "${k}"` }));
+  });
 }
+
+/** Fields a feedback body may not carry, and why. */
+const FEEDBACK_REFUSED = {
+  at: 'the time of a feedback is the time the API receives it and cannot be set; leave "at" out',
+};
 
 const errorSchema = { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } } };
 const json = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
@@ -125,10 +134,14 @@ export async function buildApiApp(o: { analytics: Analytics; token?: string }): 
       response: { 201: triggerJson, 400: errorSchema, 404: errorSchema } },
   }, async (req, reply) => {
     const body = feedbackInputSchema.safeParse(req.body);
-    if (!body.success) return fail(reply, 'GW_ERR_BAD_REQUEST', `invalid feedback: ${issues(body.error).map((i) => `${i.field}: ${i.problem}`).join('; ')}`, issues(body.error));
+    if (!body.success) {
+      const problems = issues(body.error, FEEDBACK_REFUSED);
+      return fail(reply, 'GW_ERR_BAD_REQUEST', `invalid feedback: ${problems.map((i) => `${i.field}: ${i.problem}`).join('; ')}`, problems);
+    }
     if (!analytics.state.get(req.params.id)) return fail(reply, 'GW_ERR_TRIGGER_UNKNOWN', `no trigger "${req.params.id}"`);
+    // Timed by the server, never by the client (a decline dated ahead would suppress for as long).
     const now = new Date().toISOString();
-    const fb: Feedback = { ...body.data, at: body.data.at ?? now, receivedAt: now };
+    const fb: Feedback = { ...body.data, at: now, receivedAt: now };
     const feedbackSinks = analytics.config.analytics.delivery.influx ? ['influx'] : [];
     const rec = await analytics.state.addFeedback(req.params.id, fb, feedbackSinks);
     analytics.metrics.feedback.inc({ rule: rec!.trigger.ruleId, outcome: fb.outcome });

@@ -1,6 +1,6 @@
 import type { InfluxStore } from '../../gateway/storage/index.ts';
 import { formatPoint, timeNs } from '../../gateway/writer/index.ts';
-import type { Feedback, Trigger } from '../../protocol/trigger.ts';
+import { feedbackTimeMs, type Feedback, type Trigger } from '../../protocol/trigger.ts';
 import type { DeliveryResult, Sink } from './types.ts';
 
 const subMs = (id: string) => parseInt(id.slice(0, 8), 16) % 1_000_000;
@@ -27,7 +27,7 @@ export function feedbackLine(t: Trigger, fb: Feedback): string {
     measurement: 'trigger_feedback',
     tags: { rule_id: t.ruleId, category: t.category, kind: t.kind, model: t.model, device_id: t.deviceId, outcome: fb.outcome },
     fields: { trigger_id: { type: 'string', value: t.id }, owner: { type: 'string', value: t.owner }, value: { type: 'int', value: 1 } },
-    timeNs: timeNs(Date.parse(fb.at), subMs(t.id)),
+    timeNs: timeNs(feedbackTimeMs(fb), subMs(t.id)),
   });
 }
 

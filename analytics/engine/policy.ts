@@ -1,4 +1,4 @@
-import type { Trigger } from '../../protocol/trigger.ts';
+import { feedbackTimeMs, type Trigger } from '../../protocol/trigger.ts';
 import { DAY_MS } from '../detectors/index.ts';
 import type { Rule } from '../rules.ts';
 import type { StateStore } from '../store/state.ts';
@@ -60,7 +60,7 @@ export function checkPolicy(c: Candidate, trigger: Trigger, state: StateStore, o
 function declined(state: StateStore, rule: Rule, deviceId: string, owner: string, sinceMs: number): boolean {
   for (const rec of state.ofDeviceRule(deviceId, rule.id)) {
     if (rec.trigger.owner !== owner) continue;
-    for (const fb of rec.feedback) if (fb.outcome === 'declined' && Date.parse(fb.at) >= sinceMs) return true;
+    for (const fb of rec.feedback) if (fb.outcome === 'declined' && feedbackTimeMs(fb) >= sinceMs) return true;
   }
   return false;
 }

@@ -3,10 +3,11 @@ import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { triggerId, type Trigger } from '../../protocol/trigger.ts';
+import { checkPolicy } from '../engine/policy.ts';
 import { buildApiApp } from '../api/app.ts';
 import { routesOf } from '../api/routes.ts';
 import type { Analytics } from '../service.ts';
-import { analyticsEnv, TOKEN, type AnalyticsEnv } from './helpers/setup.ts';
+import { analyticsEnv, DAY, TOKEN, type AnalyticsEnv } from './helpers/setup.ts';
 
 // The HTTP boundary of the analytics API, over real sockets: which routes answer without the
 // token (only the public ones, however the path is spelt), the headers every answer carries,
@@ -14,6 +15,8 @@ import { analyticsEnv, TOKEN, type AnalyticsEnv } from './helpers/setup.ts';
 
 const DEVICE = 'sec-washer-1';
 const OWNER = 'cust-sec-1';
+/** A device of the same owner, for the policy check on stored feedback. */
+const OTHER_DEVICE = 'sec-washer-2';
 /** Routes that answer without the token. Kept here on purpose: a route that becomes public must change this test too. */
 const PUBLIC = new Set([
   'GET /', 'GET /inbox', 'GET /inbox/inbox.js', 'GET /inbox/inbox.css', 'GET /healthz', 'GET /metrics',
@@ -26,12 +29,12 @@ let app: FastifyInstance;
 let port: number;
 let trigger: Trigger;
 
-function makeTrigger(createdMs: number): Trigger {
+function makeTrigger(createdMs: number, deviceId = DEVICE): Trigger {
   const from = new Date(createdMs - 28 * 86_400_000).toISOString();
   const to = new Date(createdMs).toISOString();
   return {
-    id: triggerId('washer-overloaded', 1, DEVICE, from, to), ruleId: 'washer-overloaded', ruleVersion: 1, category: 'upsell', purpose: 'marketing',
-    deviceId: DEVICE, kind: 'washer', model: 'WM-7', owner: OWNER, offer: { type: 'model-upgrade', target: 'WM-9' },
+    id: triggerId('washer-overloaded', 1, deviceId, from, to), ruleId: 'washer-overloaded', ruleVersion: 1, category: 'upsell', purpose: 'marketing',
+    deviceId, kind: 'washer', model: 'WM-7', owner: OWNER, offer: { type: 'model-upgrade', target: 'WM-9' },
     evidence: { summary: '14 of 20 cycles above 7 kg', window: { from, to }, figures: { overload_share: 0.7 }, thresholds: { overload_share: 0.3 } },
     createdAt: to,
   };
@@ -39,7 +42,10 @@ function makeTrigger(createdMs: number): Trigger {
 
 before(async () => {
   env = await analyticsEnv();
-  await env.registry.addDevices([{ id: DEVICE, kind: 'washer', model: 'WM-7', owner: OWNER, consent: ['marketing', 'service'] }]);
+  await env.registry.addDevices([
+    { id: DEVICE, kind: 'washer', model: 'WM-7', owner: OWNER, consent: ['marketing', 'service'] },
+    { id: OTHER_DEVICE, kind: 'washer', model: 'WM-7', owner: OWNER, consent: ['marketing', 'service'] },
+  ]);
   analytics = env.analytics();
   await analytics.open();
   trigger = makeTrigger(Date.now() - 86_400_000);
@@ -242,5 +248,53 @@ describe('headers on every answer', () => {
     }
     for (const s of [200, 302, 401, 400, 404]) assert.ok(seen.has(s), `no answer with status ${s} was looked at: ${[...seen]}`);
     assert.equal(analytics.state.get(trigger.id)!.status, 'open');
+  });
+});
+
+describe('feedback is timed by the server', () => {
+  const post = (body: unknown) => raw('POST', `/api/triggers/${trigger.id}/feedback`, { token: TOKEN, body: JSON.stringify(body) });
+
+  test('a body with "at" is refused with a clear, coded error and nothing is stored; without it, the time is the receipt', async () => {
+    for (const at of ['2999-01-01T00:00:00Z', new Date(Date.now() - DAY).toISOString()]) {
+      const res = await post({ outcome: 'declined', at, note: 'dated by the client' });
+      assert.equal(res.status, 400);
+      const body = JSON.parse(res.body);
+      assert.equal(body.error.code, 'GW_ERR_BAD_REQUEST');
+      assert.match(body.error.message, /at: the time of a feedback is the time the API receives it/);
+      assert.deepEqual(body.error.details.map((d: { field: string }) => d.field), ['at']);
+    }
+    assert.equal(analytics.state.get(trigger.id)!.feedback.length, 0, 'a refused feedback must not be stored');
+
+    const before = Date.now();
+    const ok = await post({ outcome: 'declined', by: 'crm' });
+    const after = Date.now();
+    assert.equal(ok.status, 201);
+    const [fb] = analytics.state.get(trigger.id)!.feedback;
+    assert.equal(fb.at, fb.receivedAt);
+    assert.ok(Date.parse(fb.at) >= before && Date.parse(fb.at) <= after, `feedback dated ${fb.at}, not when it was received`);
+    assert.deepEqual(JSON.parse(ok.body).feedback[0], fb);
+
+    // The OpenAPI document says so: no "at" in the body, nothing else accepted.
+    const doc = JSON.parse((await raw('GET', '/docs/json')).body);
+    const schema = doc.paths['/api/triggers/{id}/feedback'].post.requestBody.content['application/json'].schema;
+    assert.deepEqual(Object.keys(schema.properties).sort(), ['by', 'note', 'outcome']);
+    assert.equal(schema.additionalProperties, false);
+    assert.match(schema.description, /time the API receives it/);
+  });
+
+  test('a decline stored with a time in the future (as clients could once set) counts from when it was received', async () => {
+    const now = Date.now();
+    const old = makeTrigger(now - 200 * DAY, OTHER_DEVICE);
+    assert.ok(await analytics.state.insert(old, []));
+    await analytics.state.addFeedback(old.id, { outcome: 'declined', at: '2999-01-01T00:00:00.000Z', receivedAt: new Date(now - 100 * DAY).toISOString() }, []);
+    const rule = analytics.rules.find((r) => r.id === 'washer-overloaded')!;
+    const d = analytics.registry.device(OTHER_DEVICE)!;
+    const device = { id: d.id, kind: d.kind, model: d.model, owner: d.owner, consent: d.consent, registeredAt: d.createdAt, ownerSince: d.ownerSince };
+    const cand = { rule, device, windowFrom: now - 28 * DAY, windowTo: now, detection: { summary: 's', figures: {}, thresholds: {} } };
+    const fresh = makeTrigger(now, OTHER_DEVICE);
+    const policy = { frequencyCapMax: 0, frequencyCapDays: 7, serviceOpenDays: 30 };
+    // The decline of 100 days ago no longer holds for a suppression time of 90 days; it does for 120.
+    assert.equal(checkPolicy(cand, fresh, analytics.state, { ...policy, declineSuppressionDays: 120 }, now), 'declined');
+    assert.equal(checkPolicy(cand, fresh, analytics.state, { ...policy, declineSuppressionDays: 90 }, now), null);
   });
 });
