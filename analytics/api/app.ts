@@ -32,6 +32,11 @@ const listQuery = z.object({
 
 const consentBody = z.object({ consent: z.array(z.enum(CONSENT_PURPOSES)) }).strict();
 
+/** Largest request body, in bytes; larger ones are refused before they are read. */
+export const BODY_LIMIT = 64 * 1024;
+/** Longest time a client may take to send one whole request. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 /** A stored trigger as the API shows it: the trigger, its status, feedback and deliveries. */
 const triggerView = (r: TriggerRecord) => ({ ...r.trigger, status: r.status, feedback: r.feedback, delivery: r.delivery });
 
@@ -73,7 +78,10 @@ export async function buildApiApp(o: { analytics: Analytics; token?: string }): 
   const { analytics } = o;
   const app = Fastify({
     logger: false,
-    bodyLimit: 64 * 1024,
+    // The largest body the API takes is a feedback or a consent list: a few hundred bytes.
+    bodyLimit: BODY_LIMIT,
+    // fastify's default (0) would lift Node's own limit: a client gets this long to send a request.
+    requestTimeout: REQUEST_TIMEOUT_MS,
     // A target the router cannot decode (`/%ZZ`) or a path parameter over 100 characters is
     // refused before routing, so before any hook: answer it in our own form. It reaches no handler.
     frameworkErrors: (err, _req, reply) => fail(reply.headers(SECURITY_HEADERS), 'GW_ERR_BAD_REQUEST', `${err.message}; see /docs`),

@@ -4,7 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { triggerId, type Trigger } from '../../protocol/trigger.ts';
 import { checkPolicy } from '../engine/policy.ts';
-import { buildApiApp } from '../api/app.ts';
+import { BODY_LIMIT, buildApiApp, REQUEST_TIMEOUT_MS } from '../api/app.ts';
+import { PUBLIC_ROUTES } from '../api/guard.ts';
 import { routesOf } from '../api/routes.ts';
 import type { Analytics } from '../service.ts';
 import { analyticsEnv, DAY, TOKEN, type AnalyticsEnv } from './helpers/setup.ts';
@@ -296,5 +297,51 @@ describe('feedback is timed by the server', () => {
     // The decline of 100 days ago no longer holds for a suppression time of 90 days; it does for 120.
     assert.equal(checkPolicy(cand, fresh, analytics.state, { ...policy, declineSuppressionDays: 120 }, now), 'declined');
     assert.equal(checkPolicy(cand, fresh, analytics.state, { ...policy, declineSuppressionDays: 90 }, now), null);
+  });
+});
+
+describe('the allow-list stays true', () => {
+  test('an allow-list entry that names no route stops the app from starting', async () => {
+    const list = PUBLIC_ROUTES as Set<string>;
+    list.add('GET /inbox/gone.js');
+    try {
+      const stale = await buildApiApp({ analytics, token: TOKEN });
+      await assert.rejects(async () => { await stale.ready(); }, /public allow-list names routes that do not exist: GET \/inbox\/gone\.js/);
+    } finally {
+      list.delete('GET /inbox/gone.js');
+    }
+  });
+});
+
+describe('limits', () => {
+  test('a body over the limit is refused before it is read, and the server gives a request a bounded time', async () => {
+    assert.equal(BODY_LIMIT, 64 * 1024);
+    const note = 'x'.repeat(BODY_LIMIT);
+    const res = await raw('POST', `/api/triggers/${trigger.id}/feedback`, { token: TOKEN, body: JSON.stringify({ outcome: 'accepted', note }) });
+    assert.equal(res.status, 400);
+    const body = JSON.parse(res.body);
+    assert.equal(body.error.code, 'GW_ERR_BAD_REQUEST');
+    assert.match(body.error.message, /too large/i);
+    assert.ok(analytics.state.get(trigger.id)!.feedback.every((f) => f.outcome !== 'accepted'));
+    // A body that is not JSON does not get past the schema either.
+    for (const [type, text] of [['text/plain', 'outcome=accepted'], ['application/x-www-form-urlencoded', 'outcome=accepted']]) {
+      const r = await new Promise<Answer>((resolve, reject) => {
+        const sock = tcpConnect(port, '127.0.0.1');
+        const chunks: Buffer[] = [];
+        sock.on('connect', () => sock.write(`POST /api/triggers/${trigger.id}/feedback HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: ${type}\r\nContent-Length: ${text.length}\r\n\r\n${text}`));
+        sock.on('data', (c) => chunks.push(c));
+        sock.on('error', reject);
+        sock.on('close', () => {
+          const [top, ...rest] = Buffer.concat(chunks).toString().split('\r\n\r\n');
+          resolve({ status: Number(top.split(' ')[1]), headers: {}, body: rest.join('\r\n\r\n') });
+        });
+      });
+      assert.equal(r.status, 400, `${type}: ${r.status} ${r.body}`);
+      assert.equal(JSON.parse(r.body).error.code, 'GW_ERR_BAD_REQUEST');
+    }
+    assert.ok(analytics.state.get(trigger.id)!.feedback.every((f) => f.outcome !== 'accepted'));
+    // fastify's default requestTimeout of 0 would switch Node's off; ours stays on.
+    assert.equal(app.server.requestTimeout, REQUEST_TIMEOUT_MS);
+    assert.ok(REQUEST_TIMEOUT_MS > 0 && app.server.headersTimeout > 0);
   });
 });
