@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { rfc3339Ms } from './time.ts';
+import { epochMs, rfc3339Ms, RFC3339_EXAMPLE } from './time.ts';
 import type { ReadingChannel } from './topics.ts';
 
 /** How a field is written to InfluxDB; fixed by the schema so type conflicts cannot happen. */
@@ -37,8 +37,13 @@ export interface CompiledReading extends ReadingDef {
  * `ts`: an RFC 3339 string or integer epoch milliseconds, parsed into epoch milliseconds by the
  * one strict parser (time.ts). A refusal says which form was meant and what is wrong with it.
  */
-export const tsSchema = z.union([z.number().int().nonnegative(), rfc3339Ms], {
-  error: (iss) => (iss.code === 'invalid_union' && typeof iss.input === 'string' ? iss.errors[1]?.[0]?.message : undefined),
+export const tsSchema = z.union([epochMs, rfc3339Ms], {
+  error: (iss) => {
+    if (iss.code !== 'invalid_union') return undefined;
+    if (typeof iss.input === 'number') return iss.errors[0]?.[0]?.message;
+    if (typeof iss.input === 'string') return iss.errors[1]?.[0]?.message;
+    return `expected an RFC 3339 time such as ${RFC3339_EXAMPLE} or whole epoch milliseconds, got ${iss.input === null ? 'null' : Array.isArray(iss.input) ? 'an array' : typeof iss.input === 'object' ? 'an object' : JSON.stringify(iss.input)}`;
+  },
 });
 
 /** Epoch milliseconds of a `ts` value (NaN when it is not a valid time). */

@@ -99,3 +99,15 @@ export const rfc3339Ms = z.string().transform((text, ctx) => {
   ctx.issues.push({ code: 'custom', message: r.reason, input: text });
   return z.NEVER;
 });
+
+/** Integer epoch milliseconds, each way of getting it wrong said in words. */
+export const epochMs = z
+  .number({ error: (iss) => (typeof iss.input === 'number' ? notFinite(iss.input) : undefined) })
+  .min(0, { error: (iss) => `epoch milliseconds must be ≥ 0 (1970-01-01T00:00:00Z), got ${iss.input}` })
+  .max(MAX_EPOCH_MS, { error: (iss) => `epoch milliseconds must be ≤ ${MAX_EPOCH_MS} (the last time a date can hold), got ${iss.input}` })
+  .refine(Number.isInteger, { error: (iss) => `epoch milliseconds must be a whole number, got ${iss.input}` });
+
+/** What a JSON number too large for a double (`1e309`, which JSON.parse reads as Infinity) is called. */
+export function notFinite(n: number): string {
+  return n < 0 ? 'number too large below zero (not finite)' : 'number too large (not finite)';
+}

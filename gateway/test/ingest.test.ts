@@ -179,3 +179,28 @@ describe('reading times are RFC 3339, parsed strictly', () => {
     await close(client);
   });
 });
+
+describe('refusal reasons a device engineer can act on', () => {
+  it('a number too large for JSON and a fractional epoch ts are named as such in the rejected notice', async () => {
+    const d = await t.addDevice({ kind: 'washer' });
+    const client = await connect(t.mqttUrl, d.id, d.secret);
+    await client.subscribeAsync(`devices/${d.id}/rejected`, { qos: 1 });
+    const now = Date.now();
+    // Written as text: 1e309 is what a firmware printf of a huge double gives; JSON.parse reads it as Infinity.
+    const tooLarge = JSON.stringify(washerCycle({ ts: now - 3_000, seq: 1 })).replace('"load_kg":6.5', '"load_kg":1e309');
+    const fractional = JSON.stringify(washerCycle({ ts: now - 2_000.5, seq: 2 }));
+    const good = JSON.stringify(washerCycle({ ts: now - 1_000, seq: 3 }));
+    const notice = nextMessage(client, `devices/${d.id}/rejected`);
+    await client.publishAsync(`devices/${d.id}/telemetry`, `[${tooLarge},${fractional},${good}]`, { qos: 1 });
+    const n = JSON.parse((await notice).toString());
+    assert.equal(n.accepted, 1);
+    assert.equal(n.refused, 2);
+    assert.deepEqual(n.errors.map((e: any) => [e.index, e.field, e.reason, e.received]), [
+      [0, 'load_kg', 'number too large (not finite)', 'Infinity'],
+      [1, 'ts', `epoch milliseconds must be a whole number, got ${now - 2_000.5}`, now - 2_000.5],
+    ]);
+    const [dead] = await listDeadLetters(t.config.deadletter.dir, { deviceId: d.id });
+    assert.equal(dead.reason, 'reading 0 field load_kg: number too large (not finite) (and 1 more)');
+    await close(client);
+  });
+});
