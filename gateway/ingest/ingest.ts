@@ -106,7 +106,7 @@ export class Ingest {
       work.push(this.o.deadletter.add({
         source: 'ingest', code: result.errors[0].code, reason: summarize(result.errors), deviceId: msg.deviceId,
         topic: msg.topic, errors: result.errors, ...payloadForStore(msg.payload),
-      }).then(() => metrics.deadLettered.inc({ source: 'ingest' })));
+      }).then((kept) => { if (kept) metrics.deadLettered.inc({ source: 'ingest' }); }));
       this.notify(msg, result.errors[0].code, result.readings.length, refusedReadings, result.errors);
     }
     await Promise.all(work);
@@ -121,7 +121,7 @@ export class Ingest {
     this.notify(msg, code, 0, 1, list);
     if (!keep) return;
     const entry = this.o.deadletter.add({ source: 'ingest', code, reason, deviceId: msg.deviceId, topic: msg.topic, errors: list, ...payloadForStore(msg.payload) })
-      .then(() => this.o.metrics.deadLettered.inc({ source: 'ingest' }));
+      .then((kept) => { if (kept) this.o.metrics.deadLettered.inc({ source: 'ingest' }); });
     if (durable) await entry;
     else entry.catch((err) => this.o.log.error({ err }, 'cannot write to the dead-letter store'));
   }
