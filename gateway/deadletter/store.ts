@@ -1,6 +1,7 @@
-import { mkdir, open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { openPrivate, privateDir, privateFile } from '../../core/private-fs.ts';
 import type { ErrorCode } from '../../protocol/errors.ts';
 import type { ReadingError } from '../../protocol/readings.ts';
 import { GroupCommitAppender } from '../spool/group-commit.ts';
@@ -104,7 +105,9 @@ export class DeadLetterStore {
   }
 
   async open(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    // Raw payloads are owner data: day files 0600 in a 0700 folder, those of an older version narrowed.
+    await privateDir(this.dir);
+    for (const name of await readdir(this.dir)) if (FILE_RE.test(name)) await privateFile(join(this.dir, name));
     this.bytes = await this.measure();
   }
 
@@ -148,7 +151,7 @@ export class DeadLetterStore {
     await this.appender?.drain();
     await this.fh?.close();
     const path = join(this.dir, `${day}.jsonl`);
-    this.fh = await open(path, 'a+');
+    this.fh = await openPrivate(path, 'a+');
     const size = (await this.fh.stat()).size;
     this.appender = new GroupCommitAppender(this.fh, size, true, () => {});
     this.day = day;

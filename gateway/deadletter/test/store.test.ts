@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mulberry32 } from '../../../test/harness/rng.ts';
@@ -166,6 +166,41 @@ describe('reading the store streams', () => {
     assert.equal(r.code, 0, r.stderr.slice(0, 2000));
     const listed = JSON.parse(r.stdout) as DeadLetter[];
     assert.deepEqual(listed.map((e) => e.reason), [9, 8, 7, 6, 5].map((i) => entry('wm-first', i).reason));
+  });
+});
+
+describe('file modes', () => {
+  const mode = async (p: string) => ((await stat(p)).mode & 0o777).toString(8);
+
+  it('raw payloads are owner data: day files 0600 in a 0700 folder, whatever the umask', async () => {
+    const old = process.umask(0); // the widest: an unset mode would come out 0777 and 0666
+    try {
+      const d = join(folder('modes'), 'deadletter');
+      const store = new DeadLetterStore(d, 64 * 1024 * 1024);
+      await store.open();
+      for (let i = 0; i < 3; i++) await store.add(entry('wm-mode', i, 100));
+      await store.close();
+      const names = await readdir(d);
+      assert.equal(names.length, 3, 'one file per day');
+      assert.equal(await mode(d), '700');
+      assert.equal(await mode(join(d, '..')), '700', 'a parent the store made too');
+      for (const n of names) assert.equal(await mode(join(d, n)), '600', n);
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it('a store left wider by an older version is narrowed when it opens', async () => {
+    const d = folder('modes-old');
+    await mkdir(d, { mode: 0o755 });
+    await chmod(d, 0o755);
+    await writeFile(join(d, '2026-01-01.jsonl'), `${JSON.stringify({ ...entry('wm-old', 0), time: '2026-01-01T00:00:00.000Z' })}\n`, { mode: 0o644 });
+    await chmod(join(d, '2026-01-01.jsonl'), 0o644);
+    const store = new DeadLetterStore(d, 64 * 1024 * 1024);
+    await store.open();
+    await store.close();
+    assert.equal(await mode(d), '700');
+    assert.equal(await mode(join(d, '2026-01-01.jsonl')), '600');
   });
 });
 
