@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ErrorCode } from '../../protocol/errors.ts';
 import { decodeReadings, type ReadingError } from '../../protocol/readings.ts';
 import type { ReadingChannel } from '../../protocol/topics.ts';
-import { payloadForStore, type DeadLetterStore } from '../deadletter/index.ts';
+import { MAX_ERRORS_PER_ENTRY, payloadForStore, type DeadLetterStore } from '../deadletter/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { Registry } from '../registry/index.ts';
 import type { Spool } from '../spool/index.ts';
@@ -17,7 +17,7 @@ export interface RejectionNotice {
   accepted: number;
   refused: number;
   errors: ReadingError[];
-  /** Errors beyond the first 20, not listed. */
+  /** Errors beyond the first MAX_LISTED_ERRORS (20), not listed. */
   moreErrors?: number;
   time: string;
 }
@@ -45,7 +45,8 @@ export interface IngestMessage {
   messageId?: number;
 }
 
-const MAX_LISTED_ERRORS = 20;
+/** A notice lists as many errors as a dead-letter entry keeps, so the two tell the same. */
+const MAX_LISTED_ERRORS = MAX_ERRORS_PER_ENTRY;
 
 /**
  * Decode → validate → spool. Resolves once the message is in the gateway's keeping: the valid
