@@ -107,7 +107,7 @@ export const configSchema = z
     }).strict().prefault({}),
     deadletter: z.object({
       dir: z.string().optional().describe('Dead-letter store folder; default <dataDir>/deadletter.'),
-      maxBytes: z.number().int().min(1024 * 1024).default(512 * 1024 * 1024).describe('Size of the dead-letter store beyond which the raw payload of new entries is no longer kept (the reason still is).'),
+      maxBytes: z.number().int().min(1024 * 1024).default(512 * 1024 * 1024).describe('Most bytes the dead-letter store holds on disk; a refused message that would go past it is no longer kept (still counted and described to its device).'),
     }).strict().prefault({}),
     ingest: z.object({
       maxFutureSkewS: z.number().int().min(0).max(86_400).default(300).describe('How far ahead of the gateway clock a reading ts may be.'),

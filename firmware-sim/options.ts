@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/load.ts';
 import { UsageGatewayError } from '../protocol/errors.ts';
 import type { Catalogue } from '../protocol/models.ts';
+import { parseDateOrTime } from '../protocol/time.ts';
 import { dayFloor, DEFAULT_MIX, parseMix, planFleet, type Fleet } from './fleet.ts';
 import { readFleetFile } from './manifest.ts';
 
@@ -33,9 +34,11 @@ export function time(name: string, raw: string | undefined, fallback: number, no
   if (raw === 'now') return now;
   const rel = /^now-(\d+(?:\.\d+)?)([smhd])$/.exec(raw);
   if (rel) return now - Number(rel[1]) * UNIT_MS[rel[2]];
-  const ms = Date.parse(raw);
-  if (Number.isNaN(ms)) throw usage(`${name} must be a time such as 2025-03-10, 2025-03-10T12:00:00Z or now-6h, got "${raw}"`);
-  return ms;
+  const t = parseDateOrTime(raw);
+  if (t.ok) return t.ms;
+  // Something shaped like a date or time gets the parser's reason ("February 2026 has 28 days…").
+  const why = /^\d{4}-\d{2}-\d{2}/.test(raw) ? `: ${t.reason}` : `, got "${raw}"`;
+  throw usage(`${name} must be a time such as 2025-03-10, 2025-03-10T12:00:00Z or now-6h${why}`);
 }
 
 export function seedOf(raw: string | undefined, fallback: () => number): number {

@@ -80,7 +80,10 @@ export class Gateway {
     const spool = new Spool({ ...config.spool, log: log.child({ module: 'spool' }) });
     await spool.open();
     spool.on('full', () => log.warn({ spool: spool.stats(), code: 'GW_ERR_SPOOL_FULL' }, 'spool full: QoS 1 acknowledgements are held and QoS 0 refused until InfluxDB catches up'));
-    const deadletter = new DeadLetterStore(config.deadletter.dir, config.deadletter.maxBytes);
+    const deadletter = new DeadLetterStore(config.deadletter.dir, config.deadletter.maxBytes, {
+      log: log.child({ module: 'deadletter' }),
+      onRefused: (e) => metrics.deadLetterRefused.inc({ source: e.source }),
+    });
     await deadletter.open();
     const store = new InfluxStore(config.influx);
     try {

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   GW_ERR_TS_TOO_OLD: 'The reading time is older than the raw retention.',
   // Storage
   GW_ERR_INFLUX_REFUSED: 'InfluxDB refused a point (HTTP 400); the point was dead-lettered.',
+  GW_ERR_DEADLETTER_FULL: 'The dead-letter store is at its size limit; refused messages are counted and described, but no longer kept.',
   GW_ERR_REDIS_UNAVAILABLE: 'Redis (cluster mode) cannot be reached: the gateway does not start without it, and is not ready while it is lost.',
   // Authorization (logged and counted; MQTT 3.1.1 cannot tell the client why)
   GW_ERR_AUTH_FAILED: 'Unknown identity or wrong secret.',

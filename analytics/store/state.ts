@@ -1,5 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
+import { PRIVATE_FILE_MODE, privateDirSync, privateFileSync } from '../../core/private-fs.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
 import type { Feedback, Trigger, TriggerStatus } from '../../protocol/trigger.ts';
 
@@ -82,8 +83,12 @@ export class StateStore {
   open(): void {
     if (this.env) return;
     try {
-      mkdirSync(this.dir, { recursive: true });
-      this.env = open({ path: this.dir, maxDbs: 16 });
+      // Triggers name owners and what was inferred about them: 0600 files in a 0700 folder.
+      // permissionsMode is the mode LMDB creates data.mdb and lock.mdb with (lmdb-js passes it
+      // to mdb_env_open; it is not in its types); files of an older version are narrowed.
+      privateDirSync(this.dir);
+      this.env = open({ path: this.dir, maxDbs: 16, permissionsMode: PRIVATE_FILE_MODE } as RootDatabaseOptionsWithPath);
+      for (const name of ['data.mdb', 'lock.mdb']) privateFileSync(join(this.dir, name));
     } catch (err) {
       throw new UsageGatewayError('GW_ERR_STATE', `cannot open the analytics state in ${this.dir}: ${(err as Error).message}`);
     }

@@ -12,6 +12,7 @@ export function createMetrics() {
     messagesRefused: new Counter({ name: 'ug_messages_refused_total', help: 'Messages refused as a whole, by reason code', labelNames: ['reason'], registers: [registry] }),
     pointsWritten: new Counter({ name: 'ug_points_written_total', help: 'Points InfluxDB acknowledged', registers: [registry] }),
     deadLettered: new Counter({ name: 'ug_deadlettered_total', help: 'Entries written to the dead-letter store, by source', labelNames: ['source'], registers: [registry] }),
+    deadLetterRefused: new Counter({ name: 'ug_deadletter_refused_total', help: 'Entries not written because the dead-letter store is at its size limit, by source', labelNames: ['source'], registers: [registry] }),
     writeLatency: new Histogram({ name: 'ug_write_latency_seconds', help: 'Duration of one successful write to InfluxDB', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
     writeBatchLines: new Histogram({ name: 'ug_write_batch_points', help: 'Points per write to InfluxDB', buckets: [1, 10, 50, 100, 500, 1000, 2500, 5000], registers: [registry] }),
     writeRetries: new Counter({ name: 'ug_write_retries_total', help: 'Failed writes to InfluxDB that will be retried, by cause', labelNames: ['cause'], registers: [registry] }),

@@ -175,8 +175,7 @@ export class Writer {
   private async isolate(lines: string[], error: string): Promise<void> {
     if (lines.length === 1) {
       const deviceId = /(?:^|,)device_id=((?:\\.|[^,\s\\])+)/.exec(lines[0])?.[1]?.replace(/\\(.)/g, '$1');
-      await this.o.deadletter.add({ source: 'influx', code: 'GW_ERR_INFLUX_REFUSED', reason: error, deviceId, line: lines[0] });
-      this.o.metrics.deadLettered.inc({ source: 'influx' });
+      if (await this.o.deadletter.add({ source: 'influx', code: 'GW_ERR_INFLUX_REFUSED', reason: error, deviceId, line: lines[0] })) this.o.metrics.deadLettered.inc({ source: 'influx' });
       this.o.log.warn({ deviceId, error, code: 'GW_ERR_INFLUX_REFUSED' }, 'InfluxDB refused a point; dead-lettered');
       return;
     }
