@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { deviceIdSchema } from '../protocol/ids.ts';
 
 /**
  * The one schema of every setting: its type, default and meaning. Environment overrides are
@@ -12,7 +13,7 @@ const ms = z.number().int().min(0);
 const serialPort = z.object({
   path: z.string().min(1).describe('Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/….'),
   baudRate: z.number().int().min(50).max(4_000_000).default(115_200).describe('Line speed; must match the firmware.'),
-  deviceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected letters, digits, ".", "_" or "-"').describe('Registered device the readings are published as.'),
+  deviceId: deviceIdSchema.describe('Registered device the readings are published as.'),
   secret: z.string().min(1).optional().describe('Device secret (or secretFile).'),
   secretFile: z.string().min(1).optional().describe('File holding the device secret (first line).'),
   kind: z.string().optional().describe('Device kind; narrows number coercion of key=value lines when two kinds share a reading type.'),

@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { KIND_NAMES } from './kinds/index.ts';
-import { DEVICE_ID_RE } from './topics.ts';
+import { deviceIdSchema, ownerSchema } from './ids.ts';
 
 /** What an owner agreed to be contacted for. No consent, no trigger of that purpose. */
 export const CONSENT_PURPOSES = ['marketing', 'service'] as const;
 export type ConsentPurpose = (typeof CONSENT_PURPOSES)[number];
 
 const identityBase = z.object({
-  id: z.string().regex(DEVICE_ID_RE, 'expected 1-64 letters, digits, ".", "_" or "-"'),
+  id: deviceIdSchema,
   /** scrypt$N$r$p$salt$hash (base64url); never the secret itself. */
   secretHash: z.string().startsWith('scrypt$'),
   createdAt: z.iso.datetime(),
@@ -20,7 +20,7 @@ export const deviceEntrySchema = identityBase
     kind: z.enum(KIND_NAMES as [string, ...string[]]),
     model: z.string().min(1),
     /** Pseudonymous customer id; never a name or an address. */
-    owner: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'expected a pseudonymous id of letters, digits, ".", "_", ":" or "-"'),
+    owner: ownerSchema,
     /** When the current owner took the device over (resale resets it). */
     ownerSince: z.iso.datetime(),
     consent: z.array(z.enum(CONSENT_PURPOSES)),

@@ -156,7 +156,7 @@ describe('devices and models from the command line, with the gateway running in 
     failure(unknownModel, 1, 'GW_ERR_MODEL_UNKNOWN', /"WM-99" is not in the catalogue/);
     failure(wrongKind, 1, 'GW_ERR_MODEL_UNKNOWN', /"WM-8" is a washer, not a fridge/);
     failure(existing, 1, 'GW_ERR_DEVICE_EXISTS', /"wm-0001" is already registered/);
-    failure(badId, 1, 'GW_ERR_USAGE', /"a\/b" is not a valid id/);
+    failure(badId, 1, 'GW_ERR_INVALID_ARGUMENT', /"a\/b" is not a valid id: expected 1 to 64 letters/);
     failure(noDevice, 1, 'GW_ERR_DEVICE_UNKNOWN', /no device or consumer "nobody"/);
     failure(badConsent, 1, 'GW_ERR_USAGE', /--consent: unknown purpose "spam"/);
   });

@@ -14,7 +14,7 @@ import {
   type RegistryEntry,
   type RegistryFile,
 } from '../../protocol/registry.ts';
-import { DEVICE_ID_RE } from '../../protocol/topics.ts';
+import { checkDeviceId } from '../../protocol/ids.ts';
 import { digest, DUMMY_HASH, hashSecret, newSecret, verifySecret } from './secrets.ts';
 
 export interface NewDevice {
@@ -242,9 +242,7 @@ export class Registry {
   }
 
   private assertNew(entries: Map<string, RegistryEntry>, id: string): void {
-    if (!DEVICE_ID_RE.test(id)) {
-      throw new UsageGatewayError('GW_ERR_USAGE', `"${id}" is not a valid id: 1-64 letters, digits, ".", "_" or "-"`);
-    }
+    checkDeviceId(id, 'id');
     if (entries.has(id)) throw new UsageGatewayError('GW_ERR_DEVICE_EXISTS', `"${id}" is already registered`);
   }
 
