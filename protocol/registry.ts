@@ -35,12 +35,39 @@ export const analyticsEntrySchema = identityBase.extend({ role: z.literal('analy
 
 export const registryEntrySchema = z.discriminatedUnion('role', [deviceEntrySchema, consumerEntrySchema, analyticsEntrySchema]);
 
+/** Two entries with one id would leave it to chance which of them the gateway uses. */
+function uniqueIds(file: { entries: Array<{ id: string }> }, ctx: z.RefinementCtx): void {
+  const first = new Map<string, number>();
+  file.entries.forEach((e, i) => {
+    const at = first.get(e.id);
+    if (at === undefined) first.set(e.id, i);
+    else ctx.addIssue({ code: 'custom', path: ['entries', i, 'id'], message: `id "${e.id}" is already used by entries[${at}]` });
+  });
+}
+
+/**
+ * The registry file. Every read checks it against this schema, and every change is checked
+ * against it before the file is replaced.
+ */
 export const registryFileSchema = z
   .object({
     version: z.literal(1),
     entries: z.array(registryEntrySchema),
   })
-  .strict();
+  .strict()
+  .superRefine(uniqueIds);
+
+/**
+ * The frame of a registry file, whatever its entries hold: what a command needs to repair an
+ * entry that the full schema refuses (and what it cannot repair when even this fails).
+ */
+export const registryFrameSchema = z
+  .object({
+    version: z.literal(1),
+    entries: z.array(z.looseObject({ id: z.string() })),
+  })
+  .strict()
+  .superRefine(uniqueIds);
 
 export type DeviceEntry = z.infer<typeof deviceEntrySchema>;
 export type ConsumerEntry = z.infer<typeof consumerEntrySchema>;

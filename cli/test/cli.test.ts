@@ -156,7 +156,7 @@ describe('devices and models from the command line, with the gateway running in 
     failure(unknownModel, 1, 'GW_ERR_MODEL_UNKNOWN', /"WM-99" is not in the catalogue/);
     failure(wrongKind, 1, 'GW_ERR_MODEL_UNKNOWN', /"WM-8" is a washer, not a fridge/);
     failure(existing, 1, 'GW_ERR_DEVICE_EXISTS', /"wm-0001" is already registered/);
-    failure(badId, 1, 'GW_ERR_INVALID_ARGUMENT', /"a\/b" is not a valid id: expected 1 to 64 letters/);
+    failure(badId, 1, 'GW_ERR_INVALID_ARGUMENT', /"a\/b" is not a valid device id: expected 1 to 64 letters/);
     failure(noDevice, 1, 'GW_ERR_DEVICE_UNKNOWN', /no device or consumer "nobody"/);
     failure(badConsent, 1, 'GW_ERR_USAGE', /--consent: unknown purpose "spam"/);
   });
@@ -177,6 +177,57 @@ describe('devices and models from the command line, with the gateway running in 
     assert.equal(reported(), once, 'not read and reported again at each connection');
     failure(await cli('devices', 'list'), 1, 'GW_ERR_REGISTRY', /is not valid JSON/);
     await writeFile(path, good);
+  });
+});
+
+describe('the registry at the command line: ids and owners checked up front, a broken file repaired', () => {
+  let p: ProcessEnv;
+  const cli = (...args: string[]) => runCli(args, p.env);
+  const add = (id: string, owner: string) => cli('devices', 'add', '--kind', 'washer', '--model', 'WM-8', '--owner', owner, '--', id);
+  before(async () => { p = await processEnv(); });
+  after(async () => { await p.cleanup(); });
+
+  it('an owner that is not a pseudonymous id, or an id that breaks the rule, is refused before anything is written; the registry stays usable', async () => {
+    const first = json(await add('wm-1', 'cust-1'));
+    const path = join(p.dir, 'registry.json');
+    const before = await readFile(path, 'utf8');
+    const owners = await Promise.all([add('wm-2', 'John Smith, 1 Main St'), add('wm-2', 'o'.repeat(129)), cli('devices', 'set-owner', 'wm-1', 'John Smith, 1 Main St')]);
+    for (const r of owners) failure(r, 1, 'GW_ERR_INVALID_ARGUMENT', /owner "(John Smith, 1 Main St|o{70,}…)" is refused: expected a pseudonymous customer id/);
+    const ids = await Promise.all([
+      add('.', 'cust-2'), add('..', 'cust-2'), add('-x', 'cust-2'), add('', 'cust-2'), add('a\nb', 'cust-2'),
+      cli('devices', 'rotate-secret', '..'), cli('devices', 'consent', '--', '-x', 'service'), cli('devices', 'set-owner', '.', 'cust-3'),
+      cli('consumers', 'add', '..'), cli('consumers', 'rotate-secret', '--', '-x'), cli('devices', 'remove', '..'), cli('deadletter', 'list', '--device', '..'),
+    ]);
+    for (const r of ids) {
+      failure(r, 1, 'GW_ERR_INVALID_ARGUMENT', /^error GW_ERR_INVALID_ARGUMENT: "(\.|\.\.|-x|a\\nb|)" is not a valid (device |consumer )?id: expected 1 to 64 letters, digits, ".", "_" or "-", not starting with "-" and not dots only$/m);
+      assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+    }
+    assert.equal(await readFile(path, 'utf8'), before, 'the registry file was not touched');
+    const listed = json<Array<{ id: string; owner: string }>>(await cli('devices', 'list', '--json'));
+    assert.deepEqual(listed.map((d) => [d.id, d.owner]), [['wm-1', 'cust-1']]);
+    assert.notEqual(json(await cli('devices', 'rotate-secret', 'wm-1')).secret, first.secret);
+    assert.equal(json(await cli('devices', 'remove', 'wm-1')).removed.id, 'wm-1');
+  });
+
+  it('a registry broken on disk: list and rotate-secret name the bad entry and the repair, set-owner repairs it, then the secret is revoked', async () => {
+    json(await add('wm-good', 'cust-g'));
+    json(await add('wm-bad', 'cust-b'));
+    const path = join(p.dir, 'registry.json');
+    const doc = JSON.parse(await readFile(path, 'utf8'));
+    const bad = doc.entries.findIndex((e: { id: string }) => e.id === 'wm-bad');
+    doc.entries[bad].owner = 'John Smith, 1 Main St'; // as a version without the owner check, or an edit by hand, left it
+    await writeFile(path, JSON.stringify(doc, null, 2));
+    const entry = new RegExp(`entries\\[${bad}\\] \\(id "wm-bad"\\) owner: expected a pseudonymous customer id`);
+    const [list, rotate] = await Promise.all([cli('devices', 'list'), cli('devices', 'rotate-secret', 'wm-good')]);
+    failure(list, 1, 'GW_ERR_REGISTRY', entry);
+    failure(rotate, 1, 'GW_ERR_REGISTRY', entry);
+    assert.match(rotate.stderr, /the gateway does not load it while it does, so this change would not take effect; nothing was written/);
+    assert.match(rotate.stderr, /`usage-gateway devices set-owner <id> <owner>`/);
+    assert.equal(json(await cli('devices', 'set-owner', 'wm-bad', 'cust-b2')).owner, 'cust-b2');
+    const rotated = json(await cli('devices', 'rotate-secret', 'wm-good'));
+    assert.equal(rotated.id, 'wm-good');
+    const listed = json<Array<{ id: string; owner: string }>>(await cli('devices', 'list', '--json'));
+    assert.deepEqual(listed.map((d) => [d.id, d.owner]).sort(), [['wm-bad', 'cust-b2'], ['wm-good', 'cust-g']]);
   });
 });
 
