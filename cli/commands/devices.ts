@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { CONSENT_PURPOSES, type ConsentPurpose, type RegistryEntry } from '../../protocol/registry.ts';
-import { checkDeviceId, checkOwner, DEVICE_ID_RULE, OWNER_RULE } from '../../protocol/ids.ts';
+import { checkDeviceId, checkOwner, DEVICE_ID_RULE, OWNER_RULE, quoted } from '../../protocol/ids.ts';
 import { KIND_NAMES } from '../../protocol/kinds/index.ts';
 import { eraseDevice, InfluxStore } from '../../gateway/storage/index.ts';
 import { cliContext, printRows, usageError } from '../context.ts';
@@ -101,8 +101,9 @@ export function devicesCommand(): Command {
     .action(async (id: string, opts: { yes?: boolean; url?: string; wait: string }, c: Command) => {
       const wait = Number(opts.wait);
       if (!Number.isFinite(wait) || wait < 0) throw usageError(`--wait: expected seconds (a number from 0), got "${opts.wait}"`);
-      if (!opts.yes) throw usageError(`erasing ${id} deletes its data for good; add --yes to confirm`);
-      const { config, registry } = await cliContext(c.optsWithGlobals());
+      if (!opts.yes) throw usageError(`erasing ${quoted(id)} deletes its data for good; add --yes to confirm`);
+      // eraseDevice checks the id before it erases anything (as remove does).
+      const { config, registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       const report = await eraseDevice(id, {
         registry,
         store: new InfluxStore(config.influx),

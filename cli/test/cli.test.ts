@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { close, closed, connect, grantedQos, nextMessage, washerCycle } from '../../test/harness/mqtt.ts';
 import { runCli, startGatewayProcess, type CliResult, type GatewayProcess } from '../../test/harness/process.ts';
 import { processEnv, type ProcessEnv } from '../../test/harness/process-env.ts';
+import { failureText } from '../failure.ts';
 
 /** The JSON a command printed, after checking it succeeded. */
 function json<T = any>(r: CliResult): T {
@@ -227,6 +228,18 @@ describe('the registry at the command line: ids and owners checked up front, a b
     assert.equal(rotated.id, 'wm-good');
     const listed = json<Array<{ id: string; owner: string }>>(await cli('devices', 'list', '--json'));
     assert.deepEqual(listed.map((d) => [d.id, d.owner]).sort(), [['wm-bad', 'cust-b2'], ['wm-good', 'cust-g']]);
+  });
+
+  it('an unforeseen failure is one coded line, never a stack trace', async () => {
+    const file = join(p.dir, 'not-a-folder');
+    await writeFile(file, 'x');
+    const r = await runCli(['deadletter', 'list'], { ...p.env, UG_DEADLETTER_DIR: file });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^error GW_ERR_[A-Z_]+: .*ENOTDIR/);
+    assert.doesNotMatch(r.stderr, /^\s+at /m);
+    assert.equal(failureText(new Error('the disk is on fire')), 'error GW_ERR_INTERNAL: unexpected failure: the disk is on fire\n');
+    assert.equal(failureText(Object.assign(new Error('open failed'), { code: 'EACCES' })), 'error GW_ERR_INTERNAL: unexpected failure: open failed (EACCES)\n');
+    assert.equal(failureText('thrown string'), 'error GW_ERR_INTERNAL: unexpected failure: thrown string\n');
   });
 });
 
