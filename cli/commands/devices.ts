@@ -3,6 +3,7 @@ import { CONSENT_PURPOSES, type ConsentPurpose, type RegistryEntry } from '../..
 import { checkDeviceId, checkOwner, DEVICE_ID_RULE, OWNER_RULE, quoted } from '../../protocol/ids.ts';
 import { KIND_NAMES } from '../../protocol/kinds/index.ts';
 import { eraseDevice, InfluxStore } from '../../gateway/storage/index.ts';
+import type { Registry } from '../../gateway/registry/index.ts';
 import { cliContext, printRows, usageError } from '../context.ts';
 
 function parseConsent(value: string | undefined): ConsentPurpose[] {
@@ -25,6 +26,16 @@ function printJson(value: unknown): void {
 
 /** For the commands that change the registry (see cliContext). */
 const CHANGE = { readRegistry: false };
+
+/**
+ * After a remove or set-owner, which may have repaired one entry of a registry file that is
+ * invalid on disk: says on stderr what is still to repair (the change itself succeeded).
+ */
+async function reportLeftToRepair(registry: Registry): Promise<void> {
+  await registry.load().catch((err: { code?: string; message?: string }) => {
+    process.stderr.write(`warning ${err.code ?? 'GW_ERR_REGISTRY'}: the change was written, but ${err.message}\n`);
+  });
+}
 
 export function devicesCommand(): Command {
   const cmd = new Command('devices').description('the device registry: add, list, remove devices and rotate their secrets');
@@ -62,6 +73,7 @@ export function devicesCommand(): Command {
       // accepted only if the file holds exactly that entry (written before the rule was tightened).
       const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       printJson({ removed: shown(await registry.remove(id)) });
+      await reportLeftToRepair(registry);
     });
   cmd
     .command('rotate-secret <id>')
@@ -91,6 +103,7 @@ export function devicesCommand(): Command {
       const consent = parseConsent(opts.consent);
       const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       printJson(shown(await registry.setOwner(id, owner, consent)));
+      await reportLeftToRepair(registry);
     });
   cmd
     .command('erase <id>')
@@ -140,6 +153,7 @@ export function consumersCommand(): Command {
     .action(async (id: string, _opts: unknown, c: Command) => {
       const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       printJson({ removed: shown(await registry.remove(id)) });
+      await reportLeftToRepair(registry);
     });
   cmd
     .command('rotate-secret <id>')

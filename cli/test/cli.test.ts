@@ -209,25 +209,40 @@ describe('the registry at the command line: ids and owners checked up front, a b
     assert.equal(json(await cli('devices', 'remove', 'wm-1')).removed.id, 'wm-1');
   });
 
-  it('a registry broken on disk: list and rotate-secret name the bad entry and the repair, set-owner repairs it, then the secret is revoked', async () => {
+  it('a registry broken on disk: list and rotate-secret name the bad entries and the repair, set-owner repairs them one by one, then the secret is revoked', async () => {
     json(await add('wm-good', 'cust-g'));
     json(await add('wm-bad', 'cust-b'));
+    json(await add('wm-bad2', 'cust-c'));
     const path = join(p.dir, 'registry.json');
     const doc = JSON.parse(await readFile(path, 'utf8'));
-    const bad = doc.entries.findIndex((e: { id: string }) => e.id === 'wm-bad');
-    doc.entries[bad].owner = 'John Smith, 1 Main St'; // as a version without the owner check, or an edit by hand, left it
+    const at = (id: string) => doc.entries.findIndex((e: { id: string }) => e.id === id);
+    // As a version without the owner check, or an edit by hand, left them.
+    doc.entries[at('wm-bad')].owner = 'John Smith, 1 Main St';
+    doc.entries[at('wm-bad2')].owner = 'Jane Doe';
     await writeFile(path, JSON.stringify(doc, null, 2));
-    const entry = new RegExp(`entries\\[${bad}\\] \\(id "wm-bad"\\) owner: expected a pseudonymous customer id`);
+    const entry = (id: string) => new RegExp(`entries\\[${at(id)}\\] \\(id "${id}"\\) owner: expected a pseudonymous customer id`);
     const [list, rotate] = await Promise.all([cli('devices', 'list'), cli('devices', 'rotate-secret', 'wm-good')]);
-    failure(list, 1, 'GW_ERR_REGISTRY', entry);
-    failure(rotate, 1, 'GW_ERR_REGISTRY', entry);
+    for (const r of [list, rotate]) {
+      failure(r, 1, 'GW_ERR_REGISTRY', entry('wm-bad'));
+      assert.match(r.stderr, entry('wm-bad2'));
+      assert.match(r.stderr, /`usage-gateway devices set-owner <id> <owner>`/);
+    }
     assert.match(rotate.stderr, /the gateway does not load it while it does, so this change would not take effect; nothing was written/);
-    assert.match(rotate.stderr, /`usage-gateway devices set-owner <id> <owner>`/);
-    assert.equal(json(await cli('devices', 'set-owner', 'wm-bad', 'cust-b2')).owner, 'cust-b2');
+
+    const first = await cli('devices', 'set-owner', 'wm-bad', 'cust-b2');
+    assert.equal(json(first).owner, 'cust-b2');
+    assert.match(first.stderr, /^warning GW_ERR_REGISTRY: the change was written, but registry .* is invalid:\n/);
+    assert.match(first.stderr, entry('wm-bad2'));
+    assert.doesNotMatch(first.stderr, /id "wm-bad"\)/, 'the repaired entry is not listed any more');
+    failure(await cli('devices', 'rotate-secret', 'wm-good'), 1, 'GW_ERR_REGISTRY', entry('wm-bad2'));
+    const second = await cli('devices', 'set-owner', 'wm-bad2', 'cust-c2');
+    assert.equal(json(second).owner, 'cust-c2');
+    assert.equal(second.stderr, '', 'nothing left to repair');
+
     const rotated = json(await cli('devices', 'rotate-secret', 'wm-good'));
     assert.equal(rotated.id, 'wm-good');
     const listed = json<Array<{ id: string; owner: string }>>(await cli('devices', 'list', '--json'));
-    assert.deepEqual(listed.map((d) => [d.id, d.owner]).sort(), [['wm-bad', 'cust-b2'], ['wm-good', 'cust-g']]);
+    assert.deepEqual(listed.map((d) => [d.id, d.owner]).sort(), [['wm-bad', 'cust-b2'], ['wm-bad2', 'cust-c2'], ['wm-good', 'cust-g']]);
   });
 
   it('an unforeseen failure is one coded line, never a stack trace', async () => {
