@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { analyticsCommand } from '../analytics/index.ts';
-import { UsageGatewayError } from '../protocol/errors.ts';
+import { failureText } from './failure.ts';
 import { configCommand } from './commands/config.ts';
 import { deadletterCommand } from './commands/deadletter.ts';
 import { devicesCommand, consumersCommand } from './commands/devices.ts';
@@ -45,11 +45,8 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
-  } else if (err instanceof UsageGatewayError) {
-    process.stderr.write(`error ${err.code}: ${err.message}\n`);
-    process.exitCode = 1;
   } else {
-    process.stderr.write(`error: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(failureText(err));
     process.exitCode = 1;
   }
 }

@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   GW_ERR_DEVICE_UNKNOWN: 'No device or consumer with that id is registered.',
   GW_ERR_MODEL_UNKNOWN: 'The model is not in the catalogue, or is of another kind.',
   GW_ERR_USAGE: 'The command line is invalid.',
+  GW_ERR_INVALID_ARGUMENT: 'A device id, consumer id or owner breaks its rule (docs/device-protocol.md); nothing was changed.',
+  GW_ERR_INTERNAL: 'An unexpected failure: not a refusal of what was asked, but something the command did not foresee.',
   GW_ERR_INFLUX_UNAVAILABLE: 'InfluxDB cannot be reached.',
   GW_ERR_ERASE_UNSUPPORTED: "The InfluxDB version in use cannot delete one device's data.",
   GW_ERR_ERASE_INCOMPLETE: "Points of the erased device are still in InfluxDB after the erasure.",

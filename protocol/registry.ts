@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { KIND_NAMES } from './kinds/index.ts';
-import { DEVICE_ID_RE } from './topics.ts';
+import { deviceIdSchema, ownerSchema } from './ids.ts';
 
 /** What an owner agreed to be contacted for. No consent, no trigger of that purpose. */
 export const CONSENT_PURPOSES = ['marketing', 'service'] as const;
 export type ConsentPurpose = (typeof CONSENT_PURPOSES)[number];
 
 const identityBase = z.object({
-  id: z.string().regex(DEVICE_ID_RE, 'expected 1-64 letters, digits, ".", "_" or "-"'),
+  id: deviceIdSchema,
   /** scrypt$N$r$p$salt$hash (base64url); never the secret itself. */
   secretHash: z.string().startsWith('scrypt$'),
   createdAt: z.iso.datetime(),
@@ -20,7 +20,7 @@ export const deviceEntrySchema = identityBase
     kind: z.enum(KIND_NAMES as [string, ...string[]]),
     model: z.string().min(1),
     /** Pseudonymous customer id; never a name or an address. */
-    owner: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'expected a pseudonymous id of letters, digits, ".", "_", ":" or "-"'),
+    owner: ownerSchema,
     /** When the current owner took the device over (resale resets it). */
     ownerSince: z.iso.datetime(),
     consent: z.array(z.enum(CONSENT_PURPOSES)),
@@ -35,12 +35,39 @@ export const analyticsEntrySchema = identityBase.extend({ role: z.literal('analy
 
 export const registryEntrySchema = z.discriminatedUnion('role', [deviceEntrySchema, consumerEntrySchema, analyticsEntrySchema]);
 
+/** Two entries with one id would leave it to chance which of them the gateway uses. */
+function uniqueIds(file: { entries: Array<{ id: string }> }, ctx: z.RefinementCtx): void {
+  const first = new Map<string, number>();
+  file.entries.forEach((e, i) => {
+    const at = first.get(e.id);
+    if (at === undefined) first.set(e.id, i);
+    else ctx.addIssue({ code: 'custom', path: ['entries', i, 'id'], message: `id "${e.id}" is already used by entries[${at}]` });
+  });
+}
+
+/**
+ * The registry file. Every read checks it against this schema, and every change is checked
+ * against it before the file is replaced.
+ */
 export const registryFileSchema = z
   .object({
     version: z.literal(1),
     entries: z.array(registryEntrySchema),
   })
-  .strict();
+  .strict()
+  .superRefine(uniqueIds);
+
+/**
+ * The frame of a registry file, whatever its entries hold: what a command needs to repair an
+ * entry that the full schema refuses (and what it cannot repair when even this fails).
+ */
+export const registryFrameSchema = z
+  .object({
+    version: z.literal(1),
+    entries: z.array(z.looseObject({ id: z.string() })),
+  })
+  .strict()
+  .superRefine(uniqueIds);
 
 export type DeviceEntry = z.infer<typeof deviceEntrySchema>;
 export type ConsumerEntry = z.infer<typeof consumerEntrySchema>;

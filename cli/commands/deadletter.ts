@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { loadConfig } from '../../config/load.ts';
 import { readDeadLetters } from '../../gateway/deadletter/index.ts';
+import { checkDeviceId } from '../../protocol/ids.ts';
 import { usageError } from '../context.ts';
 
 /** Writes to stdout and waits while its buffer is full, so a long listing does not pile up in memory. */
@@ -18,6 +19,7 @@ export function deadletterCommand(): Command {
     .option('--limit <n>', 'at most this many entries', '50')
     .option('--json', 'print a JSON array (with the payloads)')
     .action(async (opts: { device?: string; code?: string; limit: string; json?: boolean }, c: Command) => {
+      if (opts.device !== undefined) checkDeviceId(opts.device);
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw usageError(`--limit: expected a whole number from 1 to 100000, got "${opts.limit}"`);
       const config = loadConfig({ file: c.optsWithGlobals().config });

@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { CONSENT_PURPOSES, type ConsentPurpose, type RegistryEntry } from '../../protocol/registry.ts';
+import { checkDeviceId, checkOwner, DEVICE_ID_RULE, OWNER_RULE, quoted } from '../../protocol/ids.ts';
 import { KIND_NAMES } from '../../protocol/kinds/index.ts';
 import { eraseDevice, InfluxStore } from '../../gateway/storage/index.ts';
+import type { Registry } from '../../gateway/registry/index.ts';
 import { cliContext, printRows, usageError } from '../context.ts';
 
 function parseConsent(value: string | undefined): ConsentPurpose[] {
@@ -22,19 +24,34 @@ function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** For the commands that change the registry (see cliContext). */
+const CHANGE = { readRegistry: false };
+
+/**
+ * After a remove or set-owner, which may have repaired one entry of a registry file that is
+ * invalid on disk: says on stderr what is still to repair (the change itself succeeded).
+ */
+async function reportLeftToRepair(registry: Registry): Promise<void> {
+  await registry.load().catch((err: { code?: string; message?: string }) => {
+    process.stderr.write(`warning ${err.code ?? 'GW_ERR_REGISTRY'}: the change was written, but ${err.message}\n`);
+  });
+}
+
 export function devicesCommand(): Command {
   const cmd = new Command('devices').description('the device registry: add, list, remove devices and rotate their secrets');
   cmd
     .command('add <id>')
-    .description('register a device; prints JSON with its secret (shown once, only its hash is kept)')
+    .description(`register a device; prints JSON with its secret (shown once, only its hash is kept). The id: ${DEVICE_ID_RULE}`)
     .requiredOption('--kind <kind>', `device kind: ${KIND_NAMES.join(', ')}`)
     .requiredOption('--model <model>', 'catalogue model id (see `models list`)')
-    .requiredOption('--owner <owner>', 'pseudonymous owner (customer) id')
+    .requiredOption('--owner <owner>', OWNER_RULE)
     .option('--consent <purposes>', `comma-separated: ${CONSENT_PURPOSES.join(', ')}`)
     .action(async (id: string, opts: { kind: string; model: string; owner: string; consent?: string }, c: Command) => {
+      checkDeviceId(id);
+      checkOwner(opts.owner);
       if (!KIND_NAMES.includes(opts.kind)) throw usageError(`--kind: "${opts.kind}" is not a device kind; expected one of ${KIND_NAMES.join(', ')}`);
       const consent = parseConsent(opts.consent);
-      const { registry } = await cliContext(c.optsWithGlobals());
+      const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       const { entry, secret } = await registry.addDevice({ id, kind: opts.kind, model: opts.model, owner: opts.owner, consent });
       printJson({ ...shown(entry), secret });
     });
@@ -50,16 +67,20 @@ export function devicesCommand(): Command {
     });
   cmd
     .command('remove <id>')
-    .description('remove a device from the registry (its stored data stays)')
+    .description('remove a device from the registry (its stored data stays); also repairs a registry file by dropping an entry it refuses')
     .action(async (id: string, _opts: unknown, c: Command) => {
-      const { registry } = await cliContext(c.optsWithGlobals());
+      // The id is checked by remove() before anything changes: one that breaks the id rule is
+      // accepted only if the file holds exactly that entry (written before the rule was tightened).
+      const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       printJson({ removed: shown(await registry.remove(id)) });
+      await reportLeftToRepair(registry);
     });
   cmd
     .command('rotate-secret <id>')
     .description('issue a new secret; the old one is refused from now on')
     .action(async (id: string, _opts: unknown, c: Command) => {
-      const { registry } = await cliContext(c.optsWithGlobals());
+      checkDeviceId(id);
+      const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       const { entry, secret } = await registry.rotateSecret(id);
       printJson({ ...shown(entry), secret });
     });
@@ -67,8 +88,9 @@ export function devicesCommand(): Command {
     .command('consent <id> <purposes>')
     .description(`set the owner's consent: comma-separated ${CONSENT_PURPOSES.join(', ')}, or "none"`)
     .action(async (id: string, purposes: string, _opts: unknown, c: Command) => {
+      checkDeviceId(id);
       const consent = parseConsent(purposes);
-      const { registry } = await cliContext(c.optsWithGlobals());
+      const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       printJson(shown(await registry.setConsent(id, consent)));
     });
   cmd
@@ -76,9 +98,12 @@ export function devicesCommand(): Command {
     .description('record a change of owner (resale); the new owner starts without consent unless --consent')
     .option('--consent <purposes>', `comma-separated: ${CONSENT_PURPOSES.join(', ')}`)
     .action(async (id: string, owner: string, opts: { consent?: string }, c: Command) => {
+      checkDeviceId(id);
+      checkOwner(owner);
       const consent = parseConsent(opts.consent);
-      const { registry } = await cliContext(c.optsWithGlobals());
+      const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       printJson(shown(await registry.setOwner(id, owner, consent)));
+      await reportLeftToRepair(registry);
     });
   cmd
     .command('erase <id>')
@@ -89,8 +114,9 @@ export function devicesCommand(): Command {
     .action(async (id: string, opts: { yes?: boolean; url?: string; wait: string }, c: Command) => {
       const wait = Number(opts.wait);
       if (!Number.isFinite(wait) || wait < 0) throw usageError(`--wait: expected seconds (a number from 0), got "${opts.wait}"`);
-      if (!opts.yes) throw usageError(`erasing ${id} deletes its data for good; add --yes to confirm`);
-      const { config, registry } = await cliContext(c.optsWithGlobals());
+      if (!opts.yes) throw usageError(`erasing ${quoted(id)} deletes its data for good; add --yes to confirm`);
+      // eraseDevice checks the id before it erases anything (as remove does).
+      const { config, registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       const report = await eraseDevice(id, {
         registry,
         store: new InfluxStore(config.influx),
@@ -108,9 +134,10 @@ export function consumersCommand(): Command {
   const cmd = new Command('consumers').description('consumer identities (marketing and service tools) that may subscribe to triggers/#');
   cmd
     .command('add <id>')
-    .description('register a consumer; prints JSON with its secret')
+    .description(`register a consumer; prints JSON with its secret. The id: ${DEVICE_ID_RULE}`)
     .action(async (id: string, _opts: unknown, c: Command) => {
-      const { registry } = await cliContext(c.optsWithGlobals());
+      checkDeviceId(id, 'consumer id');
+      const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       const { entry, secret } = await registry.addConsumer(id);
       printJson({ ...shown(entry), secret });
     });
@@ -124,13 +151,15 @@ export function consumersCommand(): Command {
   cmd
     .command('remove <id>')
     .action(async (id: string, _opts: unknown, c: Command) => {
-      const { registry } = await cliContext(c.optsWithGlobals());
+      const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       printJson({ removed: shown(await registry.remove(id)) });
+      await reportLeftToRepair(registry);
     });
   cmd
     .command('rotate-secret <id>')
     .action(async (id: string, _opts: unknown, c: Command) => {
-      const { registry } = await cliContext(c.optsWithGlobals());
+      checkDeviceId(id, 'consumer id');
+      const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       const { entry, secret } = await registry.rotateSecret(id);
       printJson({ ...shown(entry), secret });
     });

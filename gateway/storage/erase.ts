@@ -48,14 +48,12 @@ async function spoolState(url: string): Promise<SpoolState | undefined> {
  */
 export async function eraseDevice(deviceId: string, o: EraseOptions): Promise<EraseReport> {
   const say = o.onProgress ?? (() => {});
-  let registryRemoved = false;
-  if (o.registry.get(deviceId)) {
-    await o.registry.remove(deviceId);
-    registryRemoved = true;
-    say(`removed ${deviceId} from the registry`);
-  } else {
-    say(`${deviceId} is not in the registry; erasing its stored data`);
-  }
+  // The id selects what is deleted: "" would select every series without a device_id tag (the
+  // gateway's own figures). removeIfPresent() refuses, before anything is changed, an id that
+  // breaks the id rule unless the registry holds exactly that entry (registered before the
+  // rule was tightened, so its data is there to erase).
+  const registryRemoved = (await o.registry.removeIfPresent(deviceId)) !== undefined;
+  say(registryRemoved ? `removed ${deviceId} from the registry` : `${deviceId} is not in the registry; erasing its stored data`);
   let spool: EraseReport['spool'] = 'no gateway answered';
   const first = o.gatewayUrl ? await spoolState(o.gatewayUrl) : undefined;
   if (first && o.gatewayUrl) {

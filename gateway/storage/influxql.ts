@@ -7,11 +7,17 @@ export interface StatementResult {
   series?: Array<{ name: string; tags?: Record<string, string>; columns: string[]; values: unknown[][] }>;
 }
 
+/**
+ * InfluxQL reads quoted identifiers and string literals alike: a backslash escapes the quote
+ * and itself, `\n` stands for a newline, and a raw newline is refused ("bad string").
+ */
+const quote = (s: string, q: '"' | "'") => `${q}${s.replace(q === '"' ? /["\\\n]/g : /['\\\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`))}${q}`;
+
 /** Quotes an identifier (measurement, retention policy, database) for InfluxQL. */
-export const ident = (s: string) => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+export const ident = (s: string) => quote(s, '"');
 
 /** Quotes a string literal (tag value) for InfluxQL. */
-export const literal = (s: string) => `'${s.replace(/['\\]/g, (c) => `\\${c}`)}'`;
+export const literal = (s: string) => quote(s, "'");
 
 /**
  * Runs InfluxQL statements with POST /query: the statements that change data (SELECT … INTO,

@@ -88,6 +88,8 @@ export class InfluxStore {
    * protection request), and checks that none is left.
    */
   async eraseDevice(deviceId: string): Promise<EraseResult> {
+    // `WHERE "device_id" = ''` matches every series without the tag: the gateway's own figures.
+    if (deviceId === '') throw new UsageGatewayError('GW_ERR_INVALID_ARGUMENT', 'an empty device id names no device; nothing was erased');
     const points = await this.devicePoints(deviceId);
     let series = 0;
     if (this.version === 1) {

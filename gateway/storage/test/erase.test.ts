@@ -70,6 +70,34 @@ test('erase without --yes refuses and changes nothing', async () => {
   assert.ok(gw.gateway.registry.get(gone.id));
 });
 
+test('an id that breaks the id rule is refused before anything is erased: the series without a device_id tag stay', async () => {
+  // The gateway's own figures carry no device_id: `WHERE "device_id" = ''` would select them.
+  const now = Date.now();
+  assert.ok((await gw.store.write(`gateway_stats,instance=erase-test probe=1i ${now - 30_000}000000`)).ok);
+  const untagged = async () => (await gw.query<{ count: number }>(`SELECT count(probe) FROM gateway_stats WHERE instance = 'erase-test'`))[0]?.count;
+  assert.equal(await untagged(), 1);
+  const runs = await Promise.all(['', 'a\nb', '.', '..', '-x', "x' OR ''='"].map((id) => runCli(['-c', configFile, 'devices', 'erase', '--yes', '--url', gw.httpUrl, '--', id])));
+  for (const r of runs) {
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^error GW_ERR_INVALID_ARGUMENT: ".*" is not a valid id: expected 1 to 64 letters/);
+    assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+    assert.doesNotMatch(r.stderr, /dropped|removed/, 'nothing was erased');
+    assert.equal(r.stdout, '');
+  }
+  assert.equal(await untagged(), 1, 'the untagged series is still there');
+  assert.ok(gw.gateway.registry.get(gone.id));
+  assert.equal((await gw.store.devicePoints(kept.id))['raw.washer_cycle'], 5);
+  await assert.rejects(gw.store.eraseDevice(''), { code: 'GW_ERR_INVALID_ARGUMENT' });
+  assert.equal(await untagged(), 1);
+});
+
+test('InfluxQL strings are quoted whatever they hold: quotes, backslashes and newlines', async () => {
+  assert.ok((await gw.store.write(`esc_probe,device_id=it's\\ a\\,b v=1i ${Date.now() - 10_000}000000`)).ok);
+  assert.deepEqual(await gw.store.devicePoints("it's a,b"), { 'raw.esc_probe': 1 });
+  // A raw newline, or a backslash before the closing quote, would end the statement with "bad string".
+  for (const id of ['a\nb', 'a\\', "a\\'", '"']) assert.deepEqual(await gw.store.devicePoints(id), {}, JSON.stringify(id));
+});
+
 test('devices erase leaves no point of that device in any measurement', async () => {
   const r = await runCli(['-c', configFile, 'devices', 'erase', gone.id, '--yes', '--url', gw.httpUrl]);
   assert.equal(r.code, 0, r.stderr);
