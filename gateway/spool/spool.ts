@@ -128,6 +128,9 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
   async open(): Promise<void> {
     // Readings are owner data: segments 0600 in a 0700 folder, those of an older version narrowed.
     await privateDir(this.opts.dir);
+    await privateFile(join(this.opts.dir, 'cursor')).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
     this.cursor = await this.readCursor();
     const names = (await readdir(this.opts.dir)).filter((n) => SEGMENT_RE.test(n)).sort();
     const bases = names.map((n) => Number(SEGMENT_RE.exec(n)![1]));

@@ -315,7 +315,10 @@ describe('file modes', () => {
     const dir = await freshDir();
     const s = await openSpool(dir);
     await s.append(payload(1), 1, true);
+    await s.commit(s.stats().endOffset, 1);
+    await s.append(payload(2), 1, true);
     await s.close();
+    assert.deepEqual((await readdir(dir)).filter((n) => !n.endsWith('.seg')), ['cursor']);
     await chmod(dir, 0o755);
     for (const n of await readdir(dir)) await chmod(join(dir, n), 0o644);
     await (await openSpool(dir)).close();
