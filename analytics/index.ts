@@ -1,5 +1,4 @@
 export { Analytics, createAnalytics, type AnalyticsConfig, type RunOptions } from './service.ts';
-export { analyticsCommand } from './cli.ts';
 export { loadRules, parseRules, DEFAULT_RULES_PATH, type Rule } from './rules.ts';
 export { DETECTORS, type Detector, type DeviceInfo } from './detectors/index.ts';
 export { backtest, formatReport, type BacktestReport } from './backtest/backtest.ts';

@@ -1,7 +1,7 @@
 import { loadConfig, type ResolvedConfig } from '../config/load.ts';
 import { UsageGatewayError } from '../protocol/errors.ts';
 import { loadCatalogue, type Catalogue } from '../protocol/models.ts';
-import { Registry } from '../gateway/registry/index.ts';
+import { Registry } from '../core/registry/index.ts';
 
 /** What most commands need: the config (from --config and UG_*), the catalogue and registry. */
 export interface CliContext {

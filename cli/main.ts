@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { analyticsCommand } from '../analytics/index.ts';
+import { analyticsCommand } from './commands/analytics.ts';
 import { failureText } from './failure.ts';
 import { configCommand } from './commands/config.ts';
 import { deadletterCommand } from './commands/deadletter.ts';
@@ -7,8 +7,8 @@ import { devicesCommand, consumersCommand } from './commands/devices.ts';
 import { gatewayCommand } from './commands/gateway.ts';
 import { modelsCommand } from './commands/models.ts';
 import { statusCommand } from './commands/status.ts';
-import { serialCommand } from '../gateway/serial/cli.ts';
-import { simCommand } from '../firmware-sim/cli.ts';
+import { serialCommand } from './commands/serial.ts';
+import { simCommand } from './commands/sim.ts';
 
 /**
  * `usage-gateway`: one command per part. Each subcommand lives in its own module and is

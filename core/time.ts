@@ -1,4 +1,5 @@
 import { UsageGatewayError } from '../protocol/errors.ts';
+import { parseDateOrTime } from '../protocol/time.ts';
 
 export const SECOND_MS = 1_000;
 export const MINUTE_MS = 60_000;
@@ -17,21 +18,6 @@ export function dayNumber(ms: number): number {
 
 const UNIT_MS: Record<string, number> = { s: SECOND_MS, m: MINUTE_MS, h: HOUR_MS, d: DAY_MS, w: 7 * DAY_MS };
 
-const DATE_ONLY = /^(\d{4})-(\d{2})-(\d{2})$/;
-
-function absolute(raw: string): number | undefined {
-  const d = DATE_ONLY.exec(raw);
-  const text = d ? `${raw}T00:00:00Z` : raw;
-  // Only RFC 3339 date-times (with a zone) and plain dates: Date.parse alone takes local times
-  // and rolls 30 February over to March.
-  const m = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.exec(text);
-  if (!m) return undefined;
-  const [y, mo, day, h, mi, s] = m.slice(1, 7).map(Number);
-  if (mo < 1 || mo > 12 || day < 1 || day > new Date(Date.UTC(y, mo, 0)).getUTCDate() || h > 23 || mi > 59 || s > 60) return undefined;
-  const ms = Date.parse(text);
-  return Number.isNaN(ms) ? undefined : ms;
-}
-
 /**
  * The one reader of times given on a command line: `now`; a time before now as `now-6h`,
  * `-6h` or `now-90d` (units s, m, h, d, w; the notation of Grafana's time picker); an RFC 3339
@@ -44,9 +30,9 @@ export function parseTime(raw: string, name: string, nowMs = Date.now()): number
   const rel = /^(?:now)?-(\d+(?:\.\d+)?)([smhdw])$/.exec(v);
   if (rel) return nowMs - Number(rel[1]) * UNIT_MS[rel[2]];
   if (/^\d{10,16}$/.test(v)) return Number(v);
-  const ms = absolute(v);
-  if (ms === undefined) {
-    throw new UsageGatewayError('GW_ERR_USAGE', `${name}: "${raw}" is not a time; use a date (2026-03-01), an RFC 3339 time (2026-03-01T12:00:00Z), epoch milliseconds, "now" or a time before now such as "now-6h" or "-90d"`);
+  const r = parseDateOrTime(v);
+  if (!r.ok) {
+    throw new UsageGatewayError('GW_ERR_USAGE', `${name}: "${raw}" is not a time (${r.reason}); use a date (2026-03-01), an RFC 3339 time (2026-03-01T12:00:00Z), epoch milliseconds, "now" or a time before now such as "now-6h" or "-90d"`);
   }
-  return ms;
+  return r.ms;
 }

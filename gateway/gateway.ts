@@ -6,12 +6,13 @@ import { Broker, type ListenAddresses } from './broker/index.ts';
 import { DeadLetterStore } from './deadletter/index.ts';
 import { buildHttpApp } from './http/index.ts';
 import { Ingest } from './ingest/index.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, type Logger } from '../core/log.ts';
 import { createMetrics, type Metrics } from './metrics/index.ts';
-import { Registry } from './registry/index.ts';
+import { Registry } from '../core/registry/index.ts';
 import { Spool } from './spool/index.ts';
 import { hostname } from 'node:os';
-import { InfluxStore, StatsReporter } from './storage/index.ts';
+import { InfluxStore } from '../core/influx/index.ts';
+import { StatsReporter } from './metrics/stats-reporter.ts';
 import { Writer } from './writer/index.ts';
 
 export interface GatewayAddresses extends ListenAddresses {

@@ -64,7 +64,7 @@ ensureDebianPackages(['mosquitto_sub'], { optional: ['mosquitto_sub'] });
 
 const { register } = await import('tsx/esm/api');
 register();
-const { startLocalInflux } = await import('./influx-local.ts');
+const { startLocalInflux } = await import('../test/harness/influx-local.ts');
 
 /** The conventional port when it is free, otherwise any free one. */
 function port(preferred) {

@@ -29,7 +29,7 @@ if (files.length === 0) {
 
 const { register } = await import('tsx/esm/api');
 register();
-const { startLocalInflux } = await import('./influx-local.ts');
+const { startLocalInflux } = await import('../test/harness/influx-local.ts');
 
 let influx;
 const env = { ...process.env };

@@ -7,7 +7,7 @@ import { UsageGatewayError, type ErrorCode } from '../../protocol/errors.ts';
 import { CONSENT_PURPOSES } from '../../protocol/registry.ts';
 import { TRIGGER_CATEGORIES } from '../../protocol/topics.ts';
 import { feedbackInputSchema, TRIGGER_STATUSES, triggerSchema, type Feedback } from '../../protocol/trigger.ts';
-import type { Analytics } from '../service.ts';
+import type { ApiDeps } from './deps.ts';
 import type { TriggerRecord } from '../store/state.ts';
 import { installGuard } from './guard.ts';
 import { installSecurityHeaders, SECURITY_HEADERS } from './headers.ts';
@@ -74,7 +74,7 @@ const json = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable:
  * `Authorization: Bearer <analytics.api.token>`.
  * Requests are validated with the protocol's zod schemas, so the API and the contract agree.
  */
-export async function buildApiApp(o: { analytics: Analytics; token?: string }): Promise<FastifyInstance> {
+export async function buildApiApp(o: { analytics: ApiDeps; token?: string }): Promise<FastifyInstance> {
   const { analytics } = o;
   const app = Fastify({
     logger: false,

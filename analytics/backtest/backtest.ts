@@ -1,4 +1,4 @@
-import type { InfluxStore } from '../../gateway/storage/index.ts';
+import type { InfluxStore } from '../../core/influx/index.ts';
 import type { Catalogue } from '../../protocol/models.ts';
 import { DAY_MS, type DeviceInfo } from '../detectors/index.ts';
 import { ListDirectory } from '../engine/directory.ts';

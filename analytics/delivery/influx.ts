@@ -1,5 +1,5 @@
-import type { InfluxStore } from '../../gateway/storage/index.ts';
-import { formatPoint, timeNs } from '../../gateway/writer/index.ts';
+import type { InfluxStore } from '../../core/influx/index.ts';
+import { formatPoint, timeNs } from '../../core/influx/index.ts';
 import { feedbackTimeMs, type Feedback, type Trigger } from '../../protocol/trigger.ts';
 import type { DeliveryResult, Sink } from './types.ts';
 

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { retryDelayMs } from '../../core/retry.ts';
 import type { StateStore, OutboxEntry } from '../store/state.ts';
 import type { DeliveryResult, Sink } from './types.ts';
 
@@ -14,12 +15,6 @@ export interface OutboxOptions {
   concurrency?: number;
   log?: Logger;
   onResult?(sink: string, outcome: 'delivered' | 'retry' | 'dead'): void;
-}
-
-/** Full jitter: a random delay up to the capped exponential backoff. */
-export function backoffMs(attempt: number, minMs: number, maxMs: number): number {
-  const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  return Math.max(minMs / 2, Math.random() * cap);
 }
 
 /**
@@ -115,7 +110,7 @@ export class Outbox {
       this.o.onResult?.(e.sink, 'dead');
       return;
     }
-    const wait = Math.max(result.retryAfterMs ?? 0, backoffMs(e.attempts, this.o.retryMinMs, this.o.retryMaxMs));
+    const wait = retryDelayMs(e.attempts, { minMs: this.o.retryMinMs, maxMs: this.o.retryMaxMs }, result.retryAfterMs);
     await state.retry({ ...e, firstAttemptAt: first }, after + Math.min(wait, this.o.retryMaxMs), result.error, after);
     log?.debug({ trigger: e.triggerId, sink: e.sink, attempts: e.attempts + 1, error: result.error, retryInMs: Math.round(wait) }, 'delivery failed; will retry');
     this.o.onResult?.(e.sink, 'retry');

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { parseRetryAfter } from '../../core/retry.ts';
 import type { Trigger } from '../../protocol/trigger.ts';
 import type { DeliveryResult, Sink } from './types.ts';
 
@@ -10,14 +11,6 @@ import type { DeliveryResult, Sink } from './types.ts';
  */
 export function signWebhook(secret: string, timestamp: number, body: string | Buffer): string {
   return `v1=${createHmac('sha256', secret).update(`${timestamp}.`).update(body).digest('hex')}`;
-}
-
-function retryAfterMs(v: string | null): number | undefined {
-  if (!v) return undefined;
-  const s = Number(v);
-  if (Number.isFinite(s)) return Math.max(0, s * 1000);
-  const at = Date.parse(v);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 /**
@@ -54,7 +47,7 @@ export function webhookSink(url: string, secret: string, timeoutMs: number): Sin
       }
       if ((res.status >= 200 && res.status < 300) || res.status === 409) return { ok: true };
       const retry = res.status >= 500 || [408, 425, 429].includes(res.status);
-      return { ok: false, retry, error: `HTTP ${res.status}`, retryAfterMs: retryAfterMs(res.headers.get('retry-after')) };
+      return { ok: false, retry, error: `HTTP ${res.status}`, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) };
     },
   };
 }

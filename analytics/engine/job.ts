@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Catalogue } from '../../protocol/models.ts';
-import type { InfluxStore } from '../../gateway/storage/index.ts';
+import type { InfluxStore } from '../../core/influx/index.ts';
 import type { Trigger } from '../../protocol/trigger.ts';
 import { FeatureSource } from '../features/source.ts';
 import type { Rule } from '../rules.ts';

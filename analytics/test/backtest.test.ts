@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../config/load.ts';
-import { InfluxStore } from '../../gateway/storage/index.ts';
+import { InfluxStore } from '../../core/influx/index.ts';
 import { loadCatalogue } from '../../protocol/models.ts';
 import { testInflux } from '../../test/harness/influx.ts';
 import { formatReport, type BacktestReport } from '../backtest/backtest.ts';
-import { backfillSim } from './helpers/sim.ts';
+import { backfillSim } from '../../test/harness/sim-fleet.ts';
 
 // Issue 5, test 1: on a simulated fleet (1,000 devices, 90 days, planted personas) every rule
 // has precision and recall of at least 0.9 against the simulator's manifest, as

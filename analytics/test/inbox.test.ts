@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { makeFleet, writeFleet, type FleetOptions } from './helpers/fleet.ts';
 import { analyticsEnv, DAY, TOKEN, type AnalyticsEnv } from './helpers/setup.ts';
+import { ensureChromium } from '../../test/harness/browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const END = Math.floor(Date.now() / DAY) * DAY - DAY;
 const opts: FleetOptions = { devices: 60, days: 90, endMs: END, seed: 21, prefix: 'i' };
@@ -15,17 +15,13 @@ let env: AnalyticsEnv;
 let browser: Browser | undefined;
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    // Debian's chromium; the project's set-up installs what tests need when it may.
-    const { ensureDebianPackages } = await import('../../scripts/setup.mjs' as string);
-    ensureDebianPackages(['chromium']);
-  }
+  const executablePath = ensureChromium();
   env = await analyticsEnv();
   const fleet = makeFleet(opts);
   await writeFleet(env.store, fleet, opts);
   await env.register(fleet);
   browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 });

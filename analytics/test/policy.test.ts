@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { readingsToLines } from '../../gateway/writer/index.ts';
+import { readingsToLines } from '../../core/influx/index.ts';
 import { readingsFor } from '../../protocol/kinds/index.ts';
 import type { ManifestDevice } from '../backtest/manifest.ts';
 import { makeFleet, writeFleet, type FleetOptions } from './helpers/fleet.ts';

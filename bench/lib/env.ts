@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../config/load.ts';
-import { startLocalInflux, type LocalInflux } from '../../scripts/influx-local.ts';
-import { InfluxStore } from '../../gateway/storage/index.ts';
+import { startLocalInflux, type LocalInflux } from '../../test/harness/influx-local.ts';
+import { InfluxStore } from '../../core/influx/index.ts';
 import { CLI } from '../../test/harness/process.ts';
 
 export type { LocalInflux };

@@ -2,8 +2,9 @@ import { Command } from 'commander';
 import { CONSENT_PURPOSES, type ConsentPurpose, type RegistryEntry } from '../../protocol/registry.ts';
 import { checkDeviceId, checkOwner, DEVICE_ID_RULE, OWNER_RULE, quoted } from '../../protocol/ids.ts';
 import { KIND_NAMES } from '../../protocol/kinds/index.ts';
-import { eraseDevice, InfluxStore } from '../../gateway/storage/index.ts';
-import type { Registry } from '../../gateway/registry/index.ts';
+import { InfluxStore } from '../../core/influx/index.ts';
+import type { Registry } from '../../core/registry/index.ts';
+import { eraseDevice } from './erase.ts';
 import { cliContext, printRows, usageError } from '../context.ts';
 
 function parseConsent(value: string | undefined): ConsentPurpose[] {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SimClock } from '../clock.ts';
-import { liveStart } from '../commands/common.ts';
+import { liveStart } from '../options.ts';
 import { time } from '../options.ts';
 
 const H = 3_600_000;

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ptyPair, startBridgeProcess, type BridgeProcess, type PtyPair } from '../../gateway/serial/test/pty.ts';
+import { ptyPair, startBridgeProcess, type BridgeProcess, type PtyPair } from '../../test/harness/pty.ts';
 import { startTestGateway, type TestGateway } from '../../test/harness/gateway.ts';
 import { runCli } from '../../test/harness/process.ts';
 import { dayFloor } from '../fleet.ts';

@@ -12,7 +12,7 @@ import { UsageGatewayError } from '../../protocol/errors.ts';
 import { topics } from '../../protocol/topics.ts';
 import type { Ingest, RejectionNotice } from '../ingest/index.ts';
 import type { Metrics } from '../metrics/index.ts';
-import type { Registry } from '../registry/index.ts';
+import type { Registry } from '../../core/registry/index.ts';
 import { authorizeForward, authorizePublish, authorizeSubscribe, type Identity } from './acl.ts';
 import { ClusterLink } from './cluster.ts';
 import { FrameGuard } from './frame-guard.ts';

@@ -4,9 +4,9 @@ import { decodeReadings, type ReadingError } from '../../protocol/readings.ts';
 import type { ReadingChannel } from '../../protocol/topics.ts';
 import { MAX_ERRORS_PER_ENTRY, payloadForStore, type DeadLetterStore } from '../deadletter/index.ts';
 import type { Metrics } from '../metrics/index.ts';
-import type { Registry } from '../registry/index.ts';
+import type { Registry } from '../../core/registry/index.ts';
 import type { Spool } from '../spool/index.ts';
-import { readingsToLines } from '../writer/index.ts';
+import { readingsToLines } from '../../core/influx/index.ts';
 
 /** What a device is told on devices/{id}/rejected (docs/device-protocol.md). */
 export interface RejectionNotice {

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../../protocol/errors.ts';
 import type { ReadingChannel } from '../../protocol/topics.ts';
 import { payloadForStore, type DeadLetterStore } from '../deadletter/index.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 import { LineDecoder, type LineFormat } from './decode.ts';
 import { PortLink } from './port-link.ts';
 import { Publisher } from './publisher.ts';

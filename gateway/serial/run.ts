@@ -4,7 +4,7 @@ import type { ResolvedConfig } from '../../config/load.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
 import { DeadLetterStore } from '../deadletter/index.ts';
 import type { Gateway } from '../gateway.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 import { SerialBridge, type BridgeOptions, type BridgeStats } from './bridge.ts';
 import { duplexPair } from './duplex-pair.ts';
 import { registerSerialMetrics } from './metrics.ts';

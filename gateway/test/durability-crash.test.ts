@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InfluxStore } from '../storage/index.ts';
+import { InfluxStore } from '../../core/influx/index.ts';
 import { gatewayEnv, provisionDevices, until, TrackedPublisher, type TrackedMessage } from '../../test/harness/durability.ts';
 import { testInflux } from '../../test/harness/influx.ts';
 import { connect, washerCycle } from '../../test/harness/mqtt.ts';

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig, type ResolvedConfig } from '../../config/load.ts';
 import { createGateway, type Gateway } from '../../gateway/index.ts';
-import { InfluxStore } from '../../gateway/storage/index.ts';
+import { InfluxStore } from '../../core/influx/index.ts';
 import type { ConsentPurpose } from '../../protocol/registry.ts';
 import { testInflux } from './influx.ts';
 
