@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config/load.ts';
 import { createLogger } from '../core/log.ts';
 import { Registry } from '../core/registry/index.ts';
-import { InfluxStore } from '../core/influx/index.ts';
+import { createInfluxStore, type InfluxStore } from '../core/influx/index.ts';
 import { UsageGatewayError } from '../protocol/errors.ts';
 import { loadCatalogue, type Catalogue } from '../protocol/models.ts';
 import { buildApiApp } from './api/app.ts';
@@ -51,7 +51,7 @@ export class Analytics {
     this.log = (opts.log ?? createLogger(config.log.level)).child({ module: 'analytics' });
     this.metrics = createAnalyticsMetrics();
     this.state = new StateStore(resolve(config.analytics.stateDir ?? `${config.dataDir}/analytics`));
-    this.influx = new InfluxStore(config.influx);
+    this.influx = createInfluxStore(config.influx);
   }
 
   /** Sinks this configuration delivers to; each new trigger is queued for each. */

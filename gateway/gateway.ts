@@ -11,7 +11,7 @@ import { createMetrics, type Metrics } from './metrics/index.ts';
 import { Registry } from '../core/registry/index.ts';
 import { Spool } from './spool/index.ts';
 import { hostname } from 'node:os';
-import { InfluxStore } from '../core/influx/index.ts';
+import { createInfluxStore, type InfluxStore } from '../core/influx/index.ts';
 import { StatsReporter } from './metrics/stats-reporter.ts';
 import { Writer } from './writer/index.ts';
 
@@ -86,7 +86,7 @@ export class Gateway {
       onRefused: (e) => metrics.deadLetterRefused.inc({ source: e.source }),
     });
     await deadletter.open();
-    const store = new InfluxStore(config.influx);
+    const store = createInfluxStore(config.influx);
     try {
       await store.ensureDatabase();
     } catch (err) {

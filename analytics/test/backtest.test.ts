@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../config/load.ts';
-import { InfluxStore } from '../../core/influx/index.ts';
+import { createInfluxStore, type InfluxStore } from '../../core/influx/index.ts';
 import { loadCatalogue } from '../../protocol/models.ts';
 import { testInflux } from '../../test/harness/influx.ts';
 import { formatReport, type BacktestReport } from '../backtest/backtest.ts';
@@ -35,7 +35,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ug-backtest-'));
   database = `bt_${randomBytes(5).toString('hex')}`;
   const config = loadConfig({ env: {}, overrides: { dataDir: dir, influx: { url: influx.url, database, rollups: false, retentionDays: 36_500, requestTimeoutMs: 120_000 } } });
-  store = new InfluxStore(config.influx);
+  store = createInfluxStore(config.influx);
   await store.ensureDatabase();
   env = { ...process.env, UG_DATA_DIR: dir, UG_INFLUX_URL: influx.url, UG_INFLUX_DATABASE: database, UG_INFLUX_ROLLUPS: 'false', UG_INFLUX_RETENTION_DAYS: '36500', UG_LOG_LEVEL: 'silent' };
 });

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { CONSENT_PURPOSES, type ConsentPurpose, type RegistryEntry } from '../../protocol/registry.ts';
 import { checkDeviceId, checkOwner, DEVICE_ID_RULE, OWNER_RULE, quoted } from '../../protocol/ids.ts';
 import { KIND_NAMES } from '../../protocol/kinds/index.ts';
-import { InfluxStore } from '../../core/influx/index.ts';
+import { createInfluxStore } from '../../core/influx/index.ts';
 import type { Registry } from '../../core/registry/index.ts';
 import { eraseDevice } from './erase.ts';
 import { cliContext, printRows, usageError } from '../context.ts';
@@ -120,7 +120,7 @@ export function devicesCommand(): Command {
       const { config, registry } = await cliContext(c.optsWithGlobals(), CHANGE);
       const report = await eraseDevice(id, {
         registry,
-        store: new InfluxStore(config.influx),
+        store: createInfluxStore(config.influx),
         deadletterDir: config.deadletter.dir,
         gatewayUrl: opts.url ?? `http://127.0.0.1:${config.http.port}`,
         waitMs: wait * 1000,

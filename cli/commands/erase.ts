@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eraseDeadLetters } from '../../gateway/deadletter/index.ts';
 import type { Registry } from '../../core/registry/index.ts';
-import type { EraseResult, InfluxStore } from '../../core/influx/store.ts';
+import type { EraseResult, InfluxStore } from '../../core/influx/index.ts';
 
 export interface EraseOptions {
   registry: Registry;

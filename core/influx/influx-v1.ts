@@ -1,44 +1,22 @@
-import { InfluxDB } from 'influx';
 import { parseRetryAfter } from '../retry.ts';
-
-export interface InfluxOptions {
-  url: string;
-  database: string;
-  username?: string;
-  password?: string;
-  retentionDays: number;
-  requestTimeoutMs: number;
-}
-
-export type WriteResult =
-  | { ok: true }
-  | { ok: false; kind: 'refused'; status: number; error: string }
-  | { ok: false; kind: 'missing-database'; status: number; error: string }
-  | { ok: false; kind: 'retry'; status?: number; error: string; retryAfterMs?: number };
+import { InfluxBase } from './backend.ts';
+import { classifyInfluxError } from './errors.ts';
+import { ident, literal } from './influxql.ts';
+import type { StoreOptions, WriteResult } from './options.ts';
+import { ensureRollups } from './rollups.ts';
 
 /**
- * InfluxDB 1.x: writes of ready-made line protocol over HTTP, and queries and set-up through
- * the `influx` client. The write path is our own because it must tell a refused point (400)
- * from an outage (5xx, 429 with Retry-After, no answer), which the client library hides.
+ * InfluxDB 1.x: writes of ready-made line protocol over HTTP, queries and set-up through the
+ * `influx` client and InfluxQL. The write path is our own because it must tell a refused point
+ * (400) from an outage (5xx, 429 with Retry-After, no answer), which the client library hides.
  */
-export class InfluxStore {
-  readonly opts: InfluxOptions;
-  readonly client: InfluxDB;
+export class InfluxV1 extends InfluxBase {
   private readonly writeUrl: string;
   private readonly authHeader?: string;
 
-  constructor(opts: InfluxOptions) {
-    this.opts = opts;
+  constructor(opts: StoreOptions) {
+    super(opts, opts);
     const u = new URL(opts.url);
-    this.client = new InfluxDB({
-      host: u.hostname,
-      port: Number(u.port || (u.protocol === 'https:' ? 443 : 8086)),
-      protocol: u.protocol === 'https:' ? 'https' : 'http',
-      database: opts.database,
-      username: opts.username,
-      password: opts.password,
-      options: { timeout: opts.requestTimeoutMs } as never,
-    });
     const w = new URL('write', u.href.endsWith('/') ? u.href : `${u.href}/`);
     w.searchParams.set('db', opts.database);
     w.searchParams.set('precision', 'ns');
@@ -46,28 +24,19 @@ export class InfluxStore {
     if (opts.username) this.authHeader = `Basic ${Buffer.from(`${opts.username}:${opts.password ?? ''}`).toString('base64')}`;
   }
 
-  async ping(): Promise<boolean> {
-    try {
-      const res = await fetch(new URL('ping', this.opts.url.endsWith('/') ? this.opts.url : `${this.opts.url}/`), { signal: AbortSignal.timeout(2_000) });
-      await res.arrayBuffer();
-      return res.status === 204 || res.ok;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Creates the database with the raw retention as its default policy, if missing. */
+  /** The database with the raw retention as its default policy, and the roll-up continuous queries. */
   async ensureDatabase(): Promise<void> {
     const db = this.opts.database;
-    const names = await this.client.getDatabaseNames();
-    if (!names.includes(db)) await this.client.createDatabase(db);
-    const policies = await this.client.showRetentionPolicies(db);
+    const names = await this.queryClient.getDatabaseNames();
+    if (!names.includes(db)) await this.queryClient.createDatabase(db);
+    const policies = await this.queryClient.showRetentionPolicies(db);
     const duration = `${this.opts.retentionDays * 24}h`;
     if (!policies.some((p) => p.name === 'raw')) {
-      await this.client.createRetentionPolicy('raw', { database: db, duration, replication: 1, isDefault: true });
+      await this.queryClient.createRetentionPolicy('raw', { database: db, duration, replication: 1, isDefault: true });
     } else {
-      await this.client.alterRetentionPolicy('raw', { database: db, duration, replication: 1, isDefault: true });
+      await this.queryClient.alterRetentionPolicy('raw', { database: db, duration, replication: 1, isDefault: true });
     }
+    if (this.opts.rollups !== false) await ensureRollups(this.opts);
   }
 
   async write(body: string): Promise<WriteResult> {
@@ -89,13 +58,20 @@ export class InfluxStore {
     try {
       error = (JSON.parse(text) as { error?: string }).error ?? text;
     } catch { /* plain text body */ }
-    if (res.status === 404 && /database not found/i.test(error)) return { ok: false, kind: 'missing-database', status: 404, error };
+    const kind = classifyInfluxError(res.status, error);
+    if (kind === 'database-not-found') return { ok: false, kind: 'missing-database', status: res.status, error };
     if (res.status === 400) return { ok: false, kind: 'refused', status: 400, error };
     return { ok: false, kind: 'retry', status: res.status, error: error || res.statusText, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) };
   }
 
-  /** InfluxQL query; rows of the first statement. */
-  async query<T = Record<string, unknown>>(q: string): Promise<T[]> {
-    return (await this.client.query(q, { database: this.opts.database, precision: 'ms' as never })) as unknown as T[];
+  /** DROP SERIES without FROM covers every measurement of every retention policy. */
+  protected async dropDevice(deviceId: string): Promise<number> {
+    const [shown] = await this.statements(`SHOW SERIES WHERE "device_id" = ${literal(deviceId)}`);
+    await this.statements(`DROP SERIES WHERE "device_id" = ${literal(deviceId)}`);
+    return shown?.series?.[0]?.values.length ?? 0;
+  }
+
+  async eraseDeviceRange(deviceId: string, measurement: string, fromMs: number, toMs: number): Promise<void> {
+    await this.statements(`DELETE FROM ${ident(measurement)} WHERE "device_id" = ${literal(deviceId)} AND time >= ${Math.floor(fromMs)}ms AND time < ${Math.ceil(toMs)}ms`);
   }
 }

@@ -1,8 +1,8 @@
 import { HttpError, InfluxDB, RequestTimedOutError } from '@influxdata/influxdb-client';
 import { UsageGatewayError } from '../../protocol/errors.ts';
 import { parseRetryAfter } from '../retry.ts';
-import { InfluxStore as Influx1Store, type WriteResult } from './influx-v1.ts';
-import type { StoreOptions } from './options.ts';
+import { InfluxBase } from './backend.ts';
+import type { StoreOptions, WriteResult } from './options.ts';
 
 /** Everything after the last point: delete requests need an end time. */
 const FAR_FUTURE = '2262-04-11T00:00:00Z';
@@ -18,18 +18,16 @@ interface Named {
  * v1-compatible `/query`, with the token as the password, so the boards and analytics use one
  * query language on every version. On 2.x a DBRP mapping routes `/query?db=…` to the bucket.
  */
-export class Influx2Store {
-  readonly opts: StoreOptions;
+export class InfluxV2 extends InfluxBase {
   readonly client: InfluxDB;
   private readonly bucket: string;
-  private readonly queries: Influx1Store;
 
   constructor(opts: StoreOptions) {
     if (!opts.token) throw new UsageGatewayError('GW_ERR_CONFIG', `influx.token: InfluxDB ${opts.version}.x needs an API token`);
-    this.opts = opts;
+    // The v1-compatible query API takes the token as the password.
+    super(opts, { ...opts, username: opts.username ?? 'token', password: opts.token });
     this.bucket = opts.bucket ?? opts.database;
     this.client = new InfluxDB({ url: opts.url, token: opts.token, timeout: opts.requestTimeoutMs });
-    this.queries = new Influx1Store({ ...opts, username: opts.username ?? 'token', password: opts.token });
   }
 
   get rollupBucket(): string {
@@ -48,10 +46,6 @@ export class Influx2Store {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' },
     }) as Promise<T>;
-  }
-
-  ping(): Promise<boolean> {
-    return this.queries.ping();
   }
 
   /**
@@ -102,16 +96,13 @@ export class Influx2Store {
     }
   }
 
-  query<T = Record<string, unknown>>(q: string): Promise<T[]> {
-    return this.queries.query<T>(q);
-  }
-
   /**
    * 2.x: the delete API with a `device_id` predicate, on the bucket and the roll-up bucket.
    * 3.x has no way to delete some rows of a table; erasure there means the operator deletes
-   * the tables or the database, so this refuses rather than pretend.
+   * the tables or the database, so this refuses rather than pretend. The delete API does not
+   * say how many series it removed: -1 (the erasure then counts the measurements it saw).
    */
-  async eraseDevice(deviceId: string): Promise<void> {
+  protected async dropDevice(deviceId: string): Promise<number> {
     if (this.opts.version === 3) {
       throw new UsageGatewayError('GW_ERR_ERASE_UNSUPPORTED', 'InfluxDB 3.x cannot delete one device\'s rows; see "Erasing a device\'s data" in docs/operations.md');
     }
@@ -121,5 +112,15 @@ export class Influx2Store {
       if (this.opts.org) q.set('org', this.opts.org);
       await this.api('POST', `/api/v2/delete?${q}`, { start: '1970-01-01T00:00:00Z', stop: FAR_FUTURE, predicate });
     }
+    return -1;
+  }
+
+  /** 2.x: the points of one device in one measurement within [fromMs, toMs) of the bucket. */
+  async eraseDeviceRange(deviceId: string, measurement: string, fromMs: number, toMs: number): Promise<void> {
+    if (this.opts.version === 3) throw new UsageGatewayError('GW_ERR_ERASE_UNSUPPORTED', 'InfluxDB 3.x cannot delete some rows of a table; see "Erasing a device\'s data" in docs/operations.md');
+    const esc = (v: string) => v.replace(/["\\]/g, (c) => `\\${c}`);
+    const q = new URLSearchParams({ bucket: this.bucket });
+    if (this.opts.org) q.set('org', this.opts.org);
+    await this.api('POST', `/api/v2/delete?${q}`, { start: new Date(fromMs).toISOString(), stop: new Date(toMs).toISOString(), predicate: `_measurement="${esc(measurement)}" AND device_id="${esc(deviceId)}"` });
   }
 }

@@ -1,5 +1,6 @@
 import { UsageGatewayError } from '../../protocol/errors.ts';
-import type { InfluxOptions } from './influx-v1.ts';
+import { classifyInfluxError, InfluxServerError } from './errors.ts';
+import type { InfluxOptions } from './options.ts';
 
 export interface StatementResult {
   statement_id?: number;
@@ -43,6 +44,9 @@ export async function postQuery(opts: InfluxOptions, q: string): Promise<Stateme
     throw new UsageGatewayError('GW_ERR_INFLUX_UNAVAILABLE', `InfluxDB answered HTTP ${res.status}: ${text.slice(0, 200)}`);
   }
   const failed = json.error ?? json.results?.find((r) => r.error)?.error;
-  if (failed || !res.ok) throw new Error(`InfluxDB refused "${q.slice(0, 120)}${q.length > 120 ? '…' : ''}": ${failed ?? `HTTP ${res.status}`}`);
+  if (failed || !res.ok) {
+    const why = failed ?? `HTTP ${res.status}`;
+    throw new InfluxServerError(classifyInfluxError(res.status, why), `InfluxDB refused "${q.slice(0, 120)}${q.length > 120 ? '…' : ''}": ${why}`, res.status);
+  }
   return json.results ?? [];
 }

@@ -1,7 +1,7 @@
 import { allReadings } from '../../protocol/kinds/index.ts';
 import type { CompiledReading } from '../../protocol/reading-def.ts';
 import { ident, postQuery } from './influxql.ts';
-import type { InfluxOptions } from './influx-v1.ts';
+import type { InfluxOptions } from './options.ts';
 
 export const RAW_RP = 'raw';
 export const ROLLUP_RP = 'rollup';

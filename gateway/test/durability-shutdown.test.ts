@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LocalInflux } from '../../test/harness/influx-local.ts';
-import { InfluxStore } from '../../core/influx/index.ts';
+import { createInfluxStore, type InfluxStore } from '../../core/influx/index.ts';
 import { gatewayEnv, provisionDevices, until, TrackedPublisher } from '../../test/harness/durability.ts';
 import { privateInflux } from '../../test/harness/influx.ts';
 import { connect, washerCycle } from '../../test/harness/mqtt.ts';
@@ -45,7 +45,7 @@ before(async () => {
   influx = await privateInflux();
   dir = await mkdtemp(join(tmpdir(), 'ug-sigterm-'));
   const database = `t_${randomBytes(6).toString('hex')}`;
-  store = new InfluxStore({ url: influx.url, database, retentionDays: 400, requestTimeoutMs: 30_000 });
+  store = createInfluxStore({ url: influx.url, database, retentionDays: 400, requestTimeoutMs: 30_000 });
   env = { ...gatewayEnv({ dataDir: dir, influxUrl: influx.url, database, deadlineMs: 3_000 }), UG_STATS_INTERVAL_S: '0' };
   [device] = await provisionDevices(dir, ['sigterm-1']);
 });

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig, type ResolvedConfig } from '../../config/load.ts';
 import { createGateway, type Gateway } from '../../gateway/index.ts';
-import { InfluxStore } from '../../core/influx/index.ts';
+import { createInfluxStore, type InfluxStore } from '../../core/influx/index.ts';
 import type { ConsentPurpose } from '../../protocol/registry.ts';
 import { testInflux } from './influx.ts';
 
@@ -80,7 +80,7 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
     : pino({ level: config.log.level });
   const gateway = createGateway(config, { log });
   const addr = await gateway.start();
-  const store = new InfluxStore(config.influx);
+  const store = createInfluxStore(config.influx);
   let n = 0;
   const t: TestGateway = {
     gateway, config, dir, database, store, logs,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { loadConfig } from '../../../config/load.ts';
-import { InfluxStore } from '../../../core/influx/index.ts';
+import { createInfluxStore, type InfluxStore } from '../../../core/influx/index.ts';
 import { Registry } from '../../../core/registry/index.ts';
 import { loadCatalogue } from '../../../protocol/models.ts';
 import type { ConsentPurpose } from '../../../protocol/registry.ts';
@@ -33,7 +33,7 @@ export async function analyticsEnv(): Promise<AnalyticsEnv> {
   const dir = await mkdtemp(join(tmpdir(), 'ug-analytics-'));
   const database = `a_${randomBytes(6).toString('hex')}`;
   const base = loadConfig({ env: {}, overrides: { dataDir: dir, influx: { url: influx.url, database, rollups: false } } });
-  const store = new InfluxStore(base.influx);
+  const store = createInfluxStore(base.influx);
   await store.ensureDatabase();
   const registry = new Registry(base.registry.path, loadCatalogue(base.models.path));
   await registry.load();

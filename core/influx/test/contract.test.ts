@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { testInflux } from '../../../test/harness/influx.ts';
 import { freePort } from '../../../test/harness/influx-local.ts';
-import { InfluxStore, type StoreOptions } from '../index.ts';
+import { createInfluxStore, type InfluxStore, type StoreOptions } from '../index.ts';
 
 /**
  * One contract for every InfluxDB version the gateway writes to: 1.x always (the local
@@ -79,7 +79,7 @@ for (const b of backends) {
     before(async () => {
       const o = await b.options();
       stop = o.stop;
-      store = new InfluxStore(o.opts);
+      store = createInfluxStore(o.opts);
       await store.ensureDatabase();
     });
     after(async () => {
@@ -117,7 +117,7 @@ for (const b of backends) {
 
     test('an unreachable server is an outage to retry', async () => {
       const port = await freePort();
-      const down = new InfluxStore({ ...store.opts, url: `http://127.0.0.1:${port}`, requestTimeoutMs: 2_000 });
+      const down = createInfluxStore({ ...store.opts, url: `http://127.0.0.1:${port}`, requestTimeoutMs: 2_000 });
       const res = await down.write(line(dev(4), 5, 1000, t0));
       assert.equal(!res.ok && res.kind, 'retry');
       assert.equal(await down.ping(), false);

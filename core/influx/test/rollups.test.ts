@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { testInflux } from '../../../test/harness/influx.ts';
 import { allReadings } from '../../../protocol/kinds/index.ts';
-import { InfluxStore, rollups } from '../index.ts';
+import { createInfluxStore, type InfluxStore, rollups } from '../index.ts';
 
 let store: InfluxStore;
 let stop: () => Promise<void>;
@@ -20,7 +20,7 @@ async function cqsOfDb(): Promise<Array<{ name: string; query: string }>> {
 before(async () => {
   const influx = await testInflux();
   stop = influx.stop;
-  store = new InfluxStore({ version: 1, url: influx.url, database: `t_${randomBytes(5).toString('hex')}`, retentionDays: 400, requestTimeoutMs: 10_000, rollupRetentionDays: 1_000 });
+  store = createInfluxStore({ version: 1, url: influx.url, database: `t_${randomBytes(5).toString('hex')}`, retentionDays: 400, requestTimeoutMs: 10_000, rollupRetentionDays: 1_000 });
   await store.ensureDatabase();
 });
 after(() => stop());
