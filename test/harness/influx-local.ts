@@ -83,7 +83,12 @@ export async function startLocalInflux(opts: { dataDir?: string; port?: number; 
         INFLUXDB_HTTP_MAX_BODY_SIZE: '0',
       },
       stdio: ['ignore', 'ignore', opts.log ? 'pipe' : 'ignore'],
+      // Its own process group: a Ctrl-C in the terminal does not stop InfluxDB before the
+      // processes that still write to it have drained; stop() ends it last.
+      detached: true,
     });
+    const started = child;
+    process.once('exit', () => { if (started.exitCode === null && started.signalCode === null) started.kill('SIGKILL'); });
     child.stderr?.on('data', (d: Buffer) => opts.log?.(d.toString()));
     await waitForPing(url, 30_000, child);
   };
