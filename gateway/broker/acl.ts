@@ -15,7 +15,7 @@ export type PublishDecision =
 const RESERVED_PREFIXES = ['devices/', 'triggers/', '$'];
 
 /**
- * Topic rules of DESIGN.md §2: a device publishes only under its own devices/{id}/ (retain
+ * Topic rules of docs/device-protocol.md (Topics): a device publishes only under its own devices/{id}/ (retain
  * only on status) and subscribes only to its own rejected and commands/#; consumers subscribe
  * to triggers/… and nothing that carries telemetry; anonymous clients (when enabled) have the
  * topic space outside devices/, triggers/ and $SYS to themselves.
