@@ -47,6 +47,3 @@ export function parseDeviceTopic(topic: string): DeviceTopic | null {
   return null;
 }
 
-export function isReadingChannel(channel: string): channel is ReadingChannel {
-  return (READING_CHANNELS as readonly string[]).includes(channel);
-}
