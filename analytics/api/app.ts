@@ -51,6 +51,9 @@ function issues(err: z.ZodError): Array<{ field: string; problem: string }> {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** Who a change made through the API is recorded as: the token's fingerprint, never the token. */
+export const tokenIdentity = (token?: string) => `token:${token ? digest(token).toString('hex').slice(0, 12) : 'none'}`;
+
 const errorSchema = { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } } };
 const json = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 
@@ -149,8 +152,15 @@ export async function buildApiApp(o: { analytics: Analytics; token?: string }): 
     const body = consentBody.safeParse(req.body);
     if (!body.success) return fail(reply, 'GW_ERR_BAD_REQUEST', `invalid consent: ${issues(body.error).map((i) => `${i.field}: ${i.problem}`).join('; ')}`, issues(body.error));
     consentView(req.params.id);
-    await analytics.registry.setConsent(req.params.id, body.data.consent);
+    await analytics.registry.setConsent(req.params.id, body.data.consent, { source: 'api', actor: tokenIdentity(o.token) });
     return consentView(req.params.id);
+  });
+  app.get<{ Params: { id: string } }>('/api/devices/:id/consent/history', {
+    schema: { ...tags('consent'), summary: "Every consent change of a device: when, the consent from then on, owner, source (cli, api, import) and actor", response: { 404: errorSchema } },
+  }, async (req) => {
+    await analytics.registry.refresh();
+    consentView(req.params.id);
+    return { deviceId: req.params.id, history: analytics.registry.device(req.params.id)!.consentHistory ?? [] };
   });
 
   app.get('/api/rules', { schema: { ...tags('rules'), summary: 'The rule catalogue' } }, async () =>
