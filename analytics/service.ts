@@ -12,6 +12,7 @@ import { buildApiApp } from './api/app.ts';
 import { influxSink } from './delivery/influx.ts';
 import { mqttSink } from './delivery/mqtt.ts';
 import { Outbox } from './delivery/outbox.ts';
+import { recheck } from './delivery/recheck.ts';
 import type { Sink } from './delivery/types.ts';
 import { webhookSink } from './delivery/webhook.ts';
 import { registryDirectory } from './engine/directory.ts';
@@ -78,7 +79,9 @@ export class Analytics {
     const m = this.metrics;
     this.outbox = new Outbox({
       state: this.state, sinks: this.sinks(), ...a.delivery, log: this.log.child({ module: 'outbox' }),
+      check: (t) => recheck(this.registry, t),
       onResult: (sink, outcome) => m.deliveries.inc({ sink, outcome }),
+      onDropped: (sink, reason) => m.dropped.inc({ sink, reason }),
     });
     this.opened = true;
   }
