@@ -123,4 +123,13 @@ export class Influx2Store {
       await this.api('POST', `/api/v2/delete?${q}`, { start: '1970-01-01T00:00:00Z', stop: FAR_FUTURE, predicate });
     }
   }
+
+  /** 2.x: the points of one device in one measurement within [fromMs, toMs) of the bucket. */
+  async eraseDeviceRange(deviceId: string, measurement: string, fromMs: number, toMs: number): Promise<void> {
+    if (this.opts.version === 3) throw new UsageGatewayError('GW_ERR_ERASE_UNSUPPORTED', 'InfluxDB 3.x cannot delete some rows of a table; see "Erasing a device\'s data" in docs/operations.md');
+    const esc = (v: string) => v.replace(/["\\]/g, (c) => `\\${c}`);
+    const q = new URLSearchParams({ bucket: this.bucket });
+    if (this.opts.org) q.set('org', this.opts.org);
+    await this.api('POST', `/api/v2/delete?${q}`, { start: new Date(fromMs).toISOString(), stop: new Date(toMs).toISOString(), predicate: `_measurement="${esc(measurement)}" AND device_id="${esc(deviceId)}"` });
+  }
 }

@@ -75,6 +75,19 @@ export class InfluxStore {
     return out;
   }
 
+  /**
+   * Deletes the points of one device in one measurement within [fromMs, toMs): the trigger
+   * points of an owner erased after the device was sold on, which must go while the new
+   * owner's stay.
+   */
+  async eraseDeviceRange(deviceId: string, measurement: string, fromMs: number, toMs: number): Promise<void> {
+    if (this.version === 1) {
+      await postQuery(this.opts, `DELETE FROM ${ident(measurement)} WHERE "device_id" = ${literal(deviceId)} AND time >= ${Math.floor(fromMs)}ms AND time < ${Math.ceil(toMs)}ms`);
+    } else {
+      await (this.impl as Influx2Store).eraseDeviceRange(deviceId, measurement, fromMs, toMs);
+    }
+  }
+
   /** Every series of the query's first statement as one row each, with its measurement `name`. */
   private async rawQuery(q: string): Promise<Array<Record<string, unknown>>> {
     // 2.x and 3.x take the token as the password of the v1-compatible API.
