@@ -7,6 +7,8 @@ import { createLogger } from '../gateway/log.ts';
 import { Registry } from '../gateway/registry/index.ts';
 import { InfluxStore } from '../gateway/storage/index.ts';
 import { UsageGatewayError } from '../protocol/errors.ts';
+import { SENSITIVE_CATEGORIES } from '../protocol/registry.ts';
+import type { Trigger } from '../protocol/trigger.ts';
 import { loadCatalogue, type Catalogue } from '../protocol/models.ts';
 import { buildApiApp } from './api/app.ts';
 import { influxSink } from './delivery/influx.ts';
@@ -60,11 +62,28 @@ export class Analytics {
     const d = this.config.analytics.delivery;
     const out: Sink[] = [];
     if (d.webhookUrl) out.push(webhookSink(d.webhookUrl, d.webhookSecret!, d.webhookTimeoutMs));
+    if (d.webhookMarketingUrl) out.push(webhookSink(d.webhookMarketingUrl, d.webhookMarketingSecret!, d.webhookTimeoutMs, 'webhook-marketing'));
+    if (d.webhookServiceUrl) out.push(webhookSink(d.webhookServiceUrl, d.webhookServiceSecret!, d.webhookTimeoutMs, 'webhook-service'));
     if (d.mqtt && d.mqttUsername) {
       out.push(mqttSink(d.mqttUrl ?? `mqtt://127.0.0.1:${this.config.mqtt.port}`, d.mqttUsername, d.mqttPassword ?? '', d.webhookTimeoutMs));
     }
     if (d.influx) out.push(influxSink(this.influx));
     return out;
+  }
+
+  /**
+   * The sinks one trigger goes to: the webhook of its purpose when there is one (else the
+   * all-purpose webhook), MQTT (where the broker lets each consumer receive only its purposes),
+   * InfluxDB. A sensitive trigger (retention) goes to no automated channel (webhooks, MQTT)
+   * unless delivery.sensitiveToAutomated: people take it up from the inbox.
+   */
+  sinksFor(t: Trigger): string[] {
+    const d = this.config.analytics.delivery;
+    const configured = new Set(this.sinks().map((s) => s.name));
+    const own = `webhook-${t.purpose}`;
+    const automated = [configured.has(own) ? own : 'webhook', 'mqtt'].filter((n) => configured.has(n));
+    const sensitive = SENSITIVE_CATEGORIES.includes(t.category) && !d.sensitiveToAutomated;
+    return [...(sensitive ? [] : automated), ...(configured.has('influx') ? ['influx'] : [])];
   }
 
   async open(): Promise<void> {
@@ -98,7 +117,7 @@ export class Analytics {
     try {
       const summary = await runJob({
         rules, catalogue: this.catalogue, influx: this.influx, state: this.state, policy: a.policy, pageSize: a.pageSize,
-        sinks: this.sinks().map((s) => s.name), log: this.log,
+        sinks: this.sinks().map((s) => s.name), sinksFor: (t) => this.sinksFor(t), log: this.log,
         onFired: (t) => this.metrics.fired.inc({ rule: t.ruleId, category: t.category }),
         onSuppressed: (rule, reason) => this.metrics.suppressed.inc({ rule, reason }),
       }, registryDirectory(this.registry), o.asOfMs ?? Date.now(), o.onProgress);
