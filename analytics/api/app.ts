@@ -8,6 +8,8 @@ import { UsageGatewayError, type ErrorCode } from '../../protocol/errors.ts';
 import { CONSENT_PURPOSES } from '../../protocol/registry.ts';
 import { TRIGGER_CATEGORIES } from '../../protocol/topics.ts';
 import { feedbackInputSchema, TRIGGER_STATUSES, triggerSchema, type Feedback } from '../../protocol/trigger.ts';
+import { ownerReportSchema } from '../../protocol/owner-report.ts';
+import { buildOwnerReport } from '../report/index.ts';
 import type { Analytics } from '../service.ts';
 import type { TriggerRecord } from '../store/state.ts';
 
@@ -34,7 +36,7 @@ const consentBody = z.object({ consent: z.array(z.enum(CONSENT_PURPOSES)) }).str
 const triggerView = (r: TriggerRecord) => ({ ...r.trigger, status: r.status, feedback: r.feedback, delivery: r.delivery });
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
-  GW_ERR_UNAUTHORIZED: 401, GW_ERR_BAD_REQUEST: 400, GW_ERR_TRIGGER_UNKNOWN: 404, GW_ERR_DEVICE_UNKNOWN: 404, GW_ERR_USAGE: 400,
+  GW_ERR_UNAUTHORIZED: 401, GW_ERR_BAD_REQUEST: 400, GW_ERR_TRIGGER_UNKNOWN: 404, GW_ERR_DEVICE_UNKNOWN: 404, GW_ERR_USAGE: 400, GW_ERR_NOT_FOUND: 404,
 };
 
 function fail(reply: FastifyReply, code: ErrorCode, message: string, details?: unknown) {
@@ -126,8 +128,13 @@ export async function buildApiApp(o: { analytics: Analytics; token?: string }): 
     const body = feedbackInputSchema.safeParse(req.body);
     if (!body.success) return fail(reply, 'GW_ERR_BAD_REQUEST', `invalid feedback: ${issues(body.error).map((i) => `${i.field}: ${i.problem}`).join('; ')}`, issues(body.error));
     if (!analytics.state.get(req.params.id)) return fail(reply, 'GW_ERR_TRIGGER_UNKNOWN', `no trigger "${req.params.id}"`);
+    // A device removed, or erased in another process a moment ago: its triggers take no more feedback.
+    await analytics.registry.refresh();
+    const deviceId = analytics.state.get(req.params.id)!.trigger.deviceId;
+    if (!analytics.registry.device(deviceId)) return fail(reply, 'GW_ERR_NOT_FOUND', `device ${deviceId} is no longer registered; its triggers take no feedback`);
     const now = new Date().toISOString();
-    const fb: Feedback = { ...body.data, at: body.data.at ?? now, receivedAt: now };
+    // The server's clock, never the client's: a decline holds from when it was received.
+    const fb: Feedback = { ...body.data, at: now, receivedAt: now };
     const feedbackSinks = analytics.config.analytics.delivery.influx ? ['influx'] : [];
     const rec = await analytics.state.addFeedback(req.params.id, fb, feedbackSinks);
     analytics.metrics.feedback.inc({ rule: rec!.trigger.ruleId, outcome: fb.outcome });
@@ -161,6 +168,18 @@ export async function buildApiApp(o: { analytics: Analytics; token?: string }): 
     await analytics.registry.refresh();
     consentView(req.params.id);
     return { deviceId: req.params.id, history: analytics.registry.device(req.params.id)!.consentHistory ?? [] };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/owners/:id/report', {
+    schema: { ...tags('owners'), summary: "What is held about an owner: devices and their data, every trigger with its evidence in words, what the policy held back and why, the consent history (schema: protocol/owner-report.ts)",
+      response: { 200: { ...json(ownerReportSchema), additionalProperties: true }, 400: errorSchema, 404: errorSchema } },
+  }, async (req, reply) => {
+    if (!/^[A-Za-z0-9._:-]{1,128}$/.test(req.params.id)) return fail(reply, 'GW_ERR_BAD_REQUEST', `"${req.params.id}" is not an owner id: 1-128 letters, digits, ".", "_", ":" or "-"`);
+    const report = await buildOwnerReport(req.params.id, analytics);
+    if (report.devices.length === 0 && report.triggers.length === 0 && report.held.length === 0 && report.consentHistory.length === 0) {
+      return fail(reply, 'GW_ERR_NOT_FOUND', `nothing is held about owner "${req.params.id}"`);
+    }
+    return report;
   });
 
   app.get('/api/rules', { schema: { ...tags('rules'), summary: 'The rule catalogue' } }, async () =>

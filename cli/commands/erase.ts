@@ -112,7 +112,7 @@ export async function eraseOwnerEverywhere(owner: string, o: EraseWorkflowOption
   const known = await withState(o.config, async (s) => [...s.ofOwner(owner)].length + s.holdsOfOwner(owner).length);
   const history = o.registry.devices().some((d) => d.consentHistory?.some((c) => c.owner === owner));
   if (ids.length === 0 && !history && (known === 'no analytics state' || known === 0)) {
-    throw new UsageGatewayError('GW_ERR_DEVICE_UNKNOWN', `nothing is stored about owner "${owner}": no device, consent change or trigger`);
+    throw new UsageGatewayError('GW_ERR_NOT_FOUND', `nothing is stored about owner "${owner}": no device, consent change or trigger`);
   }
   const devices: DeviceErasure[] = [];
   for (const id of ids) {

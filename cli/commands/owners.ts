@@ -1,4 +1,8 @@
 import { Command } from 'commander';
+import { pino } from 'pino';
+import { buildOwnerReport, createAnalytics, formatOwnerReport } from '../../analytics/index.ts';
+import { loadConfig } from '../../config/load.ts';
+import { UsageGatewayError } from '../../protocol/errors.ts';
 import { cliContext, usageError } from '../context.ts';
 import { eraseOwnerEverywhere } from './erase.ts';
 
@@ -10,7 +14,27 @@ function checkOwner(owner: string): void {
 
 /** `usage-gateway owners …`: what is held about an owner, and their erasure. */
 export function ownersCommand(): Command {
-  const cmd = new Command('owners').description('owners (pseudonymous customer ids): erase everything held about one');
+  const cmd = new Command('owners').description('owners (pseudonymous customer ids): what is held about one, and its erasure');
+  cmd
+    .command('report <owner>')
+    .description("what is held about an owner: devices and their stored readings, every trigger with its evidence in words, what the policy held back and why, the consent history")
+    .option('--json', 'print the report as JSON (schema: protocol/owner-report.ts)')
+    .action(async (owner: string, opts: { json?: boolean }, c: Command) => {
+      checkOwner(owner);
+      const config = loadConfig({ file: c.optsWithGlobals().config });
+      // Logs to stderr: stdout carries the report alone.
+      const analytics = createAnalytics(config, { log: pino({ level: config.log.level }, pino.destination(2)) });
+      try {
+        await analytics.open();
+        const report = await buildOwnerReport(owner, analytics);
+        if (report.devices.length === 0 && report.triggers.length === 0 && report.held.length === 0 && report.consentHistory.length === 0) {
+          throw new UsageGatewayError('GW_ERR_NOT_FOUND', `nothing is held about owner "${owner}"`);
+        }
+        process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatOwnerReport(report)}\n`);
+      } finally {
+        await analytics.stop();
+      }
+    });
   cmd
     .command('erase <owner>')
     .description("erase an owner (data-protection request): every device registered to them, as `devices erase`, then their triggers and consent changes on devices sold on")
