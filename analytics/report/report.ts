@@ -55,7 +55,8 @@ export async function buildOwnerReport(owner: string, src: ReportSources, nowMs 
   const ruleText = new Map(src.rules.map((r) => [r.id, r.description.trim().replace(/\s+/g, ' ')]));
   const devices: OwnerReport['devices'] = [];
   for (const d of src.registry.devices().filter((x) => x.owner === owner)) {
-    const since = Date.parse(d.ownerSince);
+    // The first owner owns the device's whole history (as for the policy); a resale starts a new one.
+    const since = Date.parse(d.ownerSince) > Date.parse(d.createdAt) + 1_000 ? Date.parse(d.ownerSince) : 0;
     const readings = [...(readingsFor(d.kind, 'telemetry')?.values() ?? []), ...(readingsFor(d.kind, 'events')?.values() ?? [])];
     const measurements = [...readings.map((r) => r.measurement), 'trigger', 'trigger_feedback'];
     const data: OwnerReport['devices'][number]['data'] = [];
@@ -94,7 +95,7 @@ export async function buildOwnerReport(owner: string, src: ReportSources, nowMs 
   const notes = [
     'Usage that a marketing rule noticed on a device whose owner gave no marketing consent is not kept, and so not listed here.',
     'Held back: the latest of each device and rule. A fault held without service consent was not passed on to anyone; it only kept offers and retention calls away while it was open.',
-    'Readings are counted from the day the owner took each device over; earlier readings belong to its previous owner.',
+    'Readings of a device bought second-hand are counted from the day the owner took it over; earlier readings belong to its previous owner.',
   ];
   if (triggers.some((t) => t.sensitive)) notes.push(SENSITIVE_WORDS);
   return ownerReportSchema.parse({ version: 1, owner, generatedAt: new Date(nowMs).toISOString(), devices, triggers, held, consentHistory, notes });
