@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { z } from 'zod';
 import { UsageGatewayError, type ErrorCode } from '../../protocol/errors.ts';
-import { CONSENT_PURPOSES } from '../../protocol/registry.ts';
+import { CONSENT_PURPOSES, SENSITIVE_CATEGORIES } from '../../protocol/registry.ts';
 import { TRIGGER_CATEGORIES } from '../../protocol/topics.ts';
 import { feedbackInputSchema, TRIGGER_STATUSES, triggerSchema, type Feedback } from '../../protocol/trigger.ts';
 import { ownerReportSchema } from '../../protocol/owner-report.ts';
@@ -33,7 +33,7 @@ const listQuery = z.object({
 const consentBody = z.object({ consent: z.array(z.enum(CONSENT_PURPOSES)) }).strict();
 
 /** A stored trigger as the API shows it: the trigger, its status, feedback and deliveries. */
-const triggerView = (r: TriggerRecord) => ({ ...r.trigger, status: r.status, feedback: r.feedback, delivery: r.delivery });
+const triggerView = (r: TriggerRecord) => ({ ...r.trigger, sensitive: SENSITIVE_CATEGORIES.includes(r.trigger.category), status: r.status, feedback: r.feedback, delivery: r.delivery });
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   GW_ERR_UNAUTHORIZED: 401, GW_ERR_BAD_REQUEST: 400, GW_ERR_TRIGGER_UNKNOWN: 404, GW_ERR_DEVICE_UNKNOWN: 404, GW_ERR_USAGE: 400, GW_ERR_NOT_FOUND: 404,
