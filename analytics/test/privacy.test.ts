@@ -122,6 +122,12 @@ describe('grounds re-read at every delivery attempt', () => {
         assert.match(rec.delivery[sink].lastError!, reason);
       }
     }
+    // A trigger of a device no longer registered takes no feedback.
+    const { api } = await a.start();
+    const fb = await fetch(`http://127.0.0.1:${api}/api/triggers/${fired.get('rc-removed')!.id}/feedback`, { method: 'POST', headers: h, body: JSON.stringify({ outcome: 'accepted' }) });
+    assert.equal(fb.status, 404);
+    assert.equal((await fb.json()).error.code, 'GW_ERR_NOT_FOUND');
+    assert.deepEqual(a.state.get(fired.get('rc-removed')!.id)!.feedback, []);
     const metrics = await a.metrics.registry.metrics();
     for (const reason of ['consent-withdrawn', 'device-removed', 'owner-changed']) {
       assert.match(metrics, new RegExp(`ug_trigger_dropped_total\\{sink="webhook",reason="${reason}"\\} 1`));
