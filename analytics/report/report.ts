@@ -29,7 +29,7 @@ export function explain(t: Pick<Trigger, 'evidence'>): string {
   const figures = Object.entries(e.figures).map(([k, v]) => `${words(k)} ${num(v)}`).join(', ');
   const thresholds = Object.entries(e.thresholds).map(([k, v]) => `${words(k)} ${num(v)}`).join(', ');
   const cohort = e.cohort ? ` Compared with ${e.cohort.devices} other ${e.cohort.model} devices.` : '';
-  return `${e.summary}${figures ? ` Measured: ${figures}.` : ''}${thresholds ? ` Thresholds: ${thresholds}.` : ''}${cohort} Over ${e.window.from.slice(0, 10)} to ${e.window.to.slice(0, 10)}.`;
+  return `${e.summary}${figures ? ` Measured: ${figures}.` : ''}${thresholds ? ` Thresholds: ${thresholds}.` : ''}${cohort} Days looked at: ${e.window.from.slice(0, 10)} up to ${e.window.to.slice(0, 10)}.`;
 }
 
 const SENSITIVE_WORDS = 'Sensitive: a change in how a household uses its products can have personal causes (bereavement, job loss); such triggers go to people through the inbox, not to automated channels unless configured.';

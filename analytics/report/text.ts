@@ -19,7 +19,7 @@ export function formatOwnerReport(r: OwnerReport): string {
     const roll = Object.entries(d.rollups);
     if (roll.length) out.push(`    summaries computed from them: ${roll.map(([k, n]) => `${k} ${n}`).join(', ')}`);
   }
-  out.push('', `What was inferred (${r.triggers.length} triggers)`);
+  out.push('', `What was inferred (${r.triggers.length} trigger${r.triggers.length === 1 ? '' : 's'})`);
   if (r.triggers.length === 0) out.push('  nothing');
   for (const t of r.triggers) {
     out.push(`  ${day(t.createdAt)} ${t.category} on ${t.deviceId}: ${t.offer.label ?? t.offer.type}${t.offer.target ? ` (${t.offer.target})` : ''} [${t.ruleId}, needs ${t.purpose} consent]${t.sensitive ? ' SENSITIVE' : ''}`);
