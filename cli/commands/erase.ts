@@ -78,12 +78,21 @@ export async function eraseDeviceEverywhere(deviceId: string, o: EraseWorkflowOp
   const say = o.onProgress ?? (() => {});
   const owner = o.registry.device(deviceId)?.owner;
   const store = new InfluxStore(o.config.influx);
-  const gw = await eraseGatewayDevice(deviceId, {
-    registry: o.registry, store, deadletterDir: o.config.deadletter.dir, gatewayUrl: o.gatewayUrl, waitMs: o.waitMs, onProgress: say,
-  });
+  // The analytics state is erased even when a gateway store could not be (InfluxDB 3.x cannot
+  // delete one device's rows): then the command fails afterwards, naming what is left.
+  let gw: EraseReport | undefined;
+  let failed: unknown;
+  try {
+    gw = await eraseGatewayDevice(deviceId, {
+      registry: o.registry, store, deadletterDir: o.config.deadletter.dir, gatewayUrl: o.gatewayUrl, waitMs: o.waitMs, onProgress: say,
+    });
+  } catch (err) {
+    failed = err;
+  }
   const analytics = await withState(o.config, (s) => s.eraseDevice(deviceId));
   if (analytics === 'no analytics state') say('no analytics state to erase');
   else say(`erased from the analytics state: ${analytics.triggers} triggers, ${analytics.feedback} feedback, ${analytics.outbox} pending deliveries, ${analytics.deadLetters} delivery dead-letters, ${analytics.holds} holds`);
+  if (!gw) throw failed;
   if (analytics !== 'no analytics state' && analytics.lastClaimedAt !== undefined) {
     const until = analytics.lastClaimedAt + attemptBoundMs(o.config);
     if (until > Date.now()) {
