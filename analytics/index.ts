@@ -5,3 +5,4 @@ export { backtest, formatReport, type BacktestReport } from './backtest/backtest
 export { loadManifest, parseManifest, type ManifestDevice } from './backtest/manifest.ts';
 export { signWebhook } from './delivery/webhook.ts';
 export type { RunSummary } from './engine/job.ts';
+export { buildOwnerReport, formatOwnerReport } from './report/index.ts';

@@ -6,6 +6,7 @@ import { deadletterCommand } from './commands/deadletter.ts';
 import { devicesCommand, consumersCommand } from './commands/devices.ts';
 import { gatewayCommand } from './commands/gateway.ts';
 import { modelsCommand } from './commands/models.ts';
+import { ownersCommand } from './commands/owners.ts';
 import { statusCommand } from './commands/status.ts';
 import { serialCommand } from './commands/serial.ts';
 import { simCommand } from './commands/sim.ts';
@@ -21,7 +22,7 @@ const program = new Command('usage-gateway')
   .showHelpAfterError()
   .exitOverride();
 
-for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), serialCommand(), analyticsCommand(), simCommand()]) {
+for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), ownersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), serialCommand(), analyticsCommand(), simCommand()]) {
   program.addCommand(cmd);
 }
 

@@ -147,6 +147,11 @@ export const configSchema = z
         webhookUrl: z.url().optional().describe('Webhook that receives each trigger (POST JSON, X-Signature HMAC-SHA256); off unless set.').meta({ secret: 'url' }),
         webhookSecret: z.string().min(16).optional().describe('Shared secret of the webhook signature (at least 16 characters); required with webhookUrl.').meta({ secret: true }),
         webhookTimeoutMs: ms.min(100).default(10_000).describe('Time one webhook request may take before it counts as failed.'),
+        webhookMarketingUrl: z.url().optional().describe('Webhook of the marketing purpose (upsell, retention triggers); instead of webhookUrl for them. Off unless set.'),
+        webhookMarketingSecret: z.string().min(16).optional().describe('Shared secret of the marketing webhook signature; required with webhookMarketingUrl.'),
+        webhookServiceUrl: z.url().optional().describe('Webhook of the service purpose (service triggers); instead of webhookUrl for them. Off unless set.'),
+        webhookServiceSecret: z.string().min(16).optional().describe('Shared secret of the service webhook signature; required with webhookServiceUrl.'),
+        sensitiveToAutomated: z.boolean().default(false).describe('Deliver sensitive triggers (retention: a usage collapse can mean bereavement or job loss) to the webhooks and MQTT too; by default they go to people only, through the inbox and the API (and the boards, without owner).'),
         mqtt: z.boolean().default(true).describe('Publish each trigger on MQTT triggers/{category}/{ruleId} (QoS 1) through the gateway broker.'),
         mqttUrl: z.string().optional().describe('Broker URL for trigger publishing; default mqtt://127.0.0.1:<mqtt.port>.'),
         mqttUsername: z.string().optional().describe('Analytics identity in the registry (`usage-gateway analytics identity`); required when mqtt is on.'),
@@ -164,6 +169,8 @@ export const configSchema = z
       }).strict().prefault({}),
     }).strict().superRefine((v, ctx) => {
       if (v.delivery.webhookUrl && !v.delivery.webhookSecret) ctx.addIssue({ code: 'custom', path: ['delivery', 'webhookSecret'], message: 'a webhook needs a shared secret to sign its bodies' });
+      if (v.delivery.webhookMarketingUrl && !v.delivery.webhookMarketingSecret) ctx.addIssue({ code: 'custom', path: ['delivery', 'webhookMarketingSecret'], message: 'a webhook needs a shared secret to sign its bodies' });
+      if (v.delivery.webhookServiceUrl && !v.delivery.webhookServiceSecret) ctx.addIssue({ code: 'custom', path: ['delivery', 'webhookServiceSecret'], message: 'a webhook needs a shared secret to sign its bodies' });
     }).prefault({}),
   })
   .strict();

@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   GW_ERR_UNAUTHORIZED: 'The API call has no bearer token, or not the right one.',
   GW_ERR_BAD_REQUEST: 'The API request (path, query or body) is invalid.',
   GW_ERR_TRIGGER_UNKNOWN: 'No trigger with that id.',
+  GW_ERR_NOT_FOUND: 'Nothing is held under that id: no such owner, or the device was removed or erased.',
   GW_ERR_STATE: 'The analytics state store cannot be opened or written.',
   // Serial bridge
   GW_ERR_SERIAL_PORT: 'A serial port cannot be opened, or was lost; the bridge reopens it with backoff.',

@@ -4,12 +4,15 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { z } from 'zod';
 import { UsageGatewayError, type ErrorCode } from '../../protocol/errors.ts';
-import { CONSENT_PURPOSES } from '../../protocol/registry.ts';
+import { CONSENT_PURPOSES, SENSITIVE_CATEGORIES } from '../../protocol/registry.ts';
 import { TRIGGER_CATEGORIES } from '../../protocol/topics.ts';
 import { feedbackInputSchema, TRIGGER_STATUSES, triggerSchema, type Feedback } from '../../protocol/trigger.ts';
+import { OWNER_RE, OWNER_RULE, quoted } from '../../protocol/ids.ts';
+import { ownerReportSchema } from '../../protocol/owner-report.ts';
+import { buildOwnerReport } from '../report/index.ts';
 import type { ApiDeps } from './deps.ts';
 import type { TriggerRecord } from '../store/state.ts';
-import { installGuard } from './guard.ts';
+import { installGuard, tokenIdentity } from './guard.ts';
 import { installSecurityHeaders, SECURITY_HEADERS } from './headers.ts';
 import { recordRoutes } from './routes.ts';
 
@@ -38,10 +41,10 @@ export const BODY_LIMIT = 64 * 1024;
 export const REQUEST_TIMEOUT_MS = 30_000;
 
 /** A stored trigger as the API shows it: the trigger, its status, feedback and deliveries. */
-const triggerView = (r: TriggerRecord) => ({ ...r.trigger, status: r.status, feedback: r.feedback, delivery: r.delivery });
+const triggerView = (r: TriggerRecord) => ({ ...r.trigger, sensitive: SENSITIVE_CATEGORIES.includes(r.trigger.category), status: r.status, feedback: r.feedback, delivery: r.delivery });
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
-  GW_ERR_UNAUTHORIZED: 401, GW_ERR_BAD_REQUEST: 400, GW_ERR_TRIGGER_UNKNOWN: 404, GW_ERR_DEVICE_UNKNOWN: 404, GW_ERR_USAGE: 400,
+  GW_ERR_UNAUTHORIZED: 401, GW_ERR_BAD_REQUEST: 400, GW_ERR_TRIGGER_UNKNOWN: 404, GW_ERR_DEVICE_UNKNOWN: 404, GW_ERR_USAGE: 400, GW_ERR_NOT_FOUND: 404,
 };
 
 function fail(reply: FastifyReply, code: ErrorCode, message: string, details?: unknown) {
@@ -147,8 +150,12 @@ export async function buildApiApp(o: { analytics: ApiDeps; token?: string }): Pr
       return fail(reply, 'GW_ERR_BAD_REQUEST', `invalid feedback: ${problems.map((i) => `${i.field}: ${i.problem}`).join('; ')}`, problems);
     }
     if (!analytics.state.get(req.params.id)) return fail(reply, 'GW_ERR_TRIGGER_UNKNOWN', `no trigger "${req.params.id}"`);
-    // Timed by the server, never by the client (a decline dated ahead would suppress for as long).
+    // A device removed, or erased in another process a moment ago: its triggers take no more feedback.
+    await analytics.registry.refresh();
+    const deviceId = analytics.state.get(req.params.id)!.trigger.deviceId;
+    if (!analytics.registry.device(deviceId)) return fail(reply, 'GW_ERR_NOT_FOUND', `device ${deviceId} is no longer registered; its triggers take no feedback`);
     const now = new Date().toISOString();
+    // Timed by the server, never by the client (a decline dated ahead would suppress for as long).
     const fb: Feedback = { ...body.data, at: now, receivedAt: now };
     const feedbackSinks = analytics.config.analytics.delivery.influx ? ['influx'] : [];
     const rec = await analytics.state.addFeedback(req.params.id, fb, feedbackSinks);
@@ -163,7 +170,7 @@ export async function buildApiApp(o: { analytics: ApiDeps; token?: string }): Pr
   };
   const consentJson = { type: 'object', properties: { deviceId: { type: 'string' }, owner: { type: 'string' }, ownerSince: { type: 'string' }, consent: { type: 'array', items: { type: 'string' } } } };
   app.get<{ Params: { id: string } }>('/api/devices/:id/consent', {
-    schema: { ...tags('consent'), summary: "A device owner's consent (marketing, service)", response: { 200: consentJson, 404: errorSchema } },
+    schema: { ...tags('consent'), summary: "A device owner's consent (marketing, service, analytics)", response: { 200: consentJson, 404: errorSchema } },
   }, async (req) => {
     await analytics.registry.refresh();
     return consentView(req.params.id);
@@ -174,8 +181,27 @@ export async function buildApiApp(o: { analytics: ApiDeps; token?: string }): Pr
     const body = consentBody.safeParse(req.body);
     if (!body.success) return fail(reply, 'GW_ERR_BAD_REQUEST', `invalid consent: ${issues(body.error).map((i) => `${i.field}: ${i.problem}`).join('; ')}`, issues(body.error));
     consentView(req.params.id);
-    await analytics.registry.setConsent(req.params.id, body.data.consent);
+    await analytics.registry.setConsent(req.params.id, body.data.consent, { source: 'api', actor: tokenIdentity(o.token) });
     return consentView(req.params.id);
+  });
+  app.get<{ Params: { id: string } }>('/api/devices/:id/consent/history', {
+    schema: { ...tags('consent'), summary: "Every consent change of a device: when, the consent from then on, owner, source (cli, api, import) and actor", response: { 404: errorSchema } },
+  }, async (req) => {
+    await analytics.registry.refresh();
+    consentView(req.params.id);
+    return { deviceId: req.params.id, history: analytics.registry.device(req.params.id)!.consentHistory ?? [] };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/owners/:id/report', {
+    schema: { ...tags('owners'), summary: "What is held about an owner: devices and their data, every trigger with its evidence in words, what the policy held back and why, the consent history (schema: protocol/owner-report.ts)",
+      response: { 200: { ...json(ownerReportSchema), additionalProperties: true }, 400: errorSchema, 404: errorSchema } },
+  }, async (req, reply) => {
+    if (!OWNER_RE.test(req.params.id)) return fail(reply, 'GW_ERR_BAD_REQUEST', `${quoted(req.params.id)} is not an owner id: expected ${OWNER_RULE}`);
+    const report = await buildOwnerReport(req.params.id, analytics);
+    if (report.devices.length === 0 && report.triggers.length === 0 && report.held.length === 0 && report.consentHistory.length === 0) {
+      return fail(reply, 'GW_ERR_NOT_FOUND', `nothing is held about owner "${req.params.id}"`);
+    }
+    return report;
   });
 
   app.get('/api/rules', { schema: { ...tags('rules'), summary: 'The rule catalogue' } }, async () =>

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../../config/load.ts';
+import type { InfluxStore } from '../../core/influx/index.ts';
 import type { Registry } from '../../core/registry/index.ts';
 import type { Catalogue } from '../../protocol/models.ts';
 import type { AnalyticsMetrics } from '../metrics.ts';
@@ -16,6 +17,8 @@ export interface ApiDeps {
   readonly state: StateStore;
   readonly metrics: AnalyticsMetrics;
   readonly registry: Registry;
+  /** Read for the owner report (how much is stored per device). */
+  readonly influx: InfluxStore;
   readonly catalogue: Catalogue;
   readonly rules: readonly Rule[];
 }

@@ -41,6 +41,9 @@ export function isPublic(req: FastifyRequest): boolean {
 
 const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
+/** Who a change made through the API is recorded as: the token's fingerprint, never the token. */
+export const tokenIdentity = (token?: string) => `token:${token ? digest(token).toString('hex').slice(0, 12) : 'none'}`;
+
 /**
  * Installs the token check on `app` and on every plugin registered after it: call it right
  * after recordRoutes(), before anything registers a route. `Authorization: Bearer <token>`,

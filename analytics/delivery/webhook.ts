@@ -19,9 +19,9 @@ export function signWebhook(secret: string, timestamp: number, body: string | Bu
  * 408, 425, 429, 5xx, timeouts and network errors are retried; any other 4xx is final (the
  * receiver refuses this body, sending it again will not help).
  */
-export function webhookSink(url: string, secret: string, timeoutMs: number): Sink {
+export function webhookSink(url: string, secret: string, timeoutMs: number, name = 'webhook'): Sink {
   return {
-    name: 'webhook',
+    name,
     async deliverTrigger(t: Trigger): Promise<DeliveryResult> {
       const body = JSON.stringify(t);
       const timestamp = Math.floor(Date.now() / 1000);

@@ -6,7 +6,7 @@ import { FeatureSource } from '../features/source.ts';
 import type { Rule } from '../rules.ts';
 import type { StateStore } from '../store/state.ts';
 import { buildTrigger, dayFloor, evaluate, type Candidate, type DeviceDirectory } from './evaluate.ts';
-import { checkPolicy, policyOrder, type PolicyOptions, type SuppressionReason } from './policy.ts';
+import { checkPolicy, heldBackWords, policyOrder, type PolicyOptions, type RunContext, type SuppressionReason } from './policy.ts';
 
 export interface JobDeps {
   rules: Rule[];
@@ -17,6 +17,8 @@ export interface JobDeps {
   pageSize: number;
   /** Sinks each new trigger is queued for (webhook, mqtt, influx). */
   sinks: string[];
+  /** The sinks of one trigger, when they depend on it (purpose, sensitivity); default: sinks. */
+  sinksFor?(t: Trigger): string[];
   log?: Logger;
   onFired?(t: Trigger): void;
   onSuppressed?(ruleId: string, reason: SuppressionReason): void;
@@ -57,18 +59,21 @@ export async function runJob(deps: JobDeps, directory: DeviceDirectory, asOfMs: 
     candidates: candidates.length, fired: 0, suppressed: {}, byRule: {}, durationMs: 0,
   };
   for (const r of deps.rules) summary.byRule[r.id] = { candidates: 0, fired: 0, suppressed: 0 };
+  // A fault found in this run protects its device whatever the owner consented to.
+  const run: RunContext = { faults: new Set(candidates.filter((c) => c.rule.category === 'service').map((c) => c.device.id)) };
   for (const c of candidates) {
     const per = summary.byRule[c.rule.id];
     per.candidates++;
     const trigger = buildTrigger(c, asOfMs);
-    const reason = checkPolicy(c, trigger, deps.state, deps.policy, asOfMs);
+    const reason = checkPolicy(c, trigger, deps.state, deps.policy, asOfMs, run);
     if (reason) {
       per.suppressed++;
       summary.suppressed[reason] = (summary.suppressed[reason] ?? 0) + 1;
       deps.onSuppressed?.(c.rule.id, reason);
+      await recordHold(deps, c, trigger, reason, asOfMs);
       continue;
     }
-    if (await deps.state.insert(trigger, deps.sinks, Date.now())) {
+    if (await deps.state.insert(trigger, deps.sinksFor?.(trigger) ?? deps.sinks, Date.now())) {
       per.fired++;
       summary.fired++;
       deps.onFired?.(trigger);
@@ -77,4 +82,26 @@ export async function runJob(deps: JobDeps, directory: DeviceDirectory, asOfMs: 
   summary.durationMs = Date.now() - started;
   deps.log?.info({ summary }, 'analytics run finished');
   return summary;
+}
+
+/**
+ * What the owner report shows of a candidate held back, kept as the latest per device and rule:
+ * a fault that did not become a service trigger (it holds back offers, never delivered), and a
+ * marketing or service contact the policy held back for the owner's sake. A marketing inference
+ * about an owner who gave no marketing consent is not kept at all, nor one about a previous owner.
+ */
+async function recordHold(deps: JobDeps, c: Candidate, t: Trigger, reason: SuppressionReason, asOfMs: number): Promise<void> {
+  if (reason === 'duplicate' || reason === 'owner-change') return;
+  const base = { deviceId: t.deviceId, owner: t.owner, ruleId: t.ruleId, category: t.category, summary: t.evidence.summary, window: t.evidence.window, at: new Date(asOfMs).toISOString() };
+  if (c.rule.category === 'service') {
+    await deps.state.putHold({
+      ...base, kind: 'fault', reason,
+      detail: reason === 'no-consent'
+        ? 'a fault was detected; without service consent it is not passed on, it only holds back offers and retention calls on this device'
+        : `a fault was detected again (${heldBackWords(reason, deps.policy)}); it holds back offers and retention calls on this device`,
+    });
+    return;
+  }
+  if (reason === 'no-consent') return;
+  await deps.state.putHold({ ...base, kind: 'held-back', reason, detail: heldBackWords(reason, deps.policy) });
 }

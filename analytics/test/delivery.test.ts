@@ -111,7 +111,7 @@ describe('delivery through the outbox', () => {
 
     const a = env.analytics({ analytics: { delivery: {
       webhookUrl: hook.url, webhookSecret: SECRET, webhookTimeoutMs: 300, mqtt: true, mqttUrl: gw.mqttUrl, mqttUsername: 'analytics', mqttPassword: secret,
-      retryMinMs: 20, retryMaxMs: 200, deadlineMs: 60_000,
+      retryMinMs: 20, retryMaxMs: 200, deadlineMs: 60_000, sensitiveToAutomated: true,
     } } });
     const run = await a.run({ asOfMs: END });
     assert.ok(run.fired >= 5, `expected triggers, got ${run.fired}`);
@@ -138,7 +138,7 @@ describe('delivery through the outbox', () => {
 
   test('a webhook that never recovers is dead-lettered after the deadline', async () => {
     const hook = await receiver({ fail500: 1e9, hang: 0 });
-    const a = env.analytics({ analytics: { delivery: { webhookUrl: hook.url, webhookSecret: SECRET, retryMinMs: 20, retryMaxMs: 100, deadlineMs: 1_000, influx: false } } });
+    const a = env.analytics({ analytics: { delivery: { webhookUrl: hook.url, webhookSecret: SECRET, retryMinMs: 20, retryMaxMs: 100, deadlineMs: 1_000, influx: false, sensitiveToAutomated: true } } });
     await a.open();
     for (const r of a.rules) r.cooldownDays = 0;
     const run = await a.run({ asOfMs: END + 7 * DAY });

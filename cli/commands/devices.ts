@@ -1,11 +1,13 @@
+import { userInfo } from 'node:os';
 import { Command } from 'commander';
 import { CONSENT_PURPOSES, type ConsentPurpose, type RegistryEntry } from '../../protocol/registry.ts';
 import { checkDeviceId, checkOwner, DEVICE_ID_RULE, OWNER_RULE, quoted } from '../../protocol/ids.ts';
+import { TRIGGER_CATEGORIES, type TriggerCategory } from '../../protocol/topics.ts';
 import { KIND_NAMES } from '../../protocol/kinds/index.ts';
-import { createInfluxStore } from '../../core/influx/index.ts';
-import type { Registry } from '../../core/registry/index.ts';
-import { eraseDevice } from './erase.ts';
+import type { ConsentActor, Registry } from '../../core/registry/index.ts';
+import { UsageGatewayError } from '../../protocol/errors.ts';
 import { cliContext, printRows, usageError } from '../context.ts';
+import { eraseDeviceEverywhere } from './erase.ts';
 
 function parseConsent(value: string | undefined): ConsentPurpose[] {
   if (value === undefined || value.trim() === '' || value === 'none') return [];
@@ -13,6 +15,24 @@ function parseConsent(value: string | undefined): ConsentPurpose[] {
   const bad = items.filter((s) => !(CONSENT_PURPOSES as readonly string[]).includes(s));
   if (bad.length > 0) throw usageError(`--consent: unknown purpose ${bad.map((b) => `"${b}"`).join(', ')}; expected a comma-separated list of ${CONSENT_PURPOSES.join(', ')} (or "none")`);
   return items as ConsentPurpose[];
+}
+
+/** A consent change made from the command line, by the login that ran it. */
+function cliActor(): ConsentActor {
+  let name = process.env.USER ?? '';
+  try {
+    name = userInfo().username;
+  } catch {
+    // no passwd entry (a container's arbitrary uid): the environment's name, if any
+  }
+  return { source: 'cli', actor: name || `uid:${process.getuid?.() ?? 'unknown'}` };
+}
+
+function parseList<T extends string>(value: string, option: string, allowed: readonly T[]): T[] {
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = items.filter((s) => !(allowed as readonly string[]).includes(s));
+  if (items.length === 0 || bad.length > 0) throw usageError(`${option}: ${bad.length ? `unknown ${bad.map((b) => `"${b}"`).join(', ')}` : 'empty'}; expected a comma-separated list of ${allowed.join(', ')}`);
+  return items as T[];
 }
 
 /** The entry as shown to people: never the secret hash. */
@@ -53,7 +73,7 @@ export function devicesCommand(): Command {
       if (!KIND_NAMES.includes(opts.kind)) throw usageError(`--kind: "${opts.kind}" is not a device kind; expected one of ${KIND_NAMES.join(', ')}`);
       const consent = parseConsent(opts.consent);
       const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
-      const { entry, secret } = await registry.addDevice({ id, kind: opts.kind, model: opts.model, owner: opts.owner, consent });
+      const { entry, secret } = await registry.addDevice({ id, kind: opts.kind, model: opts.model, owner: opts.owner, consent }, cliActor());
       printJson({ ...shown(entry), secret });
     });
   cmd
@@ -63,7 +83,7 @@ export function devicesCommand(): Command {
     .option('--json', 'print a JSON array')
     .action(async (opts: { kind?: string; json?: boolean }, c: Command) => {
       const { registry } = await cliContext(c.optsWithGlobals());
-      const rows = registry.devices().filter((d) => !opts.kind || d.kind === opts.kind).map(shown);
+      const rows = registry.devices().filter((d) => !opts.kind || d.kind === opts.kind).map(({ consentHistory: _h, ...d }) => shown(d));
       printRows(rows, Boolean(opts.json), ['id', 'kind', 'model', 'owner', 'consent', 'createdAt']);
     });
   cmd
@@ -86,13 +106,25 @@ export function devicesCommand(): Command {
       printJson({ ...shown(entry), secret });
     });
   cmd
-    .command('consent <id> <purposes>')
-    .description(`set the owner's consent: comma-separated ${CONSENT_PURPOSES.join(', ')}, or "none"`)
-    .action(async (id: string, purposes: string, _opts: unknown, c: Command) => {
+    .command('consent <id> [purposes]')
+    .description(`set the owner's consent: comma-separated ${CONSENT_PURPOSES.join(', ')}, or "none"; each change is kept in the device's consent history with who made it`)
+    .option('--history', 'show the consent history (every change: when, the consent from then on, owner, source, actor) instead of changing it')
+    .option('--json', 'with --history: print a JSON array')
+    .action(async (id: string, purposes: string | undefined, opts: { history?: boolean; json?: boolean }, c: Command) => {
       checkDeviceId(id);
+      if (opts.history && purposes !== undefined) throw usageError('give either purposes to set or --history to show, not both');
+      if (!opts.history && purposes === undefined) throw usageError(`missing purposes: comma-separated ${CONSENT_PURPOSES.join(', ')}, or "none" (or --history to show the changes)`);
+      if (opts.history) {
+        const { registry } = await cliContext(c.optsWithGlobals());
+        const d = registry.device(id);
+        if (!d) throw new UsageGatewayError('GW_ERR_DEVICE_UNKNOWN', `no device ${quoted(id)} in ${registry.path}`);
+        const rows = (d.consentHistory ?? []).map((h) => ({ ...h, consent: h.consent.length ? h.consent : ['none'] }));
+        printRows(rows, Boolean(opts.json), ['at', 'consent', 'owner', 'source', 'actor']);
+        return;
+      }
       const consent = parseConsent(purposes);
       const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
-      printJson(shown(await registry.setConsent(id, consent)));
+      printJson(shown(await registry.setConsent(id, consent, cliActor())));
     });
   cmd
     .command('set-owner <id> <owner>')
@@ -103,12 +135,12 @@ export function devicesCommand(): Command {
       checkOwner(owner);
       const consent = parseConsent(opts.consent);
       const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
-      printJson(shown(await registry.setOwner(id, owner, consent)));
+      printJson(shown(await registry.setOwner(id, owner, consent, cliActor())));
       await reportLeftToRepair(registry);
     });
   cmd
     .command('erase <id>')
-    .description("erase everything stored about a device (data-protection request): registry entry, every point in InfluxDB (raw, roll-ups, triggers) and its dead-letter entries")
+    .description('erase everything stored about a device (data-protection request): registry entry and consent history, every point in InfluxDB (raw, roll-ups, triggers, feedback), its dead-letter entries and its analytics state (triggers, feedback, pending deliveries, holds)')
     .option('--yes', 'confirm: the erasure cannot be undone')
     .option('--url <url>', 'the running gateway, whose spool is let drain first (default: http://127.0.0.1:<http.port>)')
     .option('--wait <seconds>', 'longest wait for that spool', '60')
@@ -116,38 +148,51 @@ export function devicesCommand(): Command {
       const wait = Number(opts.wait);
       if (!Number.isFinite(wait) || wait < 0) throw usageError(`--wait: expected seconds (a number from 0), got "${opts.wait}"`);
       if (!opts.yes) throw usageError(`erasing ${quoted(id)} deletes its data for good; add --yes to confirm`);
-      // eraseDevice checks the id before it erases anything (as remove does).
+      // The erasure checks the id before it changes anything (as remove does).
       const { config, registry } = await cliContext(c.optsWithGlobals(), CHANGE);
-      const report = await eraseDevice(id, {
-        registry,
-        store: createInfluxStore(config.influx),
-        deadletterDir: config.deadletter.dir,
-        gatewayUrl: opts.url ?? `http://127.0.0.1:${config.http.port}`,
-        waitMs: wait * 1000,
+      printJson(await eraseDeviceEverywhere(id, {
+        config, registry, gatewayUrl: opts.url ?? `http://127.0.0.1:${config.http.port}`, waitMs: wait * 1000,
         onProgress: (step) => process.stderr.write(`${step}\n`),
-      });
-      printJson(report);
+      }));
     });
   return cmd;
 }
 
 export function consumersCommand(): Command {
-  const cmd = new Command('consumers').description('consumer identities (marketing and service tools) that may subscribe to triggers/#');
+  const cmd = new Command('consumers').description('consumer identities (marketing and service tools) that may subscribe to the triggers of their purposes');
+  const access = (o: { purpose: string; category?: string }) => ({
+    purposes: parseList(o.purpose, '--purpose', CONSENT_PURPOSES),
+    ...(o.category ? { categories: parseList<TriggerCategory>(o.category, '--category', TRIGGER_CATEGORIES) } : {}),
+  });
   cmd
     .command('add <id>')
     .description(`register a consumer; prints JSON with its secret. The id: ${DEVICE_ID_RULE}`)
-    .action(async (id: string, _opts: unknown, c: Command) => {
+    .requiredOption('--purpose <purposes>', `the purposes it serves, comma-separated: marketing (triggers/upsell, triggers/retention), service (triggers/service)`)
+    .option('--category <categories>', `only these trigger categories of its purposes: ${TRIGGER_CATEGORIES.join(', ')}`)
+    .action(async (id: string, opts: { purpose: string; category?: string }, c: Command) => {
       checkDeviceId(id, 'consumer id');
+      const a = access(opts);
       const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
-      const { entry, secret } = await registry.addConsumer(id);
+      const { entry, secret } = await registry.addConsumer(id, 'consumer', a);
       printJson({ ...shown(entry), secret });
+    });
+  cmd
+    .command('access <id>')
+    .description('change what a consumer may receive; its open connections are closed and it subscribes again under the new purposes')
+    .requiredOption('--purpose <purposes>', 'the purposes it serves, comma-separated')
+    .option('--category <categories>', `only these trigger categories of its purposes: ${TRIGGER_CATEGORIES.join(', ')}`)
+    .action(async (id: string, opts: { purpose: string; category?: string }, c: Command) => {
+      checkDeviceId(id, 'consumer id');
+      const a = access(opts);
+      const { registry } = await cliContext(c.optsWithGlobals(), CHANGE);
+      printJson(shown(await registry.setConsumerAccess(id, a)));
     });
   cmd
     .command('list')
     .option('--json', 'print a JSON array')
     .action(async (opts: { json?: boolean }, c: Command) => {
       const { registry } = await cliContext(c.optsWithGlobals());
-      printRows(registry.list().filter((e) => e.role === 'consumer').map(shown), Boolean(opts.json), ['id', 'createdAt']);
+      printRows(registry.list().filter((e) => e.role === 'consumer').map(shown), Boolean(opts.json), ['id', 'purposes', 'categories', 'createdAt']);
     });
   cmd
     .command('remove <id>')

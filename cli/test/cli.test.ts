@@ -106,12 +106,56 @@ describe('devices and models from the command line, with the gateway running in 
   });
 
   it('consumers add prints a secret with which the consumer may subscribe to triggers/# and to nothing of devices', async () => {
-    const c = json(await cli('consumers', 'add', 'crm-tool'));
+    const c = json(await cli('consumers', 'add', 'crm-tool', '--purpose', 'marketing,service'));
     assert.equal(c.id, 'crm-tool');
     assert.equal(c.role, 'consumer');
+    assert.deepEqual(c.purposes, ['marketing', 'service']);
     const client = await connect(url, c.id, c.secret);
     assert.deepEqual(await grantedQos(client, ['triggers/#', 'devices/+/telemetry']), [1, 128]);
     await close(client);
+  });
+
+  it('a consumer subscribes only to the trigger categories of its purposes; a change of purposes closes its connection', async () => {
+    const m = json(await cli('consumers', 'add', 'mkt-tool', '--purpose', 'marketing'));
+    const sv = json(await cli('consumers', 'add', 'svc-tool', '--purpose', 'service'));
+    const up = json(await cli('consumers', 'add', 'upsell-only', '--purpose', 'marketing', '--category', 'upsell'));
+    const mc = await connect(url, m.id, m.secret);
+    assert.deepEqual(await grantedQos(mc, ['triggers/upsell/#', 'triggers/retention/+', 'triggers/service/#', 'triggers/#', 'triggers/+/recurring-error']), [1, 1, 128, 128, 128]);
+    const sc = await connect(url, sv.id, sv.secret);
+    assert.deepEqual(await grantedQos(sc, ['triggers/service/#', 'triggers/upsell/#', 'triggers/retention/usage-collapse', 'triggers/#']), [1, 128, 128, 128]);
+    await close(sc);
+    const uc = await connect(url, up.id, up.secret);
+    assert.deepEqual(await grantedQos(uc, ['triggers/upsell/washer-overloaded', 'triggers/retention/#']), [1, 128]);
+    await close(uc);
+    const gone = closed(mc);
+    const changed = json(await cli('consumers', 'access', m.id, '--purpose', 'service'));
+    assert.deepEqual(changed.purposes, ['service']);
+    await gone;
+    mc.end(true);
+    const again = await connect(url, m.id, m.secret);
+    assert.deepEqual(await grantedQos(again, ['triggers/upsell/#', 'triggers/service/#']), [128, 1]);
+    await close(again);
+    failure(await cli('consumers', 'add', 'no-purpose'), 2, 'GW_ERR_USAGE', /required option '--purpose <purposes>'/);
+    failure(await cli('consumers', 'add', 'bad-purpose', '--purpose', 'spam'), 1, 'GW_ERR_USAGE', /--purpose: unknown "spam"/);
+  });
+
+  it('devices consent keeps a history of every change with its source and actor', async () => {
+    json(await cli('devices', 'add', 'wm-0005', '--kind', 'washer', '--model', 'WM-8', '--owner', 'cust-23', '--consent', 'service'));
+    json(await cli('devices', 'consent', 'wm-0005', 'marketing,service,analytics'));
+    const withdrawn = json(await cli('devices', 'consent', 'wm-0005', 'none'));
+    assert.deepEqual(withdrawn.consent, []);
+    const history = json<Array<Record<string, any>>>(await cli('devices', 'consent', 'wm-0005', '--history', '--json'));
+    assert.deepEqual(history.map((h) => h.consent), [['service'], ['marketing', 'service', 'analytics'], ['none']]);
+    for (const h of history) {
+      assert.equal(h.source, 'cli');
+      assert.equal(h.owner, 'cust-23');
+      assert.ok(h.actor.length > 0);
+      assert.ok(!Number.isNaN(Date.parse(h.at)));
+    }
+    const table = await cli('devices', 'consent', 'wm-0005', '--history');
+    assert.match(table.stdout.split('\n')[0], /^at\s+consent\s+owner\s+source\s+actor/);
+    failure(await cli('devices', 'consent', 'wm-0005'), 1, 'GW_ERR_USAGE', /missing purposes/);
+    failure(await cli('devices', 'consent', 'nobody', '--history'), 1, 'GW_ERR_DEVICE_UNKNOWN', /no device "nobody"/);
   });
 
   it('devices remove: the connected device is disconnected and refused from then on', async () => {
@@ -196,7 +240,7 @@ describe('the registry at the command line: ids and owners checked up front, a b
     const ids = await Promise.all([
       add('.', 'cust-2'), add('..', 'cust-2'), add('-x', 'cust-2'), add('', 'cust-2'), add('a\nb', 'cust-2'),
       cli('devices', 'rotate-secret', '..'), cli('devices', 'consent', '--', '-x', 'service'), cli('devices', 'set-owner', '.', 'cust-3'),
-      cli('consumers', 'add', '..'), cli('consumers', 'rotate-secret', '--', '-x'), cli('devices', 'remove', '..'), cli('deadletter', 'list', '--device', '..'),
+      cli('consumers', 'add', '..', '--purpose', 'marketing'), cli('consumers', 'rotate-secret', '--', '-x'), cli('devices', 'remove', '..'), cli('deadletter', 'list', '--device', '..'),
     ]);
     for (const r of ids) {
       failure(r, 1, 'GW_ERR_INVALID_ARGUMENT', /^error GW_ERR_INVALID_ARGUMENT: "(\.|\.\.|-x|a\\nb|)" is not a valid (device |consumer )?id: expected 1 to 64 letters, digits, ".", "_" or "-", not starting with "-" and not dots only$/m);

@@ -1,2 +1,2 @@
-export { Registry, type NewDevice } from './registry.ts';
+export { Registry, type NewDevice, type ConsentActor, type ConsumerAccess } from './registry.ts';
 export { hashSecret, verifySecret, newSecret } from './secrets.ts';

@@ -8,16 +8,20 @@ import { UsageGatewayError } from '../../protocol/errors.ts';
 import type { Catalogue } from '../../protocol/models.ts';
 import { checkDeviceId, checkOwner, quoted } from '../../protocol/ids.ts';
 import {
+  CONSENT_HISTORY_MAX,
   registryEntrySchema,
   registryFileSchema,
   registryFrameSchema,
   type AnalyticsEntry,
+  type ConsentChange,
   type ConsentPurpose,
+  type ConsentSource,
   type ConsumerEntry,
   type DeviceEntry,
   type RegistryEntry,
   type RegistryFile,
 } from '../../protocol/registry.ts';
+import type { TriggerCategory } from '../../protocol/topics.ts';
 import { digest, DUMMY_HASH, hashSecret, newSecret, verifySecret } from './secrets.ts';
 
 /** How a refused file is repaired, said after the list of its problems. */
@@ -61,6 +65,24 @@ export interface NewDevice {
   model: string;
   owner: string;
   consent?: ConsentPurpose[];
+}
+
+/** Who changes a consent, and from where: recorded in the device's consent history. */
+export interface ConsentActor {
+  source: ConsentSource;
+  actor: string;
+}
+
+/** What a consumer identity may receive: its purposes, optionally narrowed to some categories. */
+export interface ConsumerAccess {
+  purposes: ConsentPurpose[];
+  categories?: TriggerCategory[];
+}
+
+/** The device with one more consent change in its history (the oldest dropped past the bound). */
+function withConsent(d: DeviceEntry, consent: ConsentPurpose[], by: ConsentActor, at: string): DeviceEntry {
+  const change: ConsentChange = { at, owner: d.owner, consent, source: by.source, actor: by.actor };
+  return { ...d, consent, consentHistory: [...(d.consentHistory ?? []), change].slice(-CONSENT_HISTORY_MAX) };
 }
 
 /**
@@ -182,13 +204,13 @@ export class Registry {
   // whatever else a change gets wrong, the whole new file is checked in mutate() before it is
   // written.
 
-  async addDevice(input: NewDevice): Promise<{ entry: DeviceEntry; secret: string }> {
-    const [made] = await this.addDevices([input]);
+  async addDevice(input: NewDevice, by: ConsentActor = { source: 'cli', actor: 'unknown' }): Promise<{ entry: DeviceEntry; secret: string }> {
+    const [made] = await this.addDevices([input], by);
     return made;
   }
 
   /** Adds many devices under one lock (fleet provisioning). */
-  async addDevices(inputs: NewDevice[]): Promise<Array<{ entry: DeviceEntry; secret: string }>> {
+  async addDevices(inputs: NewDevice[], by: ConsentActor = { source: 'import', actor: 'unknown' }): Promise<Array<{ entry: DeviceEntry; secret: string }>> {
     for (const input of inputs) {
       checkDeviceId(input.id);
       checkOwner(input.owner);
@@ -206,11 +228,11 @@ export class Registry {
       const secret = newSecret();
       made.push({
         secret,
-        entry: {
+        entry: withConsent({
           id: input.id, role: 'device', kind: input.kind, model: input.model, owner: input.owner,
-          ownerSince: now, consent: [...new Set(input.consent ?? [])], secretHash: await hashSecret(secret),
+          ownerSince: now, consent: [], secretHash: await hashSecret(secret),
           createdAt: now, updatedAt: now,
-        },
+        }, [...new Set(input.consent ?? [])], by, now),
       });
     }
     await this.mutate((entries) => {
@@ -221,11 +243,15 @@ export class Registry {
   }
 
   /** A consumer identity, or with role 'analytics' the one that publishes triggers. */
-  async addConsumer(id: string, role: 'consumer' | 'analytics' = 'consumer'): Promise<{ entry: ConsumerEntry | AnalyticsEntry; secret: string }> {
+  async addConsumer(id: string, role: 'consumer' | 'analytics' = 'consumer', access?: ConsumerAccess): Promise<{ entry: ConsumerEntry | AnalyticsEntry; secret: string }> {
     checkDeviceId(id, `${role} id`);
     const secret = newSecret();
     const now = new Date().toISOString();
-    const entry: ConsumerEntry | AnalyticsEntry = { id, role, secretHash: await hashSecret(secret), createdAt: now, updatedAt: now };
+    const base = { id, secretHash: await hashSecret(secret), createdAt: now, updatedAt: now };
+    const entry: ConsumerEntry | AnalyticsEntry = role === 'analytics' ? { ...base, role } : {
+      ...base, role, purposes: [...new Set(access?.purposes ?? [])],
+      ...(access?.categories ? { categories: [...new Set(access.categories)] } : {}),
+    };
     await this.mutate((entries) => {
       this.assertNew(entries, id);
       entries.set(id, entry);
@@ -274,16 +300,52 @@ export class Registry {
     return { entry: entry!, secret };
   }
 
-  async setConsent(id: string, consent: ConsentPurpose[]): Promise<DeviceEntry> {
+  /** Replaces the owner's consent and appends the change, with its source and actor, to the history. */
+  async setConsent(id: string, consent: ConsentPurpose[], by: ConsentActor = { source: 'cli', actor: 'unknown' }): Promise<DeviceEntry> {
     checkDeviceId(id);
-    return this.updateDevice(id, (d) => ({ ...d, consent: [...new Set(consent)] }));
+    return this.updateDevice(id, (d) => withConsent(d, [...new Set(consent)], by, new Date().toISOString()));
   }
 
   /** A change of owner (resale): the new owner starts with no consent given. */
-  async setOwner(id: string, owner: string, consent: ConsentPurpose[] = []): Promise<DeviceEntry> {
+  async setOwner(id: string, owner: string, consent: ConsentPurpose[] = [], by: ConsentActor = { source: 'cli', actor: 'unknown' }): Promise<DeviceEntry> {
     checkDeviceId(id);
     checkOwner(owner);
-    return this.updateDevice(id, (d) => ({ ...d, owner, ownerSince: new Date().toISOString(), consent: [...new Set(consent)] }));
+    const now = new Date().toISOString();
+    return this.updateDevice(id, (d) => withConsent({ ...d, owner, ownerSince: now }, [...new Set(consent)], by, now));
+  }
+
+  /** What a consumer identity may receive from now on. */
+  async setConsumerAccess(id: string, access: ConsumerAccess): Promise<ConsumerEntry> {
+    checkDeviceId(id, 'consumer id');
+    let out: ConsumerEntry | undefined;
+    await this.mutate((entries) => {
+      const e = this.existing(entries, id);
+      if (e.role !== 'consumer') throw new UsageGatewayError('GW_ERR_DEVICE_UNKNOWN', `${quoted(id)} is not a consumer`);
+      const { categories: _old, ...rest } = e;
+      out = { ...rest, purposes: [...new Set(access.purposes)], ...(access.categories ? { categories: [...new Set(access.categories)] } : {}), updatedAt: new Date().toISOString() };
+      entries.set(id, out);
+    });
+    return out!;
+  }
+
+  /**
+   * Removes one owner's consent changes from the history of devices that have another owner
+   * now (resold devices); the owner's own devices are removed whole by the erasure. The number
+   * of changes removed.
+   */
+  async eraseOwnerHistory(owner: string): Promise<number> {
+    checkOwner(owner);
+    let removed = 0;
+    await this.mutate((entries) => {
+      for (const [id, e] of entries) {
+        if (e.role !== 'device' || !e.consentHistory?.some((c) => c.owner === owner)) continue;
+        const kept = e.consentHistory.filter((c) => c.owner !== owner);
+        removed += e.consentHistory.length - kept.length;
+        entries.set(id, { ...e, consentHistory: kept });
+      }
+      return removed > 0;
+    });
+    return removed;
   }
 
   private async updateDevice(id: string, change: (d: DeviceEntry) => DeviceEntry): Promise<DeviceEntry> {

@@ -9,6 +9,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../../config/load.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
+import { consumerCategories } from '../../protocol/registry.ts';
 import { topics } from '../../protocol/topics.ts';
 import type { Ingest, RejectionNotice } from '../ingest/index.ts';
 import type { Metrics } from '../metrics/index.ts';
@@ -132,7 +133,7 @@ export class Broker {
         this.authenticatedWith.set(client, entry.secretHash);
         this.identities.set(client, entry.role === 'device'
           ? { role: 'device', id: entry.id, kind: entry.kind, model: entry.model }
-          : { role: entry.role, id: entry.id });
+          : entry.role === 'consumer' ? { role: 'consumer', id: entry.id, categories: consumerCategories(entry) } : { role: entry.role, id: entry.id });
         cb(null, true);
       }, (err) => {
         log.error({ err }, 'authentication failed on an internal error');
@@ -189,12 +190,15 @@ export class Broker {
     // Only a persistence that can fail (Redis) emits this (not in Aedes' typings); unheard, it would end the process.
     (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err, code: this.cluster ? 'GW_ERR_REDIS_UNAVAILABLE' : undefined }, 'broker persistence error'));
 
-    // A device removed from the registry, or whose secret was rotated, is disconnected.
+    // A device removed from the registry, or whose secret was rotated, is disconnected; so is
+    // a consumer whose purposes changed (its subscriptions were granted under the old ones).
     registry.onChange(() => {
       for (const client of Object.values((aedes as unknown as { clients: Record<string, Client> }).clients)) {
         const who = this.identities.get(client);
         if (!who || who.role === 'anonymous') continue;
-        if (registry.get(who.id)?.secretHash !== this.authenticatedWith.get(client)) client.close();
+        const entry = registry.get(who.id);
+        if (entry?.secretHash !== this.authenticatedWith.get(client)) client.close();
+        else if (who.role === 'consumer' && entry?.role === 'consumer' && consumerCategories(entry).join() !== who.categories.join()) client.close();
       }
     });
   }

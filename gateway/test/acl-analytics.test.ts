@@ -16,5 +16,5 @@ test('the analytics identity publishes only triggers/{category}/{ruleId}, never 
   assert.equal(authorizeSubscribe(who, 'devices/#'), false);
   assert.equal(authorizeForward(who, 'devices/x/telemetry'), false);
   // Consumers still may not publish anything.
-  assert.equal(authorizePublish({ role: 'consumer', id: 'c' }, 'triggers/upsell/washer-overloaded', false, Buffer.from('{}')).ok, false);
+  assert.equal(authorizePublish({ role: 'consumer', id: 'c', categories: ['upsell'] }, 'triggers/upsell/washer-overloaded', false, Buffer.from('{}')).ok, false);
 });
