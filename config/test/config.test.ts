@@ -61,7 +61,7 @@ test('every problem is reported at once, with its key, what was expected and whe
 describe('secret settings', () => {
   it('the schema marks every credential as secret', () => {
     const marked = secretSettings().map((s) => s.path.join('.'));
-    for (const key of ['influx.password', 'influx.token', 'cluster.redisUrl', 'analytics.delivery.webhookUrl', 'analytics.delivery.webhookSecret', 'analytics.delivery.mqttPassword', 'analytics.api.token', 'serial.ports.*.secret']) {
+    for (const key of ['influx.password', 'influx.token', 'cluster.redisUrl', 'analytics.delivery.webhookUrl', 'analytics.delivery.webhookSecret', 'analytics.delivery.webhookMarketingUrl', 'analytics.delivery.webhookMarketingSecret', 'analytics.delivery.webhookServiceUrl', 'analytics.delivery.webhookServiceSecret', 'analytics.delivery.mqttPassword', 'analytics.api.token', 'serial.ports.*.secret']) {
       assert.ok(marked.includes(key), `${key} is marked secret`);
     }
   });
