@@ -16,8 +16,12 @@ import { analyticsEnv, DAY, TOKEN, type AnalyticsEnv } from './helpers/setup.ts'
 
 const DEVICE = 'sec-washer-1';
 const OWNER = 'cust-sec-1';
-/** A device of the same owner, for the policy check on stored feedback. */
+/**
+ * A device of another owner, for the policy check on stored feedback: a decline holds for its
+ * owner and offer type across devices, so the decline posted on DEVICE must not count there.
+ */
 const OTHER_DEVICE = 'sec-washer-2';
+const OTHER_OWNER = 'cust-sec-2';
 /** Routes that answer without the token. Kept here on purpose: a route that becomes public must change this test too. */
 const PUBLIC = new Set([
   'GET /', 'GET /inbox', 'GET /inbox/inbox.js', 'GET /inbox/inbox.css', 'GET /healthz', 'GET /metrics',
@@ -30,12 +34,12 @@ let app: FastifyInstance;
 let port: number;
 let trigger: Trigger;
 
-function makeTrigger(createdMs: number, deviceId = DEVICE): Trigger {
+function makeTrigger(createdMs: number, deviceId = DEVICE, owner = OWNER): Trigger {
   const from = new Date(createdMs - 28 * 86_400_000).toISOString();
   const to = new Date(createdMs).toISOString();
   return {
     id: triggerId('washer-overloaded', 1, deviceId, from, to), ruleId: 'washer-overloaded', ruleVersion: 1, category: 'upsell', purpose: 'marketing',
-    deviceId, kind: 'washer', model: 'WM-7', owner: OWNER, offer: { type: 'model-upgrade', target: 'WM-9' },
+    deviceId, kind: 'washer', model: 'WM-7', owner, offer: { type: 'model-upgrade', target: 'WM-9' },
     evidence: { summary: '14 of 20 cycles above 7 kg', window: { from, to }, figures: { overload_share: 0.7 }, thresholds: { overload_share: 0.3 } },
     createdAt: to,
   };
@@ -45,7 +49,7 @@ before(async () => {
   env = await analyticsEnv();
   await env.registry.addDevices([
     { id: DEVICE, kind: 'washer', model: 'WM-7', owner: OWNER, consent: ['marketing', 'service'] },
-    { id: OTHER_DEVICE, kind: 'washer', model: 'WM-7', owner: OWNER, consent: ['marketing', 'service'] },
+    { id: OTHER_DEVICE, kind: 'washer', model: 'WM-7', owner: OTHER_OWNER, consent: ['marketing', 'service'] },
   ]);
   analytics = env.analytics();
   await analytics.open();
@@ -285,14 +289,14 @@ describe('feedback is timed by the server', () => {
 
   test('a decline stored with a time in the future (as clients could once set) counts from when it was received', async () => {
     const now = Date.now();
-    const old = makeTrigger(now - 200 * DAY, OTHER_DEVICE);
+    const old = makeTrigger(now - 200 * DAY, OTHER_DEVICE, OTHER_OWNER);
     assert.ok(await analytics.state.insert(old, []));
     await analytics.state.addFeedback(old.id, { outcome: 'declined', at: '2999-01-01T00:00:00.000Z', receivedAt: new Date(now - 100 * DAY).toISOString() }, []);
     const rule = analytics.rules.find((r) => r.id === 'washer-overloaded')!;
     const d = analytics.registry.device(OTHER_DEVICE)!;
     const device = { id: d.id, kind: d.kind, model: d.model, owner: d.owner, consent: d.consent, registeredAt: d.createdAt, ownerSince: d.ownerSince };
     const cand = { rule, device, windowFrom: now - 28 * DAY, windowTo: now, detection: { summary: 's', figures: {}, thresholds: {} } };
-    const fresh = makeTrigger(now, OTHER_DEVICE);
+    const fresh = makeTrigger(now, OTHER_DEVICE, OTHER_OWNER);
     const policy = { frequencyCapMax: 0, frequencyCapDays: 7, serviceOpenDays: 30 };
     // The decline of 100 days ago no longer holds for a suppression time of 90 days; it does for 120.
     assert.equal(checkPolicy(cand, fresh, analytics.state, { ...policy, declineSuppressionDays: 120 }, now), 'declined');
