@@ -53,7 +53,13 @@ export const configSchema = z
       connectTimeoutMs: ms.default(10_000).describe('Time a new connection has to send CONNECT.'),
       keepaliveLimitS: z.number().int().min(0).max(65_535).default(3_600).describe('Largest keep-alive a client may ask for (0: no limit).'),
       drainTimeoutMs: ms.default(30_000).describe('A client whose socket does not drain within this time is disconnected.'),
+      maxFiltersPerSubscribe: z.number().int().min(1).max(10_000).default(32).describe('Topic filters one SUBSCRIBE may carry; a SUBSCRIBE with more closes the connection before any of it is looked at. At least maxSubscriptionsPerClient, since clients resubscribe to everything in one packet after a reconnect.'),
+      maxSubscriptionsPerClient: z.number().int().min(1).max(10_000).default(16).describe('Subscriptions one client may hold at a time; filters beyond it get SUBACK 0x80 (a device needs two: its rejected and commands/# topics).'),
+      logEveryMs: ms.default(60_000).describe('Refused connections, failed logins and refused subscriptions are logged at most once per remote address per this interval (always counted in the metrics).'),
     }).strict().superRefine((v, ctx) => {
+      if (v.maxFiltersPerSubscribe < v.maxSubscriptionsPerClient) {
+        ctx.addIssue({ code: 'custom', path: ['maxFiltersPerSubscribe'], message: `must be at least maxSubscriptionsPerClient (${v.maxSubscriptionsPerClient}): a client resubscribes to all it holds in one SUBSCRIBE after a reconnect` });
+      }
       if (v.tlsPort === undefined) return;
       for (const key of ['tlsCert', 'tlsKey'] as const) {
         if (!v[key]) ctx.addIssue({ code: 'custom', path: [key], message: `the TLS listener (tlsPort) needs ${key === 'tlsCert' ? 'a PEM certificate file' : 'a PEM private key file'}` });

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   GW_ERR_NOT_AUTHORIZED: 'The identity may not publish or subscribe to that topic.',
   GW_ERR_TOO_MANY_CONNECTIONS: 'Too many connections from one address.',
   GW_ERR_CLIENT_ID: 'The client id is empty, malformed or does not match the username.',
+  GW_ERR_SUBSCRIBE_LIMIT: 'A SUBSCRIBE carried more filters than one packet may, or the client already holds as many subscriptions as it may.',
   // Config, registry, catalogue, CLI
   GW_ERR_CONFIG: 'The configuration is invalid.',
   GW_ERR_REGISTRY: 'The device registry file is invalid or cannot be written.',

@@ -14,8 +14,11 @@ import type { Ingest, RejectionNotice } from '../ingest/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { Registry } from '../registry/index.ts';
 import { authorizeForward, authorizePublish, authorizeSubscribe, type Identity } from './acl.ts';
+import { addressKey } from './address.ts';
 import { ClusterLink } from './cluster.ts';
 import { FrameGuard } from './frame-guard.ts';
+import { LogGate, printable } from './log-gate.ts';
+import { SubscriptionLedger, type SubscriptionStore } from './subscriptions.ts';
 
 export interface BrokerOptions {
   config: Readonly<ResolvedConfig>;
@@ -75,11 +78,16 @@ export class Broker {
   private accepting = true;
   /** Cluster mode: routing and sessions through Redis, shared with the other instances. */
   private readonly cluster?: ClusterLink;
+  private readonly subscriptions: SubscriptionLedger;
+  /** Refusals that a client can repeat at will are logged once per address per interval. */
+  private readonly logGate: LogGate;
 
   constructor(opts: BrokerOptions) {
     this.o = opts;
     const { mqtt, cluster } = opts.config;
     if (cluster.redisUrl) this.cluster = new ClusterLink({ ...cluster, redisUrl: cluster.redisUrl, log: opts.log });
+    this.subscriptions = new SubscriptionLedger(mqtt.maxSubscriptionsPerClient);
+    this.logGate = new LogGate(mqtt.logEveryMs);
     // No fixed broker id: Redis keys stored packets by broker id and a counter that restarts at
     // 0, so a restarted instance must not reuse its id.
     this.aedes = new Aedes({
@@ -146,7 +154,7 @@ export class Broker {
       const decision = authorizePublish(who, packet.topic, packet.retain, packet.payload as Buffer);
       if (!decision.ok) {
         metrics.authzRefusals.inc({ action: 'publish', role: who.role });
-        log.info({ clientId: client.id, topic: packet.topic, reason: decision.reason, code: 'GW_ERR_NOT_AUTHORIZED' }, 'publish refused; closing the connection');
+        this.gatedLog(client, 'publish-refused', 'info', { topic: printable(packet.topic, 256), reason: printable(decision.reason, 512), code: 'GW_ERR_NOT_AUTHORIZED' }, 'publish refused; closing the connection');
         return cb(new Error(decision.reason));
       }
       if (!decision.reading || who.role !== 'device') return cb(null);
@@ -159,13 +167,23 @@ export class Broker {
         });
     };
 
+    // Answers synchronously: the subscription ledger relies on every filter of a packet being
+    // decided in the loop in which Aedes authorizes them (subscriptions.ts).
     aedes.authorizeSubscribe = (client, sub, cb) => {
       const who = this.identities.get(client);
-      if (who && authorizeSubscribe(who, sub.topic)) return cb(null, sub);
-      metrics.authzRefusals.inc({ action: 'subscribe', role: who?.role ?? 'unknown' });
-      log.info({ clientId: client.id, topic: sub.topic, code: 'GW_ERR_NOT_AUTHORIZED' }, 'subscription refused');
-      cb(null, null); // SUBACK 0x80 for this filter; the connection stays
+      if (!who || !authorizeSubscribe(who, sub.topic)) {
+        metrics.authzRefusals.inc({ action: 'subscribe', role: who?.role ?? 'unknown' });
+        this.gatedLog(client, 'subscribe-refused', 'info', { topic: printable(sub.topic, 256), code: 'GW_ERR_NOT_AUTHORIZED' }, 'subscription refused');
+        return cb(null, null); // SUBACK 0x80 for this filter; the connection stays
+      }
+      if (!this.subscriptions.admit(client, sub)) {
+        metrics.subscribeLimitRefusals.inc({ limit: 'subscriptions-per-client' });
+        this.gatedLog(client, 'subscribe-limit', 'warn', { topic: printable(sub.topic, 256), limit: o.config.mqtt.maxSubscriptionsPerClient, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, 'subscription refused: the client holds as many subscriptions as it may (mqtt.maxSubscriptionsPerClient)');
+        return cb(null, null);
+      }
+      cb(null, sub);
     };
+    aedes.on('unsubscribe', (topics, client) => this.subscriptions.release(client, topics));
 
     aedes.authorizeForward = (client, packet) => {
       const who = this.identities.get(client);
@@ -199,6 +217,20 @@ export class Broker {
     });
   }
 
+  /** The remote address a client connected from ('local' for in-process connections). */
+  private addressOf(client: Client | undefined): string {
+    return (client?.conn as FrameGuard | undefined)?.remoteAddress ?? 'local';
+  }
+
+  /** Logs at most once per address, per kind of event, per mqtt.logEveryMs; says how many went unlogged. */
+  private gatedLog(client: Client | string | undefined, kind: string, level: 'info' | 'warn', fields: Record<string, unknown>, msg: string): void {
+    const remoteAddress = typeof client === 'string' ? client : this.addressOf(client);
+    const unlogged = this.logGate.pass(`${kind} ${addressKey(remoteAddress)}`);
+    if (unlogged === undefined) return;
+    const clientId = typeof client === 'object' && client.id ? printable(client.id) : undefined;
+    this.o.log[level]({ clientId, remoteAddress, ...fields, ...(unlogged > 0 ? { unloggedBefore: unlogged } : {}) }, msg);
+  }
+
   /** Tells a device why (part of) a message was refused. */
   notify(deviceId: string, notice: RejectionNotice): void {
     this.aedes.publish({ cmd: 'publish', topic: topics.rejected(deviceId), payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, () => {});
@@ -206,18 +238,28 @@ export class Broker {
 
   /** Feeds one connection (any duplex stream) to the broker, with the packet-size guard. */
   handle(conn: Duplex, remoteAddress = 'local'): void {
-    const max = this.o.config.mqtt.maxPayloadBytes + PACKET_OVERHEAD;
-    const guarded = new FrameGuard(conn, max, (announced) => {
-      this.o.metrics.packetsTooLarge.inc();
-      const client = (guarded as unknown as { client?: Client }).client;
-      this.o.log.warn({ clientId: client?.id, remoteAddress, announced, limit: max, code: 'GW_ERR_PACKET_TOO_LARGE' }, 'packet over the size limit; connection closed before reading it');
-      const who = client ? this.identities.get(client) : undefined;
-      if (who?.role === 'device') {
-        this.notify(who.id, {
-          code: 'GW_ERR_PACKET_TOO_LARGE', topic: '', accepted: 0, refused: 1, time: new Date().toISOString(),
-          errors: [{ code: 'GW_ERR_PACKET_TOO_LARGE', reason: `a packet of ${announced} bytes was announced; at most ${max} are accepted (payload limit ${this.o.config.mqtt.maxPayloadBytes})` }],
-        });
-      }
+    const { maxPayloadBytes, maxFiltersPerSubscribe } = this.o.config.mqtt;
+    const max = maxPayloadBytes + PACKET_OVERHEAD;
+    const clientOf = () => (guarded as unknown as { client?: Client }).client;
+    const guarded = new FrameGuard(conn, {
+      maxPacketBytes: max,
+      maxFiltersPerSubscribe,
+      onTooLarge: (announced) => {
+        this.o.metrics.packetsTooLarge.inc();
+        const client = clientOf();
+        this.gatedLog(client ?? remoteAddress, 'packet-too-large', 'warn', { announced, limit: max, code: 'GW_ERR_PACKET_TOO_LARGE' }, 'packet over the size limit; connection closed before reading it');
+        const who = client ? this.identities.get(client) : undefined;
+        if (who?.role === 'device') {
+          this.notify(who.id, {
+            code: 'GW_ERR_PACKET_TOO_LARGE', topic: '', accepted: 0, refused: 1, time: new Date().toISOString(),
+            errors: [{ code: 'GW_ERR_PACKET_TOO_LARGE', reason: `a packet of ${announced} bytes was announced; at most ${max} are accepted (payload limit ${maxPayloadBytes})` }],
+          });
+        }
+      },
+      onTooManyFilters: (packetBytes) => {
+        this.o.metrics.subscribeLimitRefusals.inc({ limit: 'filters-per-subscribe' });
+        this.gatedLog(clientOf() ?? remoteAddress, 'subscribe-limit', 'warn', { packetBytes, limit: maxFiltersPerSubscribe, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, `SUBSCRIBE with more than ${maxFiltersPerSubscribe} filters (mqtt.maxFiltersPerSubscribe); connection closed before any of it was looked at`);
+      },
     }, remoteAddress);
     this.aedes.handle(guarded as never);
   }
@@ -253,6 +295,7 @@ export class Broker {
     const { mqtt } = this.o.config;
     await this.cluster?.connect();
     await this.aedes.listen();
+    this.subscriptions.guard((this.aedes as unknown as { persistence: SubscriptionStore }).persistence);
     const listen = (server: NetServer | HttpServer, port: number, key = 'port') =>
       new Promise<number>((resolve, reject) => {
         const fail = (err: NodeJS.ErrnoException) => reject(new UsageGatewayError('GW_ERR_CONFIG', `mqtt.${key}: cannot listen on ${mqtt.host}:${port} (${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': another process has that port' : ''})`));

@@ -19,6 +19,7 @@ export function createMetrics() {
     authFailures: new Counter({ name: 'ug_auth_failures_total', help: 'Refused connections, by reason', labelNames: ['reason'], registers: [registry] }),
     authzRefusals: new Counter({ name: 'ug_authz_refusals_total', help: 'Refused publishes and subscriptions', labelNames: ['action', 'role'], registers: [registry] }),
     packetsTooLarge: new Counter({ name: 'ug_packets_too_large_total', help: 'Connections closed for a packet over the size limit', registers: [registry] }),
+    subscribeLimitRefusals: new Counter({ name: 'ug_subscribe_limit_refusals_total', help: 'SUBSCRIBE limits reached: connections closed for too many filters in one packet, filters refused (0x80) beyond the subscriptions a client may hold', labelNames: ['limit'], registers: [registry] }),
     connected: new Gauge({ name: 'ug_connected_clients', help: 'Connected MQTT clients, by role', labelNames: ['role'], registers: [registry] }),
     connectedDevices: new Gauge({ name: 'ug_connected_devices', help: 'Connected devices, by kind and model', labelNames: ['kind', 'model'], registers: [registry] }),
     backpressure: new Gauge({ name: 'ug_backpressure', help: '1 while the spool is full and QoS 1 acknowledgements are held', registers: [registry] }),
