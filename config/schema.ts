@@ -67,7 +67,12 @@ export const configSchema = z
     }, { when: () => true }).prefault({}), // checked even when other mqtt settings are wrong: all problems at once
     auth: z.object({
       anonymous: z.boolean().default(false).describe('Accept connections without credentials (for MQTT interoperability suites): such clients may use any topic outside devices/, triggers/ and $-topics, and receive nothing from devices. Never on in production.'),
-    }).strict().prefault({}),
+      loginFailuresAllowed: z.number().int().min(1).default(5).describe('Failed MQTT logins from one remote address (an IPv6 /64 counts as one) after which the address is throttled.'),
+      loginBackoffMinMs: ms.min(10).default(1_000).describe('First throttle period of an address; doubles with each further failed login up to loginBackoffMaxMs. While throttled, every login from the address is refused at once with CONNACK 3 (server unavailable), without checking its secret.'),
+      loginBackoffMaxMs: ms.min(10).default(60_000).describe("Longest throttle period; an address's failed logins are forgotten after twice this time without one."),
+    }).strict().superRefine((v, ctx) => {
+      if (v.loginBackoffMaxMs < v.loginBackoffMinMs) ctx.addIssue({ code: 'custom', path: ['loginBackoffMaxMs'], message: `must be at least loginBackoffMinMs (${v.loginBackoffMinMs})` });
+    }).prefault({}),
     http: z.object({
       host: z.string().default('0.0.0.0').describe('Address the HTTP API binds to.'),
       port: port.default(8080).describe('HTTP API, /metrics, /healthz and /readyz; 0 picks a free port.'),

@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   GW_ERR_REDIS_UNAVAILABLE: 'Redis (cluster mode) cannot be reached: the gateway does not start without it, and is not ready while it is lost.',
   // Authorization (logged and counted; MQTT 3.1.1 cannot tell the client why)
   GW_ERR_AUTH_FAILED: 'Unknown identity or wrong secret.',
+  GW_ERR_LOGIN_THROTTLED: 'Too many failed logins from one address: its logins are refused for a while without checking the secret.',
   GW_ERR_NOT_AUTHORIZED: 'The identity may not publish or subscribe to that topic.',
   GW_ERR_TOO_MANY_CONNECTIONS: 'Too many connections from one address.',
   GW_ERR_CLIENT_ID: 'The client id is empty, malformed or does not match the username.',

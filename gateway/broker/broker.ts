@@ -18,6 +18,7 @@ import { addressKey } from './address.ts';
 import { ClusterLink } from './cluster.ts';
 import { FrameGuard } from './frame-guard.ts';
 import { LogGate, printable } from './log-gate.ts';
+import { LoginThrottle } from './login-throttle.ts';
 import { SubscriptionLedger, type SubscriptionStore } from './subscriptions.ts';
 
 export interface BrokerOptions {
@@ -79,6 +80,7 @@ export class Broker {
   /** Cluster mode: routing and sessions through Redis, shared with the other instances. */
   private readonly cluster?: ClusterLink;
   private readonly subscriptions: SubscriptionLedger;
+  private readonly logins: LoginThrottle;
   /** Refusals that a client can repeat at will are logged once per address per interval. */
   private readonly logGate: LogGate;
 
@@ -87,6 +89,8 @@ export class Broker {
     const { mqtt, cluster } = opts.config;
     if (cluster.redisUrl) this.cluster = new ClusterLink({ ...cluster, redisUrl: cluster.redisUrl, log: opts.log });
     this.subscriptions = new SubscriptionLedger(mqtt.maxSubscriptionsPerClient);
+    const { auth } = opts.config;
+    this.logins = new LoginThrottle({ failuresAllowed: auth.loginFailuresAllowed, minMs: auth.loginBackoffMinMs, maxMs: auth.loginBackoffMaxMs });
     this.logGate = new LogGate(mqtt.logEveryMs);
     // No fixed broker id: Redis keys stored packets by broker id and a counter that restarts at
     // 0, so a restarted instance must not reuse its id.
@@ -112,7 +116,28 @@ export class Broker {
       cb(null, this.accepting);
     };
 
+    // Neither the password nor a username that names no registered identity is ever logged:
+    // a device that swaps the two fields would otherwise write its secret to the log.
     aedes.authenticate = (client, username, password, cb) => {
+      const address = addressKey(this.addressOf(client));
+      const throttled = this.logins.blockedFor(address);
+      if (throttled > 0) {
+        // Refused before any secret is checked: a flood of guesses costs a map lookup each.
+        metrics.authFailures.inc({ reason: 'throttled' });
+        this.gatedLog(client, 'login', 'warn', { throttledForMs: throttled, failures: this.logins.failures(address), code: 'GW_ERR_LOGIN_THROTTLED' }, 'connection refused: too many failed logins from this address');
+        return cb(authError('too many failed logins from this address', 3) as never, false);
+      }
+      const failed = (reason: 'no-credentials' | 'bad-credentials') => {
+        metrics.authFailures.inc({ reason });
+        const backoff = this.logins.failed(address);
+        const known = !!username && registry.get(username) !== undefined;
+        this.gatedLog(client, 'login', 'info', {
+          ...(known ? { username } : { usernameLength: username?.length ?? 0 }),
+          failures: this.logins.failures(address),
+          ...(backoff > 0 ? { throttledForMs: backoff } : {}),
+          code: 'GW_ERR_AUTH_FAILED',
+        }, reason === 'no-credentials' ? 'connection refused: no credentials' : 'connection refused: unknown identity or wrong secret');
+      };
       if (this.emptyIdPersistent.has(client)) {
         metrics.authFailures.inc({ reason: 'client-id' });
         return cb(authError('empty client id with a persistent session', 2) as never, false);
@@ -122,19 +147,18 @@ export class Broker {
           this.identities.set(client, { role: 'anonymous', id: client.id });
           return cb(null, true);
         }
-        metrics.authFailures.inc({ reason: 'no-credentials' });
+        failed('no-credentials');
         return cb(authError('username and password are required', 4) as never, false);
       }
       registry.authenticate(username, password ?? Buffer.alloc(0)).then((entry) => {
         if (!entry) {
-          metrics.authFailures.inc({ reason: 'bad-credentials' });
-          log.info({ username, clientId: client.id, code: 'GW_ERR_AUTH_FAILED' }, 'connection refused: unknown identity or wrong secret');
+          failed('bad-credentials');
           return cb(authError('bad user name or password', 4) as never, false);
         }
         const idOk = entry.role === 'device' ? client.id === entry.id : client.id === entry.id || client.id.startsWith(`${entry.id}:`);
         if (!idOk) {
           metrics.authFailures.inc({ reason: 'client-id' });
-          log.info({ username, clientId: client.id, code: 'GW_ERR_CLIENT_ID' }, 'connection refused: client id does not match the username');
+          this.gatedLog(client, 'login', 'info', { username, code: 'GW_ERR_CLIENT_ID' }, 'connection refused: client id does not match the username');
           return cb(authError('client id must equal the device id', 2) as never, false);
         }
         this.authenticatedWith.set(client, entry.secretHash);
