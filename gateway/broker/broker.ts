@@ -16,6 +16,7 @@ import type { Registry } from '../registry/index.ts';
 import { authorizeForward, authorizePublish, authorizeSubscribe, type Identity } from './acl.ts';
 import { addressKey } from './address.ts';
 import { ClusterLink } from './cluster.ts';
+import { connectionLimits, DescriptorBudget, openFileLimit, type ConnectionLimits } from './file-limit.ts';
 import { FrameGuard } from './frame-guard.ts';
 import { LogGate, printable } from './log-gate.ts';
 import { LoginThrottle } from './login-throttle.ts';
@@ -81,6 +82,9 @@ export class Broker {
   private readonly cluster?: ClusterLink;
   private readonly subscriptions: SubscriptionLedger;
   private readonly logins: LoginThrottle;
+  /** Connection caps, as configured or derived from the open-file limit at listen(). */
+  private limits?: ConnectionLimits;
+  private budget?: DescriptorBudget;
   /** Refusals that a client can repeat at will are logged once per address per interval. */
   private readonly logGate: LogGate;
 
@@ -97,7 +101,9 @@ export class Broker {
     this.aedes = new Aedes({
       mq: this.cluster?.mq,
       persistence: this.cluster?.persistence,
-      connectTimeout: mqtt.connectTimeoutMs,
+      // The broker's own connect guard (handle()) closes connections that have not logged in by
+      // mqtt.connectTimeoutMs; Aedes' timer, which stops at CONNECT, stays as a backstop.
+      connectTimeout: mqtt.connectTimeoutMs + 1_000,
       keepaliveLimit: mqtt.keepaliveLimitS,
       drainTimeout: mqtt.drainTimeoutMs,
       maxClientsIdLength: 64,
@@ -113,7 +119,11 @@ export class Broker {
     aedes.preConnect = (client, packet, cb) => {
       // [MQTT-3.1.3-8] an empty client id with a persistent session is refused with 0x02
       if (!packet.clientId && !packet.clean) this.emptyIdPersistent.add(client);
-      cb(null, this.accepting);
+      if (!this.accepting) {
+        metrics.connectionsRefused.inc({ reason: 'shutting-down' });
+        return cb(new Error('the gateway is shutting down'), false); // closes the connection
+      }
+      cb(null, true);
     };
 
     // Neither the password nor a username that names no registered identity is ever logged:
@@ -285,28 +295,68 @@ export class Broker {
         this.gatedLog(clientOf() ?? remoteAddress, 'subscribe-limit', 'warn', { packetBytes, limit: maxFiltersPerSubscribe, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, `SUBSCRIBE with more than ${maxFiltersPerSubscribe} filters (mqtt.maxFiltersPerSubscribe); connection closed before any of it was looked at`);
       },
     }, remoteAddress);
+    // A connection must be let in within mqtt.connectTimeoutMs of opening, whatever it sends
+    // meanwhile (nothing, half a CONNECT, a CONNECT whose login is refused or never ends).
+    const timer = setTimeout(() => {
+      const client = clientOf();
+      if (client?.connected || guarded.destroyed) return;
+      this.o.metrics.connectionsRefused.inc({ reason: 'connect-timeout' });
+      this.gatedLog(client ?? remoteAddress, 'connect-timeout', 'info', { timeoutMs: this.o.config.mqtt.connectTimeoutMs, code: 'GW_ERR_CONNECT_TIMEOUT' }, 'connection closed: not logged in within mqtt.connectTimeoutMs');
+      guarded.destroy();
+    }, this.o.config.mqtt.connectTimeoutMs);
+    timer.unref();
+    guarded.once('close', () => clearTimeout(timer));
     this.aedes.handle(guarded as never);
   }
 
-  /** Per-address and total connection caps, applied before any byte is read. */
+  /** Per-address, total and descriptor caps, applied before any byte is read. */
   private admit(socket: Socket | Duplex, remoteAddress: string): boolean {
-    const { maxConnectionsPerIp, maxConnections } = this.o.config.mqtt;
-    const n = this.perIp.get(remoteAddress) ?? 0;
-    if (!this.accepting || n >= maxConnectionsPerIp || this.connections >= maxConnections) {
-      this.o.metrics.authFailures.inc({ reason: 'too-many-connections' });
-      this.o.log.warn({ remoteAddress, fromAddress: n, total: this.connections, code: 'GW_ERR_TOO_MANY_CONNECTIONS' }, 'connection refused: connection limit');
+    const { maxConnectionsPerIp, maxConnections } = this.limits!;
+    const key = addressKey(remoteAddress);
+    const n = this.perIp.get(key) ?? 0;
+    const refuse = (reason: string, code: string | undefined, msg: string) => {
+      this.o.metrics.connectionsRefused.inc({ reason });
+      this.gatedLog(remoteAddress, reason, 'warn', { fromAddress: n, total: this.connections, code }, msg);
       socket.destroy();
       return false;
-    }
-    this.perIp.set(remoteAddress, n + 1);
+    };
+    if (!this.accepting) return refuse('shutting-down', undefined, 'connection refused: the gateway is shutting down');
+    if (n >= maxConnectionsPerIp) return refuse('per-address-limit', 'GW_ERR_TOO_MANY_CONNECTIONS', `connection refused: ${maxConnectionsPerIp} connections from this address already (mqtt.maxConnectionsPerIp)`);
+    if (this.connections >= maxConnections) return refuse('total-limit', 'GW_ERR_TOO_MANY_CONNECTIONS', `connection refused: ${maxConnections} connections already (mqtt.maxConnections)`);
+    if (this.budget && !this.budget.fits(this.connections)) return refuse('no-file-descriptors', 'GW_ERR_NO_FILE_DESCRIPTORS', `connection refused: it would leave too few of the process's ${this.limits!.openFileLimit} file descriptors`);
+    this.perIp.set(key, n + 1);
     this.connections++;
     socket.once('close', () => {
       this.connections--;
-      const left = (this.perIp.get(remoteAddress) ?? 1) - 1;
-      if (left <= 0) this.perIp.delete(remoteAddress);
-      else this.perIp.set(remoteAddress, left);
+      const left = (this.perIp.get(key) ?? 1) - 1;
+      if (left <= 0) this.perIp.delete(key);
+      else this.perIp.set(key, left);
     });
     return true;
+  }
+
+  /** Errors of a listener after it started (none reaches an unheard 'error' event). */
+  private onListenerError = (err: NodeJS.ErrnoException): void => {
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') {
+      this.o.metrics.connectionsRefused.inc({ reason: 'no-file-descriptors' });
+      const unlogged = this.logGate.pass('listener no-file-descriptors');
+      if (unlogged !== undefined) this.o.log.warn({ code: 'GW_ERR_NO_FILE_DESCRIPTORS', err: err.code, unloggedBefore: unlogged || undefined }, 'a connection could not be accepted: the process has no file descriptor left');
+      return;
+    }
+    this.o.log.error({ err }, 'MQTT listener error');
+  };
+
+  /** Works out the connection caps from the configuration and the open-file limit. */
+  private setLimits(): void {
+    const { mqtt } = this.o.config;
+    const files = openFileLimit();
+    this.limits = connectionLimits(files.limit, mqtt);
+    this.budget = new DescriptorBudget(files.limit);
+    this.budget.sample(0);
+    this.o.log.info({ ...this.limits, openFileLimitFrom: files.source, configured: { maxConnections: mqtt.maxConnections, maxConnectionsPerIp: mqtt.maxConnectionsPerIp } }, 'connection limits');
+    if (this.limits.maxConnections >= files.limit || this.limits.maxConnectionsPerIp >= files.limit) {
+      this.o.log.warn({ ...this.limits }, `mqtt.maxConnections or mqtt.maxConnectionsPerIp is at or above the process's open-file limit (${files.limit}): connections beyond what the descriptors allow are refused (GW_ERR_NO_FILE_DESCRIPTORS); raise the limit (ulimit -n, LimitNOFILE) or lower the caps`);
+    }
   }
 
   private onSocket = (socket: Socket): void => {
@@ -317,6 +367,7 @@ export class Broker {
 
   async listen(): Promise<ListenAddresses> {
     const { mqtt } = this.o.config;
+    this.setLimits();
     await this.cluster?.connect();
     await this.aedes.listen();
     this.subscriptions.guard((this.aedes as unknown as { persistence: SubscriptionStore }).persistence);
@@ -326,6 +377,7 @@ export class Broker {
         server.once('error', fail);
         server.listen(port, mqtt.host, () => {
           server.off('error', fail);
+          server.on('error', this.onListenerError);
           this.servers.push(server);
           resolve((server.address() as AddressInfo).port);
         });
@@ -338,6 +390,7 @@ export class Broker {
     if (mqtt.wsPort !== undefined) {
       const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n'));
       this.wss = new WebSocketServer({ server: http, path: '/mqtt', maxPayload: mqtt.maxPayloadBytes + PACKET_OVERHEAD });
+      this.wss.on('error', () => {}); // re-emitted errors of its HTTP server, which onListenerError reports
       this.wss.on('connection', (ws, req) => {
         const addr = req.socket.remoteAddress ?? 'unknown';
         const stream = createWebSocketStream(ws);
