@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   GW_ERR_NO_FILE_DESCRIPTORS: 'A connection was refused because it would leave the process too few file descriptors.',
   GW_ERR_CONNECT_TIMEOUT: 'A connection did not log in within the connect timeout and was closed.',
   GW_ERR_CLIENT_ID: 'The client id is empty, malformed or does not match the username.',
+  GW_ERR_PROTOCOL: 'An MQTT packet broke the protocol in a way the broker must answer by closing the connection.',
   GW_ERR_SUBSCRIBE_LIMIT: 'A SUBSCRIBE carried more filters than one packet may, or the client already holds as many subscriptions as it may.',
   // Config, registry, catalogue, CLI
   GW_ERR_CONFIG: 'The configuration is invalid.',

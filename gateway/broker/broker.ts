@@ -119,6 +119,13 @@ export class Broker {
     aedes.preConnect = (client, packet, cb) => {
       // [MQTT-3.1.3-8] an empty client id with a persistent session is refused with 0x02
       if (!packet.clientId && !packet.clean) this.emptyIdPersistent.add(client);
+      // [MQTT-3.1.2-14] Will QoS 3 is malformed and the connection must be closed; the packet
+      // parser (mqtt-packet) passes it on and Aedes would store the will.
+      if ((packet.will?.qos ?? 0) > 2) {
+        metrics.connectionsRefused.inc({ reason: 'protocol-error' });
+        this.gatedLog(client, 'protocol-error', 'info', { clientId: printable(packet.clientId ?? ''), reason: 'will QoS 3 [MQTT-3.1.2-14]', code: 'GW_ERR_PROTOCOL' }, 'connection closed: the CONNECT breaks MQTT 3.1.1');
+        return cb(new Error('will QoS 3 [MQTT-3.1.2-14]'), false); // closes the connection, no CONNACK
+      }
       if (!this.accepting) {
         metrics.connectionsRefused.inc({ reason: 'shutting-down' });
         return cb(new Error('the gateway is shutting down'), false); // closes the connection
