@@ -119,12 +119,16 @@ export class Broker {
     aedes.preConnect = (client, packet, cb) => {
       // [MQTT-3.1.3-8] an empty client id with a persistent session is refused with 0x02
       if (!packet.clientId && !packet.clean) this.emptyIdPersistent.add(client);
-      // [MQTT-3.1.2-14] Will QoS 3 is malformed and the connection must be closed; the packet
-      // parser (mqtt-packet) passes it on and Aedes would store the will.
-      if ((packet.will?.qos ?? 0) > 2) {
+      // A malformed CONNECT closes the connection [MQTT-3.1.4-1]. These two rules the packet
+      // parser (mqtt-packet) does not check: Aedes would store a QoS 3 will, and take a
+      // password without a user name for an anonymous login.
+      const malformed = (packet.will?.qos ?? 0) > 2 ? 'will QoS 3 [MQTT-3.1.2-14]'
+        : packet.password !== undefined && packet.username === undefined ? 'password without user name [MQTT-3.1.2-22]'
+          : undefined;
+      if (malformed) {
         metrics.connectionsRefused.inc({ reason: 'protocol-error' });
-        this.gatedLog(client, 'protocol-error', 'info', { clientId: printable(packet.clientId ?? ''), reason: 'will QoS 3 [MQTT-3.1.2-14]', code: 'GW_ERR_PROTOCOL' }, 'connection closed: the CONNECT breaks MQTT 3.1.1');
-        return cb(new Error('will QoS 3 [MQTT-3.1.2-14]'), false); // closes the connection, no CONNACK
+        this.gatedLog(client, 'protocol-error', 'info', { clientId: printable(packet.clientId ?? ''), reason: malformed, code: 'GW_ERR_PROTOCOL' }, 'connection closed: the CONNECT breaks MQTT 3.1.1');
+        return cb(new Error(malformed), false); // closes the connection, no CONNACK
       }
       if (!this.accepting) {
         metrics.connectionsRefused.inc({ reason: 'shutting-down' });

@@ -26,4 +26,20 @@ describe('CONNECT checks of MQTT 3.1.1 that the packet parser leaves to the brok
       ok.destroy();
     }
   });
+
+  it('a password without a user name closes the connection without CONNACK [MQTT-3.1.2-22], in anonymous mode too', async () => {
+    const anon = await startTestGateway({ overrides: { auth: { anonymous: true } } });
+    try {
+      for (const g of [t, anon]) {
+        const d = await g.addDevice();
+        // From an address of its own: refusals are logged once per address and interval.
+        const raw = await RawMqtt.open(g.mqttPort, { localAddress: '127.0.0.41' });
+        raw.send(connectPacket({ clientId: d.id, password: d.secret }));
+        assert.equal(await raw.next(), 'closed', 'no CONNACK: the connection is closed');
+      }
+      assert.ok(t.logs.some((l) => l.code === 'GW_ERR_PROTOCOL' && /password without user name/.test(String(l.reason))), 'logged with its reason');
+    } finally {
+      await anon.stop();
+    }
+  });
 });
