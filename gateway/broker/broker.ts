@@ -281,7 +281,7 @@ export class Broker {
     this.aedes.publish({ cmd: 'publish', topic: topics.rejected(deviceId), payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, () => {});
   }
 
-  /** Feeds one connection (any duplex stream) to the broker, with the packet-size guard. */
+  /** Feeds one connection (any duplex stream) to the broker, through the frame guard and the connect guard. */
   handle(conn: Duplex, remoteAddress = 'local'): void {
     const { maxPayloadBytes, maxFiltersPerSubscribe } = this.o.config.mqtt;
     const max = maxPayloadBytes + PACKET_OVERHEAD;
