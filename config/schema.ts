@@ -53,12 +53,18 @@ export const configSchema = z
       tlsKey: z.string().optional().describe('PEM private key file for the TLS listener.'),
       wsPort: port.optional().describe('MQTT over WebSocket (path /mqtt); off unless set.'),
       maxPayloadBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024).describe('Largest payload accepted; bigger packets are refused before they are buffered.'),
-      maxConnectionsPerIp: z.number().int().min(1).default(20_000).describe('Connections accepted from one remote address at a time.'),
-      maxConnections: z.number().int().min(1).default(100_000).describe('Connections accepted in all.'),
-      connectTimeoutMs: ms.default(10_000).describe('Time a new connection has to send CONNECT.'),
+      maxConnectionsPerIp: z.number().int().min(1).optional().describe('Connections accepted from one remote address (an IPv6 /64 counts as one) at a time; default: a quarter of maxConnections.'),
+      maxConnections: z.number().int().min(1).optional().describe("Connections accepted in all; default: the process's open-file limit (soft RLIMIT_NOFILE, read at start) less a tenth of it (at least 64, at most 1,024) kept for files, InfluxDB and HTTP."),
+      connectTimeoutMs: ms.min(100).default(10_000).describe('Time a new connection has to send CONNECT and be let in; a connection that has not logged in by then is closed.'),
       keepaliveLimitS: z.number().int().min(0).max(65_535).default(3_600).describe('Largest keep-alive a client may ask for (0: no limit).'),
       drainTimeoutMs: ms.default(30_000).describe('A client whose socket does not drain within this time is disconnected.'),
+      maxFiltersPerSubscribe: z.number().int().min(1).max(10_000).default(32).describe('Topic filters one SUBSCRIBE may carry; a SUBSCRIBE with more closes the connection before any of it is looked at. At least maxSubscriptionsPerClient, since clients resubscribe to everything in one packet after a reconnect.'),
+      maxSubscriptionsPerClient: z.number().int().min(1).max(10_000).default(16).describe('Subscriptions one client may hold at a time; filters beyond it get SUBACK 0x80 (a device needs two: its rejected and commands/# topics).'),
+      logEveryMs: ms.default(60_000).describe('Refused connections, failed logins and refused subscriptions are logged at most once per remote address per this interval (always counted in the metrics).'),
     }).strict().superRefine((v, ctx) => {
+      if (v.maxFiltersPerSubscribe < v.maxSubscriptionsPerClient) {
+        ctx.addIssue({ code: 'custom', path: ['maxFiltersPerSubscribe'], message: `must be at least maxSubscriptionsPerClient (${v.maxSubscriptionsPerClient}): a client resubscribes to all it holds in one SUBSCRIBE after a reconnect` });
+      }
       if (v.tlsPort === undefined) return;
       for (const key of ['tlsCert', 'tlsKey'] as const) {
         if (!v[key]) ctx.addIssue({ code: 'custom', path: [key], message: `the TLS listener (tlsPort) needs ${key === 'tlsCert' ? 'a PEM certificate file' : 'a PEM private key file'}` });
@@ -66,7 +72,12 @@ export const configSchema = z
     }, { when: () => true }).prefault({}), // checked even when other mqtt settings are wrong: all problems at once
     auth: z.object({
       anonymous: z.boolean().default(false).describe('Accept connections without credentials (for MQTT interoperability suites): such clients may use any topic outside devices/, triggers/ and $-topics, and receive nothing from devices. Never on in production.'),
-    }).strict().prefault({}),
+      loginFailuresAllowed: z.number().int().min(1).default(5).describe('Failed MQTT logins from one remote address (an IPv6 /64 counts as one) after which the address is throttled.'),
+      loginBackoffMinMs: ms.min(10).default(1_000).describe('First throttle period of an address; doubles with each further failed login up to loginBackoffMaxMs. While throttled, every login from the address is refused at once with CONNACK 3 (server unavailable), without checking its secret.'),
+      loginBackoffMaxMs: ms.min(10).default(60_000).describe("Longest throttle period; an address's failed logins are forgotten after twice this time without one."),
+    }).strict().superRefine((v, ctx) => {
+      if (v.loginBackoffMaxMs < v.loginBackoffMinMs) ctx.addIssue({ code: 'custom', path: ['loginBackoffMaxMs'], message: `must be at least loginBackoffMinMs (${v.loginBackoffMinMs})` });
+    }).prefault({}),
     http: z.object({
       host: z.string().default('0.0.0.0').describe('Address the HTTP API binds to.'),
       port: port.default(8080).describe('HTTP API, /metrics, /healthz and /readyz; 0 picks a free port.'),

@@ -23,9 +23,14 @@ export const ERROR_CODES = {
   GW_ERR_REDIS_UNAVAILABLE: 'Redis (cluster mode) cannot be reached: the gateway does not start without it, and is not ready while it is lost.',
   // Authorization (logged and counted; MQTT 3.1.1 cannot tell the client why)
   GW_ERR_AUTH_FAILED: 'Unknown identity or wrong secret.',
+  GW_ERR_LOGIN_THROTTLED: 'Too many failed logins from one address: its logins are refused for a while without checking the secret.',
   GW_ERR_NOT_AUTHORIZED: 'The identity may not publish or subscribe to that topic.',
-  GW_ERR_TOO_MANY_CONNECTIONS: 'Too many connections from one address.',
+  GW_ERR_TOO_MANY_CONNECTIONS: 'Too many connections from one address, or in all.',
+  GW_ERR_NO_FILE_DESCRIPTORS: 'A connection was refused because it would leave the process too few file descriptors.',
+  GW_ERR_CONNECT_TIMEOUT: 'A connection did not log in within the connect timeout and was closed.',
   GW_ERR_CLIENT_ID: 'The client id is empty, malformed or does not match the username.',
+  GW_ERR_PROTOCOL: 'An MQTT packet broke the protocol in a way the broker must answer by closing the connection.',
+  GW_ERR_SUBSCRIBE_LIMIT: 'A SUBSCRIBE carried more filters than one packet may, or the client already holds as many subscriptions as it may.',
   // Config, registry, catalogue, CLI
   GW_ERR_CONFIG: 'The configuration is invalid.',
   GW_ERR_REGISTRY: 'The device registry file is invalid or cannot be written.',

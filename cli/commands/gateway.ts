@@ -15,7 +15,7 @@ export function gatewayCommand(): Command {
         await gateway.start();
         const serial = await startGatewayBridges(gateway); // serial.runInGateway: configured ports in-process
         await untilAborted(signal);
-        gateway.log.info({ signal: signal.reason, deadlineMs: config.shutdown.deadlineMs }, 'shutting down: draining the spool to InfluxDB');
+        gateway.log.info({ signal: signal.reason, deadlineMs: config.shutdown.deadlineMs }, 'shutting down');
         await serial?.stop();
         await gateway.stop();
       }, {

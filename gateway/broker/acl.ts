@@ -70,9 +70,20 @@ export function authorizeSubscribe(who: Identity, filter: string): boolean {
   return filter.startsWith(`${own}commands/`) || filter === `${own}commands`;
 }
 
+/**
+ * The only $SYS topics an anonymous client receives: the broker's heartbeat and birth, which
+ * carry its own id. Aedes also announces on $SYS every client that connects or disconnects
+ * and every SUBSCRIBE and UNSUBSCRIBE (client ids and filters, so device ids); it cannot stop
+ * doing so, since instances of a cluster learn of a client's takeover from those messages.
+ */
+const SYS_FOR_ANONYMOUS = /^\$SYS\/[^/]+\/(heartbeat|birth)$/;
+
 /** Defence in depth: what may be delivered to whom, whatever it subscribed to. */
 export function authorizeForward(who: Identity, topic: string): boolean {
-  if (who.role === 'anonymous') return !topic.startsWith('devices/') && !topic.startsWith('triggers/');
+  if (who.role === 'anonymous') {
+    if (topic.startsWith('$')) return SYS_FOR_ANONYMOUS.test(topic);
+    return !topic.startsWith('devices/') && !topic.startsWith('triggers/');
+  }
   if (who.role === 'consumer') return topic.startsWith('triggers/') && (who.categories as readonly string[]).includes(topic.split('/')[1]);
   if (who.role === 'analytics') return topic.startsWith('triggers/');
   return topic.startsWith(`devices/${who.id}/`);
