@@ -1,11 +1,12 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { triggerId, type Trigger } from '../../protocol/trigger.ts';
 import { StateStore } from '../store/state.ts';
+import { assertPrivateStore, mode } from '../../test/harness/file-modes.ts';
 
 const dirs: string[] = [];
 after(async () => {
@@ -16,7 +17,6 @@ async function freshDir(): Promise<string> {
   dirs.push(d);
   return d;
 }
-const mode = async (p: string) => ((await stat(p)).mode & 0o777).toString(8);
 
 function trigger(): Trigger {
   const window = { from: '2026-03-01T00:00:00.000Z', to: '2026-03-29T00:00:00.000Z' };
@@ -38,11 +38,8 @@ describe('analytics state file modes', () => {
       state.open();
       assert.equal(await state.insert(trigger(), ['webhook']), true);
       await state.close();
-      const names = await readdir(dir);
+      const names = await assertPrivateStore(dir, 'the analytics state');
       assert.deepEqual(names.sort(), ['data.mdb', 'lock.mdb']);
-      assert.equal(await mode(dir), '700');
-      assert.equal(await mode(join(dir, '..')), '700', 'a parent the store made too');
-      for (const n of names) assert.equal(await mode(join(dir, n)), '600', n);
     } finally {
       process.umask(old);
     }
