@@ -3,15 +3,18 @@ import { Cron } from 'croner';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config/load.ts';
-import { createLogger } from '../gateway/log.ts';
-import { Registry } from '../gateway/registry/index.ts';
-import { InfluxStore } from '../gateway/storage/index.ts';
+import { createLogger } from '../core/log.ts';
+import { Registry } from '../core/registry/index.ts';
+import { createInfluxStore, type InfluxStore } from '../core/influx/index.ts';
 import { UsageGatewayError } from '../protocol/errors.ts';
+import { SENSITIVE_CATEGORIES } from '../protocol/registry.ts';
+import type { Trigger } from '../protocol/trigger.ts';
 import { loadCatalogue, type Catalogue } from '../protocol/models.ts';
 import { buildApiApp } from './api/app.ts';
 import { influxSink } from './delivery/influx.ts';
 import { mqttSink } from './delivery/mqtt.ts';
 import { Outbox } from './delivery/outbox.ts';
+import { recheck } from './delivery/recheck.ts';
 import type { Sink } from './delivery/types.ts';
 import { webhookSink } from './delivery/webhook.ts';
 import { registryDirectory } from './engine/directory.ts';
@@ -51,7 +54,7 @@ export class Analytics {
     this.log = (opts.log ?? createLogger(config.log.level)).child({ module: 'analytics' });
     this.metrics = createAnalyticsMetrics();
     this.state = new StateStore(resolve(config.analytics.stateDir ?? `${config.dataDir}/analytics`));
-    this.influx = new InfluxStore(config.influx);
+    this.influx = createInfluxStore(config.influx);
   }
 
   /** Sinks this configuration delivers to; each new trigger is queued for each. */
@@ -59,11 +62,28 @@ export class Analytics {
     const d = this.config.analytics.delivery;
     const out: Sink[] = [];
     if (d.webhookUrl) out.push(webhookSink(d.webhookUrl, d.webhookSecret!, d.webhookTimeoutMs));
+    if (d.webhookMarketingUrl) out.push(webhookSink(d.webhookMarketingUrl, d.webhookMarketingSecret!, d.webhookTimeoutMs, 'webhook-marketing'));
+    if (d.webhookServiceUrl) out.push(webhookSink(d.webhookServiceUrl, d.webhookServiceSecret!, d.webhookTimeoutMs, 'webhook-service'));
     if (d.mqtt && d.mqttUsername) {
       out.push(mqttSink(d.mqttUrl ?? `mqtt://127.0.0.1:${this.config.mqtt.port}`, d.mqttUsername, d.mqttPassword ?? '', d.webhookTimeoutMs));
     }
     if (d.influx) out.push(influxSink(this.influx));
     return out;
+  }
+
+  /**
+   * The sinks one trigger goes to: the webhook of its purpose when there is one (else the
+   * all-purpose webhook), MQTT (where the broker lets each consumer receive only its purposes),
+   * InfluxDB. A sensitive trigger (retention) goes to no automated channel (webhooks, MQTT)
+   * unless delivery.sensitiveToAutomated: people take it up from the inbox.
+   */
+  sinksFor(t: Trigger): string[] {
+    const d = this.config.analytics.delivery;
+    const configured = new Set(this.sinks().map((s) => s.name));
+    const own = `webhook-${t.purpose}`;
+    const automated = [configured.has(own) ? own : 'webhook', 'mqtt'].filter((n) => configured.has(n));
+    const sensitive = SENSITIVE_CATEGORIES.includes(t.category) && !d.sensitiveToAutomated;
+    return [...(sensitive ? [] : automated), ...(configured.has('influx') ? ['influx'] : [])];
   }
 
   async open(): Promise<void> {
@@ -78,7 +98,9 @@ export class Analytics {
     const m = this.metrics;
     this.outbox = new Outbox({
       state: this.state, sinks: this.sinks(), ...a.delivery, log: this.log.child({ module: 'outbox' }),
+      check: (t) => recheck(this.registry, t),
       onResult: (sink, outcome) => m.deliveries.inc({ sink, outcome }),
+      onDropped: (sink, reason) => m.dropped.inc({ sink, reason }),
     });
     this.opened = true;
   }
@@ -95,7 +117,7 @@ export class Analytics {
     try {
       const summary = await runJob({
         rules, catalogue: this.catalogue, influx: this.influx, state: this.state, policy: a.policy, pageSize: a.pageSize,
-        sinks: this.sinks().map((s) => s.name), log: this.log,
+        sinks: this.sinks().map((s) => s.name), sinksFor: (t) => this.sinksFor(t), log: this.log,
         onFired: (t) => this.metrics.fired.inc({ rule: t.ruleId, category: t.category }),
         onSuppressed: (rule, reason) => this.metrics.suppressed.inc({ rule, reason }),
       }, registryDirectory(this.registry), o.asOfMs ?? Date.now(), o.onProgress);

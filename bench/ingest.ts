@@ -1,7 +1,7 @@
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeReadings } from '../protocol/readings.ts';
-import { readingsToLines } from '../gateway/writer/index.ts';
+import { readingsToLines } from '../core/influx/index.ts';
 import { benchGateway, bareAedes, benchInflux, storeFor, tempDir, type BenchGateway } from './lib/env.ts';
 import { benchFleet, loadDevices, provision, type LoadDevice } from './lib/fleet.ts';
 import { connectDevice, OpenLoop, type StepResult } from './lib/load.ts';

@@ -1,7 +1,7 @@
 import { loadConfig, type ResolvedConfig } from '../config/load.ts';
 import { UsageGatewayError } from '../protocol/errors.ts';
 import { loadCatalogue, type Catalogue } from '../protocol/models.ts';
-import { Registry } from '../gateway/registry/index.ts';
+import { Registry } from '../core/registry/index.ts';
 
 /** What most commands need: the config (from --config and UG_*), the catalogue and registry. */
 export interface CliContext {
@@ -10,11 +10,15 @@ export interface CliContext {
   registry: Registry;
 }
 
-export async function cliContext(opts: { config?: string }): Promise<CliContext> {
+/**
+ * `readRegistry: false` for commands that only change the registry: a change reads the file
+ * itself under the registry's lock, and can repair an entry that a full read would refuse.
+ */
+export async function cliContext(opts: { config?: string }, { readRegistry = true } = {}): Promise<CliContext> {
   const config = loadConfig({ file: opts.config });
   const catalogue = loadCatalogue(config.models.path);
   const registry = new Registry(config.registry.path, catalogue);
-  await registry.load();
+  if (readRegistry) await registry.load();
   return { config, catalogue, registry };
 }
 

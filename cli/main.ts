@@ -1,15 +1,15 @@
 import { Command, CommanderError } from 'commander';
-import { analyticsCommand } from '../analytics/index.ts';
-import { UsageGatewayError } from '../protocol/errors.ts';
+import { analyticsCommand } from './commands/analytics.ts';
+import { failureText } from './failure.ts';
 import { configCommand } from './commands/config.ts';
 import { deadletterCommand } from './commands/deadletter.ts';
 import { devicesCommand, consumersCommand } from './commands/devices.ts';
 import { gatewayCommand } from './commands/gateway.ts';
 import { modelsCommand } from './commands/models.ts';
+import { ownersCommand } from './commands/owners.ts';
 import { statusCommand } from './commands/status.ts';
-import { serialCommand } from '../gateway/serial/cli.ts';
-import { simCommand } from '../firmware-sim/cli.ts';
-import { simulatedHistory } from '../firmware-sim/history.ts';
+import { serialCommand } from './commands/serial.ts';
+import { simCommand } from './commands/sim.ts';
 
 /**
  * `usage-gateway`: one command per part. Each subcommand lives in its own module and is
@@ -22,7 +22,7 @@ const program = new Command('usage-gateway')
   .showHelpAfterError()
   .exitOverride();
 
-for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), serialCommand(), analyticsCommand({ simulate: simulatedHistory }), simCommand()]) {
+for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), ownersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), serialCommand(), analyticsCommand(), simCommand()]) {
   program.addCommand(cmd);
 }
 
@@ -46,11 +46,8 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : 2;
-  } else if (err instanceof UsageGatewayError) {
-    process.stderr.write(`error ${err.code}: ${err.message}\n`);
-    process.exitCode = 1;
   } else {
-    process.stderr.write(`error: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(failureText(err));
     process.exitCode = 1;
   }
 }

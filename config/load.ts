@@ -25,13 +25,90 @@ export interface Leaf {
   description?: string;
 }
 
+/** The schema inside one optional, default, nullable or prefault wrapper; the schema itself if none. */
+function unwrapOnce(s: z.ZodType): z.ZodType {
+  if (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodNullable) return s.unwrap() as z.ZodType;
+  if (s instanceof z.ZodPrefault) return s.def.innerType as z.ZodType;
+  return s;
+}
+
 function unwrap(schema: z.ZodType): z.ZodType {
-  let s = schema;
-  for (;;) {
-    if (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodNullable) s = s.unwrap() as z.ZodType;
-    else if (s instanceof z.ZodPrefault) s = s.def.innerType as z.ZodType;
-    else return s;
+  for (let s = schema; ; ) {
+    const inner = unwrapOnce(s);
+    if (inner === s) return s;
+    s = inner;
   }
+}
+
+/** How a secret setting is shown: not at all (`value`), or as a URL without what may carry a credential (`url`). */
+export type SecretKind = 'value' | 'url';
+
+export interface SecretSetting {
+  /** Key path; `*` stands for every element of an array (serial.ports.*.secret). */
+  path: string[];
+  kind: SecretKind;
+}
+
+/** The `secret` mark of a setting's schema (config/schema.ts), on whichever wrapper it was put. */
+function secretKindOf(schema: z.ZodType): SecretKind | undefined {
+  for (let s = schema; ; ) {
+    const secret = (s.meta() as { secret?: unknown } | undefined)?.secret;
+    if (secret === true) return 'value';
+    if (secret === 'url') return 'url';
+    const inner = unwrapOnce(s);
+    if (inner === s) return undefined;
+    s = inner;
+  }
+}
+
+/** Every setting marked secret in the schema: the one list that `config` and config errors hide. */
+export function secretSettings(schema: z.ZodType = configSchema, path: string[] = []): SecretSetting[] {
+  const kind = secretKindOf(schema);
+  if (kind) return [{ path, kind }];
+  const inner = unwrap(schema);
+  if (inner instanceof z.ZodObject) {
+    return Object.entries(inner.shape).flatMap(([key, child]) => secretSettings(child as z.ZodType, [...path, key]));
+  }
+  if (inner instanceof z.ZodArray) return secretSettings(inner.element as z.ZodType, [...path, '*']);
+  return [];
+}
+
+/** The secret kind of a key path (array indexes as numbers or digits); undefined if it is no secret. */
+export function secretKindAt(path: ReadonlyArray<PropertyKey>): SecretKind | undefined {
+  return secretSettings().find((s) => s.path.length === path.length && s.path.every((k, i) => k === '*' ? /^\d+$/.test(String(path[i])) : k === String(path[i])))?.kind;
+}
+
+export const HIDDEN = '(set, hidden)';
+
+function hide(value: unknown, kind: SecretKind): unknown {
+  if (kind === 'url' && typeof value === 'string') {
+    try {
+      const u = new URL(value);
+      const origin = `${u.protocol}//${u.host}`;
+      const bare = !u.username && !u.password && (u.pathname === '' || u.pathname === '/') && !u.search && !u.hash;
+      return bare ? origin : `${origin}/(credentials, path and query hidden)`;
+    } catch {
+      // not a URL after all: hidden whole
+    }
+  }
+  return HIDDEN;
+}
+
+function maskAt(node: unknown, path: string[], kind: SecretKind): void {
+  if (typeof node !== 'object' || node === null) return;
+  const obj = node as Record<string, unknown>;
+  const [key, ...rest] = path;
+  for (const k of key === '*' ? Object.keys(obj) : [key]) {
+    if (rest.length > 0) maskAt(obj[k], rest, kind);
+    else if (obj[k] !== undefined && obj[k] !== null) obj[k] = hide(obj[k], kind);
+  }
+}
+
+/** A copy of the config with every secret setting hidden, for showing to people. */
+export function maskSecrets<T extends object>(config: T): T {
+  const copy = structuredClone(config) as T;
+  for (const s of secretSettings()) maskAt(copy, s.path, s.kind);
+  return copy;
 }
 
 export function envNameOf(path: string[]): string {
@@ -96,9 +173,9 @@ function deepFreeze<T>(obj: T): T {
   return obj;
 }
 
-/** ", got …" for a refused value, so the message shows what came; never for credentials. */
-function gotValue(key: string, input: unknown): string {
-  if (input === undefined || (typeof input === 'object' && input !== null) || /password|secret|token/i.test(key)) return '';
+/** ", got …" for a refused value, so the message shows what came; never for a secret setting. */
+function gotValue(path: ReadonlyArray<PropertyKey>, input: unknown): string {
+  if (input === undefined || (typeof input === 'object' && input !== null) || secretKindAt(path)) return '';
   const text = JSON.stringify(input);
   return `, got ${text.length > 80 ? `${text.slice(0, 77)}...` : text}`;
 }
@@ -144,7 +221,7 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<ResolvedConfig> {
         for (const k of issue.keys) problems.push(`${key ? `${key}.${k}` : k}: unknown setting; see \`usage-gateway config --docs\` (from ${where})`);
         continue;
       }
-      const got = gotValue(key, (issue as { input?: unknown }).input);
+      const got = gotValue(issue.path, (issue as { input?: unknown }).input);
       problems.push(`${key || '(top level)'}: ${got ? issue.message.replace(/, received [a-z]+$/, '') : issue.message}${got} (from ${where})`);
     }
   }
@@ -170,7 +247,9 @@ export function configDocs(): string {
   const get = (path: string[]) => path.reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], defaults);
   const rows = configLeaves().map((l) => {
     const def = get(l.path);
-    return `| \`${l.path.join('.')}\` | \`${l.envName}\` | ${def === undefined ? '—' : `\`${JSON.stringify(def)}\``} | ${l.description ?? ''} |`;
+    const kind = secretKindAt(l.path);
+    const secret = kind === 'value' ? ' Secret: `usage-gateway config` hides it.' : kind === 'url' ? ' May hold a credential: `usage-gateway config` shows only its scheme, host and port.' : '';
+    return `| \`${l.path.join('.')}\` | \`${l.envName}\` | ${def === undefined ? '—' : `\`${JSON.stringify(def)}\``} | ${l.description ?? ''}${secret} |`;
   });
   return ['| key | environment | default | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }

@@ -1,9 +1,14 @@
 import { z } from 'zod';
+import { deviceIdSchema } from '../protocol/ids.ts';
 
 /**
  * The one schema of every setting: its type, default and meaning. Environment overrides are
  * derived from it: `UG_` + the key path in upper snake case (mqtt.tlsPort → UG_MQTT_TLS_PORT).
  * docs/configuration.md is generated from it (`usage-gateway config --docs`).
+ *
+ * Settings that hold a credential carry `.meta({ secret: true })`, or `.meta({ secret: 'url' })`
+ * for a URL that may carry one (in its user info, path or query): `usage-gateway config` and
+ * the error messages of a refused config never show them (config/load.ts, secretSettings()).
  */
 const port = z.number().int().min(0).max(65_535);
 const ms = z.number().int().min(0);
@@ -12,8 +17,8 @@ const ms = z.number().int().min(0);
 const serialPort = z.object({
   path: z.string().min(1).describe('Serial device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/….'),
   baudRate: z.number().int().min(50).max(4_000_000).default(115_200).describe('Line speed; must match the firmware.'),
-  deviceId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected letters, digits, ".", "_" or "-"').describe('Registered device the readings are published as.'),
-  secret: z.string().min(1).optional().describe('Device secret (or secretFile).'),
+  deviceId: deviceIdSchema.describe('Registered device the readings are published as.'),
+  secret: z.string().min(1).optional().describe('Device secret (or secretFile).').meta({ secret: true }),
   secretFile: z.string().min(1).optional().describe('File holding the device secret (first line).'),
   kind: z.string().optional().describe('Device kind; narrows number coercion of key=value lines when two kinds share a reading type.'),
   format: z.enum(['json', 'kv']).default('json').describe('Line format: one JSON reading per line, or key=value pairs.'),
@@ -48,12 +53,18 @@ export const configSchema = z
       tlsKey: z.string().optional().describe('PEM private key file for the TLS listener.'),
       wsPort: port.optional().describe('MQTT over WebSocket (path /mqtt); off unless set.'),
       maxPayloadBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024).describe('Largest payload accepted; bigger packets are refused before they are buffered.'),
-      maxConnectionsPerIp: z.number().int().min(1).default(20_000).describe('Connections accepted from one remote address at a time.'),
-      maxConnections: z.number().int().min(1).default(100_000).describe('Connections accepted in all.'),
-      connectTimeoutMs: ms.default(10_000).describe('Time a new connection has to send CONNECT.'),
+      maxConnectionsPerIp: z.number().int().min(1).optional().describe('Connections accepted from one remote address (an IPv6 /64 counts as one) at a time; default: a quarter of maxConnections.'),
+      maxConnections: z.number().int().min(1).optional().describe("Connections accepted in all; default: the process's open-file limit (soft RLIMIT_NOFILE, read at start) less a tenth of it (at least 64, at most 1,024) kept for files, InfluxDB and HTTP."),
+      connectTimeoutMs: ms.min(100).default(10_000).describe('Time a new connection has to send CONNECT and be let in; a connection that has not logged in by then is closed.'),
       keepaliveLimitS: z.number().int().min(0).max(65_535).default(3_600).describe('Largest keep-alive a client may ask for (0: no limit).'),
       drainTimeoutMs: ms.default(30_000).describe('A client whose socket does not drain within this time is disconnected.'),
+      maxFiltersPerSubscribe: z.number().int().min(1).max(10_000).default(32).describe('Topic filters one SUBSCRIBE may carry; a SUBSCRIBE with more closes the connection before any of it is looked at. At least maxSubscriptionsPerClient, since clients resubscribe to everything in one packet after a reconnect.'),
+      maxSubscriptionsPerClient: z.number().int().min(1).max(10_000).default(16).describe('Subscriptions one client may hold at a time; filters beyond it get SUBACK 0x80 (a device needs two: its rejected and commands/# topics).'),
+      logEveryMs: ms.default(60_000).describe('Refused connections, failed logins and refused subscriptions are logged at most once per remote address per this interval (always counted in the metrics).'),
     }).strict().superRefine((v, ctx) => {
+      if (v.maxFiltersPerSubscribe < v.maxSubscriptionsPerClient) {
+        ctx.addIssue({ code: 'custom', path: ['maxFiltersPerSubscribe'], message: `must be at least maxSubscriptionsPerClient (${v.maxSubscriptionsPerClient}): a client resubscribes to all it holds in one SUBSCRIBE after a reconnect` });
+      }
       if (v.tlsPort === undefined) return;
       for (const key of ['tlsCert', 'tlsKey'] as const) {
         if (!v[key]) ctx.addIssue({ code: 'custom', path: [key], message: `the TLS listener (tlsPort) needs ${key === 'tlsCert' ? 'a PEM certificate file' : 'a PEM private key file'}` });
@@ -61,7 +72,12 @@ export const configSchema = z
     }, { when: () => true }).prefault({}), // checked even when other mqtt settings are wrong: all problems at once
     auth: z.object({
       anonymous: z.boolean().default(false).describe('Accept connections without credentials (for MQTT interoperability suites): such clients may use any topic outside devices/, triggers/ and $-topics, and receive nothing from devices. Never on in production.'),
-    }).strict().prefault({}),
+      loginFailuresAllowed: z.number().int().min(1).default(5).describe('Failed MQTT logins from one remote address (an IPv6 /64 counts as one) after which the address is throttled.'),
+      loginBackoffMinMs: ms.min(10).default(1_000).describe('First throttle period of an address; doubles with each further failed login up to loginBackoffMaxMs. While throttled, every login from the address is refused at once with CONNACK 3 (server unavailable), without checking its secret.'),
+      loginBackoffMaxMs: ms.min(10).default(60_000).describe("Longest throttle period; an address's failed logins are forgotten after twice this time without one."),
+    }).strict().superRefine((v, ctx) => {
+      if (v.loginBackoffMaxMs < v.loginBackoffMinMs) ctx.addIssue({ code: 'custom', path: ['loginBackoffMaxMs'], message: `must be at least loginBackoffMinMs (${v.loginBackoffMinMs})` });
+    }).prefault({}),
     http: z.object({
       host: z.string().default('0.0.0.0').describe('Address the HTTP API binds to.'),
       port: port.default(8080).describe('HTTP API, /metrics, /healthz and /readyz; 0 picks a free port.'),
@@ -71,8 +87,8 @@ export const configSchema = z
       url: z.url().default('http://127.0.0.1:8086').describe('InfluxDB base URL.'),
       database: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected letters, digits, "_" or "-"').default('usage').describe('Database the readings are written to; created if missing.'),
       username: z.string().optional().describe('InfluxDB user, if authentication is on.'),
-      password: z.string().optional().describe('InfluxDB password, if authentication is on.'),
-      token: z.string().optional().describe('API token (InfluxDB 2.x and 3.x).'),
+      password: z.string().optional().describe('InfluxDB password, if authentication is on.').meta({ secret: true }),
+      token: z.string().optional().describe('API token (InfluxDB 2.x and 3.x).').meta({ secret: true }),
       org: z.string().optional().describe('Organization name (InfluxDB 2.x).'),
       bucket: z.string().optional().describe('Bucket the readings are written to (InfluxDB 2.x); default: the database name. On 3.x the database is the bucket.'),
       rollups: z.boolean().default(true).describe('Keep hourly and daily roll-ups (continuous queries on 1.x) that the boards and analytics read for long ranges.'),
@@ -107,14 +123,14 @@ export const configSchema = z
     }).strict().prefault({}),
     deadletter: z.object({
       dir: z.string().optional().describe('Dead-letter store folder; default <dataDir>/deadletter.'),
-      maxBytes: z.number().int().min(1024 * 1024).default(512 * 1024 * 1024).describe('Size of the dead-letter store beyond which the raw payload of new entries is no longer kept (the reason still is).'),
+      maxBytes: z.number().int().min(1024 * 1024).default(512 * 1024 * 1024).describe('Most bytes the dead-letter store holds on disk; a refused message that would go past it is no longer kept (still counted and described to its device).'),
     }).strict().prefault({}),
     ingest: z.object({
       maxFutureSkewS: z.number().int().min(0).max(86_400).default(300).describe('How far ahead of the gateway clock a reading ts may be.'),
       logEveryMs: ms.default(60_000).describe('Refusals are logged at most once per device per this interval (always counted).'),
     }).strict().prefault({}),
     cluster: z.object({
-      redisUrl: z.url({ protocol: /^rediss?$/, hostname: /^.+$/, error: 'expected redis://[user:password@]host[:port][/db], or rediss://… for TLS' }).optional().describe('Redis shared by the gateway instances of a cluster: MQTT sessions, retained messages and routing between instances go through it (redis://[user:password@]host[:port][/db], rediss:// for TLS). Off unless set: one instance, all in memory.'),
+      redisUrl: z.url({ protocol: /^rediss?$/, hostname: /^.+$/, error: 'expected redis://[user:password@]host[:port][/db], or rediss://… for TLS' }).optional().describe('Redis shared by the gateway instances of a cluster: MQTT sessions, retained messages and routing between instances go through it (redis://[user:password@]host[:port][/db], rediss:// for TLS). Off unless set: one instance, all in memory.').meta({ secret: 'url' }),
       prefix: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected letters, digits, ".", "_" or "-"').default('usage-gateway').describe('Namespace of the cluster in Redis (keys `<prefix>:…`, channels `<prefix>/…`); clusters that share one Redis need different prefixes.'),
       offlineTtlS: z.number().int().min(0).max(365 * 86_400).default(7 * 86_400).describe('QoS 1 messages queued for a persistent session that stays away are dropped from Redis after this many seconds; 0: kept until delivered.'),
     }).strict().prefault({}),
@@ -139,13 +155,18 @@ export const configSchema = z
         serviceOpenDays: z.number().int().min(1).max(365).default(30).describe('A service trigger without a `converted` or `declined` outcome counts as open (and blocks upsell on its device) for this many days.'),
       }).strict().prefault({}),
       delivery: z.object({
-        webhookUrl: z.url().optional().describe('Webhook that receives each trigger (POST JSON, X-Signature HMAC-SHA256); off unless set.'),
-        webhookSecret: z.string().min(16).optional().describe('Shared secret of the webhook signature (at least 16 characters); required with webhookUrl.'),
+        webhookUrl: z.url().optional().describe('Webhook that receives each trigger (POST JSON, X-Signature HMAC-SHA256); off unless set.').meta({ secret: 'url' }),
+        webhookSecret: z.string().min(16).optional().describe('Shared secret of the webhook signature (at least 16 characters); required with webhookUrl.').meta({ secret: true }),
         webhookTimeoutMs: ms.min(100).default(10_000).describe('Time one webhook request may take before it counts as failed.'),
+        webhookMarketingUrl: z.url().optional().describe('Webhook of the marketing purpose (upsell, retention triggers); instead of webhookUrl for them. Off unless set.').meta({ secret: 'url' }),
+        webhookMarketingSecret: z.string().min(16).optional().describe('Shared secret of the marketing webhook signature; required with webhookMarketingUrl.').meta({ secret: true }),
+        webhookServiceUrl: z.url().optional().describe('Webhook of the service purpose (service triggers); instead of webhookUrl for them. Off unless set.').meta({ secret: 'url' }),
+        webhookServiceSecret: z.string().min(16).optional().describe('Shared secret of the service webhook signature; required with webhookServiceUrl.').meta({ secret: true }),
+        sensitiveToAutomated: z.boolean().default(false).describe('Deliver sensitive triggers (retention: a usage collapse can mean bereavement or job loss) to the webhooks and MQTT too; by default they go to people only, through the inbox and the API (and the boards, without owner).'),
         mqtt: z.boolean().default(true).describe('Publish each trigger on MQTT triggers/{category}/{ruleId} (QoS 1) through the gateway broker.'),
         mqttUrl: z.string().optional().describe('Broker URL for trigger publishing; default mqtt://127.0.0.1:<mqtt.port>.'),
         mqttUsername: z.string().optional().describe('Analytics identity in the registry (`usage-gateway analytics identity`); required when mqtt is on.'),
-        mqttPassword: z.string().optional().describe('Secret of the analytics identity.'),
+        mqttPassword: z.string().optional().describe('Secret of the analytics identity.').meta({ secret: true }),
         influx: z.boolean().default(true).describe('Write each trigger (measurement `trigger`) and each feedback (`trigger_feedback`) to InfluxDB.'),
         retryMinMs: ms.min(10).default(1_000).describe('First retry delay of a failed delivery; doubles up to retryMaxMs, with jitter.'),
         retryMaxMs: ms.min(100).default(300_000).describe('Longest delay between delivery retries.'),
@@ -155,10 +176,12 @@ export const configSchema = z
       api: z.object({
         host: z.string().default('0.0.0.0').describe('Address the analytics API and trigger inbox bind to.'),
         port: port.default(8090).describe('Analytics API (/api, /inbox, /docs, /metrics); 0 picks a free port.'),
-        token: z.string().min(16).optional().describe('Bearer token of the analytics API (at least 16 characters); the API refuses every call while unset.'),
+        token: z.string().min(16).optional().describe('Bearer token of the analytics API (at least 16 characters); the API refuses every call while unset.').meta({ secret: true }),
       }).strict().prefault({}),
     }).strict().superRefine((v, ctx) => {
       if (v.delivery.webhookUrl && !v.delivery.webhookSecret) ctx.addIssue({ code: 'custom', path: ['delivery', 'webhookSecret'], message: 'a webhook needs a shared secret to sign its bodies' });
+      if (v.delivery.webhookMarketingUrl && !v.delivery.webhookMarketingSecret) ctx.addIssue({ code: 'custom', path: ['delivery', 'webhookMarketingSecret'], message: 'a webhook needs a shared secret to sign its bodies' });
+      if (v.delivery.webhookServiceUrl && !v.delivery.webhookServiceSecret) ctx.addIssue({ code: 'custom', path: ['delivery', 'webhookServiceSecret'], message: 'a webhook needs a shared secret to sign its bodies' });
     }).prefault({}),
   })
   .strict();

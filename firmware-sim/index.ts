@@ -12,4 +12,4 @@ export { provisionFleet, type ProvisionOptions } from './modes/provision.ts';
 export { streamFleet, type StreamOptions } from './modes/stream.ts';
 export { runLive, type LiveOptions, type LiveStatus } from './modes/live.ts';
 export { benchFleet, dueReadings } from './modes/serial.ts';
-export { simCommand } from './cli.ts';
+export { simulatedReadings, formatLine, runSimSerial, type SimSerialOptions, type SimSerialResult } from './serial-lines.ts';

@@ -1,43 +1,13 @@
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/load.ts';
-import { UsageGatewayError } from '../protocol/errors.ts';
+import { numberOption as number, timeOption as time, usageError as usage } from '../core/cli-kit.ts';
 import type { Catalogue } from '../protocol/models.ts';
 import { dayFloor, DEFAULT_MIX, parseMix, planFleet, type Fleet } from './fleet.ts';
 import { readFleetFile } from './manifest.ts';
 import { DEFAULT_PROFILE, parseNoise, parseProfile } from './profile.ts';
 
-/** Command-line values, checked once with a clear message and a stable code. */
-export function usage(message: string): UsageGatewayError {
-  return new UsageGatewayError('GW_ERR_USAGE', message);
-}
-
-export function number(name: string, raw: string | undefined, o: { min?: number; max?: number; int?: boolean; fallback?: number } = {}): number {
-  if (raw === undefined) {
-    if (o.fallback === undefined) throw usage(`${name} is required`);
-    return o.fallback;
-  }
-  const v = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(v) || (o.int && !Number.isInteger(v))) throw usage(`${name} must be ${o.int ? 'a whole number' : 'a number'}, got "${raw}"`);
-  if (o.min !== undefined && v < o.min) throw usage(`${name} must be at least ${o.min}, got ${raw}`);
-  if (o.max !== undefined && v > o.max) throw usage(`${name} must be at most ${o.max}, got ${raw}`);
-  return v;
-}
-
-const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/**
- * `--until`, `--since`, `--epoch`: an RFC 3339 time, a date, `now`, or a time before now as
- * `now-90m`, `now-6h`, `now-14d` (the notation of Grafana's time picker).
- */
-export function time(name: string, raw: string | undefined, fallback: number, now = Date.now()): number {
-  if (raw === undefined) return fallback;
-  if (raw === 'now') return now;
-  const rel = /^now-(\d+(?:\.\d+)?)([smhd])$/.exec(raw);
-  if (rel) return now - Number(rel[1]) * UNIT_MS[rel[2]];
-  const ms = Date.parse(raw);
-  if (Number.isNaN(ms)) throw usage(`${name} must be a time such as 2025-03-10, 2025-03-10T12:00:00Z or now-6h, got "${raw}"`);
-  return ms;
-}
+/** Command-line values, checked once with a clear message and a stable code (the command kit's parsers). */
+export { numberOption as number, timeOption as time, usageError as usage } from '../core/cli-kit.ts';
 
 export function seedOf(raw: string | undefined, fallback: () => number): number {
   return raw === undefined ? fallback() : number('--seed', raw, { int: true, min: 0, max: 2 ** 31 - 1 });
@@ -79,4 +49,14 @@ export async function chooseFleet(o: FleetChoice, config: Readonly<ResolvedConfi
 /** `x.jsonl` → `x.manifest.json`. */
 export function manifestNextTo(out: string): string {
   return `${out.replace(/\.jsonl?$/, '')}.manifest.json`;
+}
+
+/**
+ * Where a live (or bench) clock starts: `--since`, or by default so far back that `--speed`
+ * catches up with now when the run ends (after 10 minutes without `--duration`).
+ */
+export function liveStart(speed: number, since: string | undefined, durationMs: number | undefined, now = Date.now()): number {
+  const start = time('--since', since, now - Math.max(0, speed - 1) * (durationMs ?? 600_000), now);
+  if (start > now) throw usage(`--since must not be in the future, got "${since}"`);
+  return start;
 }

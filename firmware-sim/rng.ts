@@ -1,6 +1,7 @@
 import { uniformFloat64 } from 'pure-rand/distribution/uniformFloat64';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
+import { fnv1a } from '../core/hash.ts';
 
 /**
  * Deterministic randomness. Every stream is keyed by (seed, key…), e.g. (seed, deviceId, 'day',
@@ -10,14 +11,7 @@ import type { RandomGenerator } from 'pure-rand/types/RandomGenerator';
 
 /** FNV-1a over the key, then a murmur3 finaliser: spreads near-identical keys apart. */
 export function hashKey(parts: readonly (string | number)[]): number {
-  let h = 0x811c9dc5;
-  for (const part of parts) {
-    const s = `${part}\u0001`;
-    for (let i = 0; i < s.length; i++) {
-      h ^= s.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-  }
+  let h = fnv1a(parts.map((part) => `${part}\u0001`).join(''));
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -6,12 +6,13 @@ import { Broker, type ListenAddresses } from './broker/index.ts';
 import { DeadLetterStore } from './deadletter/index.ts';
 import { buildHttpApp } from './http/index.ts';
 import { Ingest } from './ingest/index.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, type Logger } from '../core/log.ts';
 import { createMetrics, type Metrics } from './metrics/index.ts';
-import { Registry } from './registry/index.ts';
+import { Registry } from '../core/registry/index.ts';
 import { Spool } from './spool/index.ts';
 import { hostname } from 'node:os';
-import { InfluxStore, StatsReporter } from './storage/index.ts';
+import { createInfluxStore, type InfluxStore } from '../core/influx/index.ts';
+import { StatsReporter } from './metrics/stats-reporter.ts';
 import { Writer } from './writer/index.ts';
 
 export interface GatewayAddresses extends ListenAddresses {
@@ -80,9 +81,12 @@ export class Gateway {
     const spool = new Spool({ ...config.spool, log: log.child({ module: 'spool' }) });
     await spool.open();
     spool.on('full', () => log.warn({ spool: spool.stats(), code: 'GW_ERR_SPOOL_FULL' }, 'spool full: QoS 1 acknowledgements are held and QoS 0 refused until InfluxDB catches up'));
-    const deadletter = new DeadLetterStore(config.deadletter.dir, config.deadletter.maxBytes);
+    const deadletter = new DeadLetterStore(config.deadletter.dir, config.deadletter.maxBytes, {
+      log: log.child({ module: 'deadletter' }),
+      onRefused: (e) => metrics.deadLetterRefused.inc({ source: e.source }),
+    });
     await deadletter.open();
-    const store = new InfluxStore(config.influx);
+    const store = createInfluxStore(config.influx);
     try {
       await store.ensureDatabase();
     } catch (err) {

@@ -19,12 +19,18 @@ export const ERROR_CODES = {
   GW_ERR_TS_TOO_OLD: 'The reading time is older than the raw retention.',
   // Storage
   GW_ERR_INFLUX_REFUSED: 'InfluxDB refused a point (HTTP 400); the point was dead-lettered.',
+  GW_ERR_DEADLETTER_FULL: 'The dead-letter store is at its size limit; refused messages are counted and described, but no longer kept.',
   GW_ERR_REDIS_UNAVAILABLE: 'Redis (cluster mode) cannot be reached: the gateway does not start without it, and is not ready while it is lost.',
   // Authorization (logged and counted; MQTT 3.1.1 cannot tell the client why)
   GW_ERR_AUTH_FAILED: 'Unknown identity or wrong secret.',
+  GW_ERR_LOGIN_THROTTLED: 'Too many failed logins from one address: its logins are refused for a while without checking the secret.',
   GW_ERR_NOT_AUTHORIZED: 'The identity may not publish or subscribe to that topic.',
-  GW_ERR_TOO_MANY_CONNECTIONS: 'Too many connections from one address.',
+  GW_ERR_TOO_MANY_CONNECTIONS: 'Too many connections from one address, or in all.',
+  GW_ERR_NO_FILE_DESCRIPTORS: 'A connection was refused because it would leave the process too few file descriptors.',
+  GW_ERR_CONNECT_TIMEOUT: 'A connection did not log in within the connect timeout and was closed.',
   GW_ERR_CLIENT_ID: 'The client id is empty, malformed or does not match the username.',
+  GW_ERR_PROTOCOL: 'An MQTT packet broke the protocol in a way the broker must answer by closing the connection.',
+  GW_ERR_SUBSCRIBE_LIMIT: 'A SUBSCRIBE carried more filters than one packet may, or the client already holds as many subscriptions as it may.',
   // Config, registry, catalogue, CLI
   GW_ERR_CONFIG: 'The configuration is invalid.',
   GW_ERR_REGISTRY: 'The device registry file is invalid or cannot be written.',
@@ -33,6 +39,8 @@ export const ERROR_CODES = {
   GW_ERR_DEVICE_UNKNOWN: 'No device or consumer with that id is registered.',
   GW_ERR_MODEL_UNKNOWN: 'The model is not in the catalogue, or is of another kind.',
   GW_ERR_USAGE: 'The command line is invalid.',
+  GW_ERR_INVALID_ARGUMENT: 'A device id, consumer id or owner breaks its rule (docs/device-protocol.md); nothing was changed.',
+  GW_ERR_INTERNAL: 'An unexpected failure: not a refusal of what was asked, but something the command did not foresee.',
   GW_ERR_INFLUX_UNAVAILABLE: 'InfluxDB cannot be reached.',
   GW_ERR_ERASE_UNSUPPORTED: "The InfluxDB version in use cannot delete one device's data.",
   GW_ERR_ERASE_INCOMPLETE: "Points of the erased device are still in InfluxDB after the erasure.",
@@ -42,6 +50,7 @@ export const ERROR_CODES = {
   GW_ERR_UNAUTHORIZED: 'The API call has no bearer token, or not the right one.',
   GW_ERR_BAD_REQUEST: 'The API request (path, query or body) is invalid.',
   GW_ERR_TRIGGER_UNKNOWN: 'No trigger with that id.',
+  GW_ERR_NOT_FOUND: 'Nothing is held under that id: no such owner, or the device was removed or erased.',
   GW_ERR_STATE: 'The analytics state store cannot be opened or written.',
   // Serial bridge
   GW_ERR_SERIAL_PORT: 'A serial port cannot be opened, or was lost; the bridge reopens it with backoff.',

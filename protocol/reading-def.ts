@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { epochMs, rfc3339Ms, RFC3339_EXAMPLE } from './time.ts';
 import type { ReadingChannel } from './topics.ts';
 
 /** How a field is written to InfluxDB; fixed by the schema so type conflicts cannot happen. */
@@ -32,17 +33,23 @@ export interface CompiledReading extends ReadingDef {
   fieldTypes: Readonly<Record<string, FieldType>>;
 }
 
-/** `ts`: RFC 3339 string or integer epoch milliseconds. */
-const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+/**
+ * `ts`: an RFC 3339 string or integer epoch milliseconds, parsed into epoch milliseconds by the
+ * one strict parser (time.ts). A refusal says which form was meant and what is wrong with it.
+ */
+export const tsSchema = z.union([epochMs, rfc3339Ms], {
+  error: (iss) => {
+    if (iss.code !== 'invalid_union') return undefined;
+    if (typeof iss.input === 'number') return iss.errors[0]?.[0]?.message;
+    if (typeof iss.input === 'string') return iss.errors[1]?.[0]?.message;
+    return `expected an RFC 3339 time such as ${RFC3339_EXAMPLE} or whole epoch milliseconds, got ${iss.input === null ? 'null' : Array.isArray(iss.input) ? 'an array' : typeof iss.input === 'object' ? 'an object' : JSON.stringify(iss.input)}`;
+  },
+});
 
-export const tsSchema = z.union([
-  z.number().int().nonnegative(),
-  z.string().regex(RFC3339_RE, 'expected an RFC 3339 time such as 2026-01-31T18:04:05Z'),
-]);
-
-/** Epoch milliseconds of a `ts` value that passed tsSchema. */
+/** Epoch milliseconds of a `ts` value (NaN when it is not a valid time). */
 export function tsToMillis(ts: number | string): number {
-  return typeof ts === 'number' ? ts : Date.parse(ts);
+  const r = tsSchema.safeParse(ts);
+  return r.success ? r.data : Number.NaN;
 }
 
 function unwrap(schema: z.ZodType): z.ZodType {

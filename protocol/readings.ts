@@ -1,7 +1,8 @@
 import type { z } from 'zod';
 import type { ErrorCode } from './errors.ts';
 import { readingsFor } from './kinds/index.ts';
-import { tsToMillis, type CompiledReading } from './reading-def.ts';
+import type { CompiledReading } from './reading-def.ts';
+import { notFinite } from './time.ts';
 import type { ReadingChannel } from './topics.ts';
 
 export const PROTOCOL_LIMITS = {
@@ -56,31 +57,68 @@ function whole(code: ErrorCode, reason: string, extra: Partial<ReadingError> = {
   return { readings: [], errors: [{ code, reason, ...extra }], refusedWhole: true, offered: 0 };
 }
 
+/** A value as a notice carries it: long strings cut, containers named, numbers JSON cannot hold as text. */
 function describe(value: unknown): unknown {
   if (typeof value === 'string' && value.length > 80) return `${value.slice(0, 77)}...`;
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
   return value;
 }
 
-/** Turns a zod issue into words a firmware engineer can act on. */
+/** A value as a reason quotes it. */
+function show(value: unknown): string {
+  if (typeof value === 'number' && !Number.isFinite(value)) return notFinite(value);
+  const d = describe(value);
+  return d === 'an array' || d === 'an object' ? String(d) : JSON.stringify(d);
+}
+
+/**
+ * Words a firmware engineer can act on for every way a reading can fail its schema: zod's
+ * per-parse error map, used for each issue whose schema does not word it itself (schemas in
+ * kinds/ and time.ts may, and win).
+ */
+export const readingIssueWords: z.core.$ZodErrorMap = (iss) => {
+  const input = iss.input;
+  switch (iss.code) {
+    case 'invalid_type':
+      if (input === undefined) return `${iss.path?.length ? iss.path.join('.') : 'value'} is required`;
+      if (typeof input === 'number' && !Number.isFinite(input)) return notFinite(input);
+      if (iss.expected === 'int') return `expected a whole number, got ${show(input)}`;
+      return `expected ${iss.expected}, got ${show(input)}`;
+    case 'too_big':
+      return `must be ${iss.inclusive ? '≤' : '<'} ${iss.maximum}, got ${show(input)}`;
+    case 'too_small':
+      return `must be ${iss.inclusive ? '≥' : '>'} ${iss.minimum}, got ${show(input)}`;
+    case 'invalid_value':
+      return `expected one of ${iss.values.map((v) => JSON.stringify(v)).join(', ')}, got ${show(input)}`;
+    case 'unrecognized_keys':
+      return `unknown field${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')}: unknown fields are refused, not dropped`;
+    case 'invalid_format':
+      return `${show(input)} is not in the expected format`;
+    default:
+      return undefined;
+  }
+};
+
+/** A zod issue (its words from readingIssueWords or the schema) as a ReadingError with what was expected and received. */
 function issueToError(issue: z.core.$ZodIssue, index: number | undefined): ReadingError {
   const field = issue.path.length > 0 ? issue.path.join('.') : undefined;
-  const base = { code: 'GW_ERR_INVALID_READING' as const, index, field };
-  const received = describe((issue as { input?: unknown }).input);
+  const base = { code: 'GW_ERR_INVALID_READING' as const, index, field, reason: issue.message };
+  const input = (issue as { input?: unknown }).input;
+  const received = input === undefined ? {} : { received: describe(input) };
   switch (issue.code) {
     case 'unrecognized_keys':
-      return { ...base, field: issue.keys.join(','), reason: `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}: unknown fields are refused, not dropped` };
+      return { ...base, field: issue.keys.join(',') };
     case 'invalid_type':
-      if (received === undefined) return { ...base, reason: `${field ?? 'value'} is required`, expected: issue.expected };
-      return { ...base, reason: `expected ${issue.expected}, got ${JSON.stringify(received)}`, expected: issue.expected, received };
+      return { ...base, expected: issue.expected, ...received };
     case 'too_big':
-      return { ...base, reason: `must be ${issue.inclusive ? '≤' : '<'} ${issue.maximum}, got ${JSON.stringify(received)}`, expected: `<=${issue.maximum}`, received };
+      return { ...base, expected: `<=${issue.maximum}`, ...received };
     case 'too_small':
-      return { ...base, reason: `must be ${issue.inclusive ? '≥' : '>'} ${issue.minimum}, got ${JSON.stringify(received)}`, expected: `>=${issue.minimum}`, received };
+      return { ...base, expected: `>=${issue.minimum}`, ...received };
     case 'invalid_value':
-      return { ...base, reason: `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(received)}`, expected: issue.values, received };
+      return { ...base, expected: issue.values, ...received };
     default:
-      return { ...base, reason: issue.message, received };
+      return { ...base, ...received };
   }
 }
 
@@ -103,13 +141,12 @@ function validateOne(
       expected: known, received: describe(type),
     }];
   }
-  const parsed = def.schema.safeParse(raw, { reportInput: true });
+  const parsed = def.schema.safeParse(raw, { reportInput: true, error: readingIssueWords });
   if (!parsed.success) return parsed.error.issues.map((i) => issueToError(i, index));
-  const { type: _type, ts, seq, ...values } = parsed.data as Record<string, unknown>;
-  const timeMs = ts === undefined ? opts.receivedAtMs : tsToMillis(ts as number | string);
-  if (Number.isNaN(timeMs)) {
-    return [{ code: 'GW_ERR_INVALID_READING', index, field: 'ts', reason: `not a valid time: ${JSON.stringify(ts)}`, received: ts }];
-  }
+  // ts comes out of the schema as epoch milliseconds (tsSchema); the refusals below quote it as sent.
+  const { type: _type, ts: tsMs, seq, ...values } = parsed.data as Record<string, unknown>;
+  const ts = (raw as { ts?: unknown }).ts;
+  const timeMs = tsMs === undefined ? opts.receivedAtMs : (tsMs as number);
   const skew = opts.maxFutureSkewMs ?? PROTOCOL_LIMITS.maxFutureSkewMs;
   if (timeMs > opts.receivedAtMs + skew) {
     return [{

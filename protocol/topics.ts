@@ -3,7 +3,9 @@
  * Every part builds topics through these functions; none spells a topic by hand.
  */
 
-export const DEVICE_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+import { DEVICE_ID_RE } from './ids.ts';
+
+export { DEVICE_ID_RE };
 
 export const TRIGGER_CATEGORIES = ['upsell', 'service', 'retention'] as const;
 export type TriggerCategory = (typeof TRIGGER_CATEGORIES)[number];
@@ -45,6 +47,3 @@ export function parseDeviceTopic(topic: string): DeviceTopic | null {
   return null;
 }
 
-export function isReadingChannel(channel: string): channel is ReadingChannel {
-  return (READING_CHANNELS as readonly string[]).includes(channel);
-}

@@ -102,23 +102,38 @@ export const triggerSchema = z
   .strict();
 export type Trigger = z.infer<typeof triggerSchema>;
 
-/** What a consumer posts back (POST /api/triggers/{id}/feedback). */
+/**
+ * What a consumer posts back (POST /api/triggers/{id}/feedback). No `at`: feedback is timed by
+ * the server, when it receives it, so that no client can date a decline years ahead and hold an
+ * offer back for as long (a body with `at` is refused, like any unknown field).
+ */
 export const feedbackInputSchema = z
   .object({
     outcome: z.enum(TRIGGER_OUTCOMES),
     /** Free text from the person who recorded it; no personal data. */
     note: z.string().max(500).optional(),
-    /** When it happened; the receive time when absent. */
-    at: z.iso.datetime().optional(),
     /** Who recorded it (a tool or team name). */
     by: z.string().max(64).optional(),
   })
-  .strict();
+  .strict()
+  .describe('What came of a trigger. Its time is the time the API receives it; a body with "at" (or any other field) is refused.');
 export type FeedbackInput = z.infer<typeof feedbackInputSchema>;
 
 export interface Feedback extends FeedbackInput {
+  /** When the feedback counts from: the time the API received it (see feedbackTimeMs). */
   at: string;
   receivedAt: string;
+}
+
+/**
+ * The time a feedback counts from (decline suppression, its InfluxDB point): its `at`, but
+ * never later than when it was received. Feedback stored while clients could still set `at`
+ * may carry a time in the future; it counts from its receipt instead.
+ */
+export function feedbackTimeMs(fb: Pick<Feedback, 'at' | 'receivedAt'>): number {
+  const at = Date.parse(fb.at);
+  const received = Date.parse(fb.receivedAt);
+  return Number.isNaN(at) ? received : Math.min(at, received);
 }
 
 /**

@@ -33,13 +33,11 @@ export function ensureNodeModules() {
   const marker = join(root, 'node_modules', '.package-lock.json');
   const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000);
   if (!stale) return;
-  // `npm install` rather than `npm ci`: the lock file pins every version, but it holds the
-  // platform packages of optional native dependencies (lmdb's msgpackr-extract) only for the
-  // platforms the registry served, which `npm ci` refuses as out of sync.
-  say('installing npm dependencies (npm install, versions from package-lock.json)…');
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+  // `npm ci`: exactly the versions of package-lock.json, and it never rewrites the lock file.
+  say('installing npm dependencies (npm ci, versions from package-lock.json)…');
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) {
-    say('npm install failed; see the messages above. Node.js 20 or newer and access to the npm registry are needed.');
+    say('npm ci failed; see the messages above. Node.js 20 or newer and access to the npm registry are needed.');
     process.exit(1);
   }
 }

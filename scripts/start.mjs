@@ -65,7 +65,7 @@ ensureDebianPackages(['mosquitto_sub'], { optional: ['mosquitto_sub'] });
 
 const { register } = await import('tsx/esm/api');
 register();
-const { startLocalInflux } = await import('./influx-local.ts');
+const { startLocalInflux } = await import('../test/harness/influx-local.ts');
 
 /** The conventional port when it is free, otherwise any free one. */
 function port(preferred) {
@@ -102,6 +102,10 @@ async function shutdown(code) {
 }
 process.on('SIGINT', () => shutdown(0));
 process.on('SIGTERM', () => shutdown(0));
+// Should this script end any other way, its children (in their own groups) do not outlive it.
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+});
 
 function fail(msg) {
   process.stderr.write(`[start] ${msg}\n`);
@@ -153,7 +157,9 @@ function run(argv, { quiet = false } = {}) {
 /** Starts a long-running CLI command with its output in .local/logs/<name>.log. */
 function background(name, argv) {
   const log = createWriteStream(join(local, 'logs', `${name}.log`), { flags: 'a' });
-  const child = spawn(process.execPath, [cli, ...argv], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Each child in its own process group: Ctrl-C in the terminal reaches this script only, and
+  // each child gets exactly one SIGTERM from shutdown() (a second signal means "exit now").
+  const child = spawn(process.execPath, [cli, ...argv], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   child.stdout.pipe(log);
   child.stderr.pipe(log);
   child.once('exit', (code, signal) => {

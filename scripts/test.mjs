@@ -29,11 +29,27 @@ if (files.length === 0) {
 
 const { register } = await import('tsx/esm/api');
 register();
-const { startLocalInflux } = await import('./influx-local.ts');
+const { startLocalInflux } = await import('../test/harness/influx-local.ts');
+
+// One influxd for the run, started only when a selected test file reaches the harness that
+// talks to InfluxDB (pure tests, e.g. of the policy or the ACL, run without one).
+const { importsOf, sourceFiles } = await import('../test/harness/import-graph.ts');
+const edges = importsOf(root, sourceFiles(root));
+const next = new Map();
+for (const e of edges) next.set(e.from, [...(next.get(e.from) ?? []), e.to]);
+function reaches(file, target, seen = new Set()) {
+  if (file === target) return true;
+  if (seen.has(file)) return false;
+  seen.add(file);
+  return (next.get(file) ?? []).some((f) => reaches(f, target, seen));
+}
+const needsInflux = files.some((f) => reaches(f.split('\\').join('/'), 'test/harness/influx.ts'));
 
 let influx;
 const env = { ...process.env };
-if (!process.env.INFLUX_URL) {
+if (!needsInflux) {
+  process.stderr.write('[test] no InfluxDB needed by these files\n');
+} else if (!process.env.INFLUX_URL) {
   influx = await startLocalInflux();
   env.UG_TEST_INFLUX_URL = influx.url;
   process.stderr.write(`[test] InfluxDB ${influx.url} (throwaway data dir)\n`);

@@ -1,15 +1,20 @@
 import { readFileSync } from 'node:fs';
-import { timingSafeEqual, createHash } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { z } from 'zod';
 import { UsageGatewayError, type ErrorCode } from '../../protocol/errors.ts';
-import { CONSENT_PURPOSES } from '../../protocol/registry.ts';
+import { CONSENT_PURPOSES, SENSITIVE_CATEGORIES } from '../../protocol/registry.ts';
 import { TRIGGER_CATEGORIES } from '../../protocol/topics.ts';
 import { feedbackInputSchema, TRIGGER_STATUSES, triggerSchema, type Feedback } from '../../protocol/trigger.ts';
-import type { Analytics } from '../service.ts';
+import { OWNER_RE, OWNER_RULE, quoted } from '../../protocol/ids.ts';
+import { ownerReportSchema } from '../../protocol/owner-report.ts';
+import { buildOwnerReport } from '../report/index.ts';
+import type { ApiDeps } from './deps.ts';
 import type { TriggerRecord } from '../store/state.ts';
+import { installGuard, tokenIdentity } from './guard.ts';
+import { installSecurityHeaders, SECURITY_HEADERS } from './headers.ts';
+import { recordRoutes } from './routes.ts';
 
 const INBOX = new URL('./inbox/', import.meta.url);
 const asset = (name: string) => readFileSync(new URL(name, INBOX), 'utf8');
@@ -30,38 +35,64 @@ const listQuery = z.object({
 
 const consentBody = z.object({ consent: z.array(z.enum(CONSENT_PURPOSES)) }).strict();
 
+/** Largest request body, in bytes; larger ones are refused before they are read. */
+export const BODY_LIMIT = 64 * 1024;
+/** Longest time a client may take to send one whole request. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
 /** A stored trigger as the API shows it: the trigger, its status, feedback and deliveries. */
-const triggerView = (r: TriggerRecord) => ({ ...r.trigger, status: r.status, feedback: r.feedback, delivery: r.delivery });
+const triggerView = (r: TriggerRecord) => ({ ...r.trigger, sensitive: SENSITIVE_CATEGORIES.includes(r.trigger.category), status: r.status, feedback: r.feedback, delivery: r.delivery });
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
-  GW_ERR_UNAUTHORIZED: 401, GW_ERR_BAD_REQUEST: 400, GW_ERR_TRIGGER_UNKNOWN: 404, GW_ERR_DEVICE_UNKNOWN: 404, GW_ERR_USAGE: 400,
+  GW_ERR_UNAUTHORIZED: 401, GW_ERR_BAD_REQUEST: 400, GW_ERR_TRIGGER_UNKNOWN: 404, GW_ERR_DEVICE_UNKNOWN: 404, GW_ERR_USAGE: 400, GW_ERR_NOT_FOUND: 404,
 };
 
 function fail(reply: FastifyReply, code: ErrorCode, message: string, details?: unknown) {
   return reply.code(STATUS[code] ?? 500).send({ error: { code, message, ...(details ? { details } : {}) } });
 }
 
-/** zod issues as `field: problem` lines a person can act on. */
-function issues(err: z.ZodError): Array<{ field: string; problem: string }> {
-  return err.issues.map((i) => ({
-    field: i.path.join('.') || (i.code === 'unrecognized_keys' ? i.keys.join(',') : '(body)'),
-    problem: i.code === 'unrecognized_keys' ? `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` : i.message,
-  }));
+/**
+ * zod issues as `field: problem` lines a person can act on; an unknown field named in `refused`
+ * gets that explanation instead of "unknown field".
+ */
+function issues(err: z.ZodError, refused: Record<string, string> = {}): Array<{ field: string; problem: string }> {
+  return err.issues.flatMap((i) => {
+    if (i.code !== 'unrecognized_keys') return [{ field: i.path.join('.') || '(body)', problem: i.message }];
+    const prefix = i.path.length ? `${i.path.join('.')}.` : '';
+    return i.keys.map((k) => ({ field: `${prefix}${k}`, problem: Object.hasOwn(refused, k) ? refused[k] : `unknown field "${k}"` }));
+  });
 }
 
-const digest = (s: string) => createHash('sha256').update(s).digest();
+/** Fields a feedback body may not carry, and why. */
+const FEEDBACK_REFUSED = {
+  at: 'the time of a feedback is the time the API receives it and cannot be set; leave "at" out',
+};
 
 const errorSchema = { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } } };
 const json = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 
 /**
  * The analytics API: triggers (list, one, feedback), consent, rules; the trigger inbox page;
- * OpenAPI at /docs. Every /api call needs `Authorization: Bearer <analytics.api.token>`.
+ * OpenAPI at /docs. Every route but the few of PUBLIC_ROUTES (guard.ts) needs
+ * `Authorization: Bearer <analytics.api.token>`.
  * Requests are validated with the protocol's zod schemas, so the API and the contract agree.
  */
-export async function buildApiApp(o: { analytics: Analytics; token?: string }): Promise<FastifyInstance> {
+export async function buildApiApp(o: { analytics: ApiDeps; token?: string }): Promise<FastifyInstance> {
   const { analytics } = o;
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  const app = Fastify({
+    logger: false,
+    // The largest body the API takes is a feedback or a consent list: a few hundred bytes.
+    bodyLimit: BODY_LIMIT,
+    // fastify's default (0) would lift Node's own limit: a client gets this long to send a request.
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    // A target the router cannot decode (`/%ZZ`) or a path parameter over 100 characters is
+    // refused before routing, so before any hook: answer it in our own form. It reaches no handler.
+    frameworkErrors: (err, _req, reply) => fail(reply.headers(SECURITY_HEADERS), 'GW_ERR_BAD_REQUEST', `${err.message}; see /docs`),
+  });
+  recordRoutes(app);
+  // Before any route or plugin, so that they cover them all (fastify encapsulation).
+  installSecurityHeaders(app);
+  installGuard(app, o.token);
   // Schemas below document the API (OpenAPI); validation is zod's, with our error codes.
   app.setValidatorCompiler(() => (data) => ({ value: data }));
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
@@ -72,16 +103,9 @@ export async function buildApiApp(o: { analytics: Analytics; token?: string }): 
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // BaseLayout: without the top bar, whose logo is an SVG with an inline <style> that the CSP refuses.
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { layout: 'BaseLayout' } });
 
-  const want = o.token ? digest(o.token) : undefined;
-  app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/api/')) return;
-    if (!want) return fail(reply, 'GW_ERR_UNAUTHORIZED', 'the analytics API has no token configured (analytics.api.token, UG_ANALYTICS_API_TOKEN); every call is refused');
-    const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '');
-    if (!m) return fail(reply, 'GW_ERR_UNAUTHORIZED', 'missing bearer token: send "Authorization: Bearer <token>"');
-    if (!timingSafeEqual(digest(m[1].trim()), want)) return fail(reply, 'GW_ERR_UNAUTHORIZED', 'wrong bearer token');
-  });
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
     if (err instanceof UsageGatewayError) return fail(reply, err.code, err.message, err.details);
     if (err.statusCode && err.statusCode < 500) return fail(reply, 'GW_ERR_BAD_REQUEST', err.message);
@@ -121,10 +145,18 @@ export async function buildApiApp(o: { analytics: Analytics; token?: string }): 
       response: { 201: triggerJson, 400: errorSchema, 404: errorSchema } },
   }, async (req, reply) => {
     const body = feedbackInputSchema.safeParse(req.body);
-    if (!body.success) return fail(reply, 'GW_ERR_BAD_REQUEST', `invalid feedback: ${issues(body.error).map((i) => `${i.field}: ${i.problem}`).join('; ')}`, issues(body.error));
+    if (!body.success) {
+      const problems = issues(body.error, FEEDBACK_REFUSED);
+      return fail(reply, 'GW_ERR_BAD_REQUEST', `invalid feedback: ${problems.map((i) => `${i.field}: ${i.problem}`).join('; ')}`, problems);
+    }
     if (!analytics.state.get(req.params.id)) return fail(reply, 'GW_ERR_TRIGGER_UNKNOWN', `no trigger "${req.params.id}"`);
+    // A device removed, or erased in another process a moment ago: its triggers take no more feedback.
+    await analytics.registry.refresh();
+    const deviceId = analytics.state.get(req.params.id)!.trigger.deviceId;
+    if (!analytics.registry.device(deviceId)) return fail(reply, 'GW_ERR_NOT_FOUND', `device ${deviceId} is no longer registered; its triggers take no feedback`);
     const now = new Date().toISOString();
-    const fb: Feedback = { ...body.data, at: body.data.at ?? now, receivedAt: now };
+    // Timed by the server, never by the client (a decline dated ahead would suppress for as long).
+    const fb: Feedback = { ...body.data, at: now, receivedAt: now };
     const feedbackSinks = analytics.config.analytics.delivery.influx ? ['influx'] : [];
     const rec = await analytics.state.addFeedback(req.params.id, fb, feedbackSinks);
     analytics.metrics.feedback.inc({ rule: rec!.trigger.ruleId, outcome: fb.outcome });
@@ -138,7 +170,7 @@ export async function buildApiApp(o: { analytics: Analytics; token?: string }): 
   };
   const consentJson = { type: 'object', properties: { deviceId: { type: 'string' }, owner: { type: 'string' }, ownerSince: { type: 'string' }, consent: { type: 'array', items: { type: 'string' } } } };
   app.get<{ Params: { id: string } }>('/api/devices/:id/consent', {
-    schema: { ...tags('consent'), summary: "A device owner's consent (marketing, service)", response: { 200: consentJson, 404: errorSchema } },
+    schema: { ...tags('consent'), summary: "A device owner's consent (marketing, service, analytics)", response: { 200: consentJson, 404: errorSchema } },
   }, async (req) => {
     await analytics.registry.refresh();
     return consentView(req.params.id);
@@ -149,8 +181,27 @@ export async function buildApiApp(o: { analytics: Analytics; token?: string }): 
     const body = consentBody.safeParse(req.body);
     if (!body.success) return fail(reply, 'GW_ERR_BAD_REQUEST', `invalid consent: ${issues(body.error).map((i) => `${i.field}: ${i.problem}`).join('; ')}`, issues(body.error));
     consentView(req.params.id);
-    await analytics.registry.setConsent(req.params.id, body.data.consent);
+    await analytics.registry.setConsent(req.params.id, body.data.consent, { source: 'api', actor: tokenIdentity(o.token) });
     return consentView(req.params.id);
+  });
+  app.get<{ Params: { id: string } }>('/api/devices/:id/consent/history', {
+    schema: { ...tags('consent'), summary: "Every consent change of a device: when, the consent from then on, owner, source (cli, api, import) and actor", response: { 404: errorSchema } },
+  }, async (req) => {
+    await analytics.registry.refresh();
+    consentView(req.params.id);
+    return { deviceId: req.params.id, history: analytics.registry.device(req.params.id)!.consentHistory ?? [] };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/owners/:id/report', {
+    schema: { ...tags('owners'), summary: "What is held about an owner: devices and their data, every trigger with its evidence in words, what the policy held back and why, the consent history (schema: protocol/owner-report.ts)",
+      response: { 200: { ...json(ownerReportSchema), additionalProperties: true }, 400: errorSchema, 404: errorSchema } },
+  }, async (req, reply) => {
+    if (!OWNER_RE.test(req.params.id)) return fail(reply, 'GW_ERR_BAD_REQUEST', `${quoted(req.params.id)} is not an owner id: expected ${OWNER_RULE}`);
+    const report = await buildOwnerReport(req.params.id, analytics);
+    if (report.devices.length === 0 && report.triggers.length === 0 && report.held.length === 0 && report.consentHistory.length === 0) {
+      return fail(reply, 'GW_ERR_NOT_FOUND', `nothing is held about owner "${req.params.id}"`);
+    }
+    return report;
   });
 
   app.get('/api/rules', { schema: { ...tags('rules'), summary: 'The rule catalogue' } }, async () =>

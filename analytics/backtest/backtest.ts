@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import type { Catalogue } from '../../protocol/models.ts';
 import { DAY_MS, type DeviceInfo } from '../detectors/index.ts';
 import { ListDirectory } from '../engine/directory.ts';
-import { buildTrigger, dayFloor, evaluate, type Candidate } from '../engine/evaluate.ts';
-import { checkPolicy, policyOrder, type PolicyOptions, type SuppressionReason } from '../engine/policy.ts';
+import { dayFloor, evaluate, type Candidate } from '../engine/evaluate.ts';
+import { applyPolicy } from '../engine/job.ts';
+import type { PolicyOptions, SuppressionReason } from '../engine/policy.ts';
 import type { DailySource } from '../features/source.ts';
 import type { Rule } from '../rules.ts';
 import { StateStore } from '../store/state.ts';
@@ -25,10 +26,10 @@ export interface BacktestOptions {
   /** Ground truth: precision and recall per rule against the personas it names. */
   manifest?: ManifestDevice[];
   /**
-   * The policy the detections meet (cooldown, owner change, an open service trigger holding
-   * back upsell). Default: production's, without the frequency cap and without feedback (no
-   * declines): both arbitrate between offers, neither says whether a rule was right. Consent is
-   * taken as given for every purpose, for the same reason.
+   * The policy the detections meet (cooldown, owner change, an open fault holding back upsell
+   * and retention, a replaced device). Default: production's, without the frequency cap and
+   * without feedback (no declines): both arbitrate between offers, neither says whether a rule
+   * was right. Consent is taken as given for every purpose, for the same reason.
    */
   policy?: Partial<PolicyOptions>;
   /** Examples kept per rule for the report. */
@@ -183,20 +184,21 @@ export async function backtest(o: BacktestOptions): Promise<BacktestReport> {
         for (const c of buffered) byDevice.set(c.device.id, [...(byDevice.get(c.device.id) ?? []), c]);
         buffered = [];
         for (const list of byDevice.values()) {
-          list.sort((a, b) => a.windowTo - b.windowTo || policyOrder(a, b));
-          for (const c0 of list) {
-            const c = { ...c0, device: deviceAt(c0.device, c0.windowTo) };
-            const trigger = buildTrigger(c, c.windowTo);
-            const reason = checkPolicy(c, trigger, state, policy, c.windowTo);
-            if (reason) {
-              const h = held.get(c.rule.id)!;
-              h[reason] = (h[reason] ?? 0) + 1;
-              continue;
+          // Day by day, the day's candidates of the device through the policy as a scheduled run would.
+          const byDay = new Map<number, Candidate[]>();
+          for (const c of list) byDay.set(c.windowTo, [...(byDay.get(c.windowTo) ?? []), { ...c, device: deviceAt(c.device, c.windowTo) }]);
+          for (const day of [...byDay.keys()].sort((a, b) => a - b)) {
+            for (const { candidate: c, reason, fired } of await applyPolicy({ state, policy, sinks: [] }, byDay.get(day)!, day)) {
+              if (reason) {
+                const h = held.get(c.rule.id)!;
+                h[reason] = (h[reason] ?? 0) + 1;
+                continue;
+              }
+              if (!fired) continue;
+              alarms.push({ rule: c.rule, deviceId: c.device.id, from: c.windowFrom, to: c.windowTo, summary: c.detection.summary, battery: c.detection.figures.battery_declining === 1 });
+              const ex = examples.get(c.rule.id)!;
+              if (ex.length < (o.examples ?? 3)) ex.push({ deviceId: c.device.id, windowTo: iso(c.windowTo), summary: c.detection.summary, ...(c.detection.confidence ? { confidence: c.detection.confidence.summary } : {}) });
             }
-            await state.insert(trigger, [], c.windowTo);
-            alarms.push({ rule: c.rule, deviceId: c.device.id, from: c.windowFrom, to: c.windowTo, summary: c.detection.summary, battery: c.detection.figures.battery_declining === 1 });
-            const ex = examples.get(c.rule.id)!;
-            if (ex.length < (o.examples ?? 3)) ex.push({ deviceId: c.device.id, windowTo: iso(c.windowTo), summary: c.detection.summary, ...(c.detection.confidence ? { confidence: c.detection.confidence.summary } : {}) });
           }
         }
       },

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { UsageGatewayError } from '../../protocol/errors.ts';
+import { MAX_EPOCH_MS, parseDateOrTime } from '../../protocol/time.ts';
 import type { DeviceInfo } from '../detectors/index.ts';
 
 /**
@@ -32,7 +33,13 @@ export interface ManifestDevice extends DeviceInfo {
   previousOwners: Array<{ owner: string; until: string }>;
 }
 
-const when = z.union([z.string(), z.number()]).transform((v) => new Date(v).toISOString());
+/** A date, an RFC 3339 time or epoch milliseconds; an impossible one (2026-02-30) is refused, not rolled over. */
+const when = z.union([z.string(), z.number().int().min(0).max(MAX_EPOCH_MS)]).transform((v, ctx) => {
+  const t = typeof v === 'number' ? { ok: true as const, ms: v } : parseDateOrTime(v);
+  if (t.ok) return new Date(t.ms).toISOString();
+  ctx.issues.push({ code: 'custom', message: t.reason, input: v });
+  return z.NEVER;
+});
 
 // The simulator's field names, with the spellings a hand-written manifest may use.
 const entry = z
@@ -44,7 +51,7 @@ const entry = z
     owner: z.string().optional(),
     persona: z.string(),
     patternStart: when.nullable().optional(),
-    patternStartMs: z.number().nullable().optional(),
+    patternStartMs: z.number().int().min(0).max(MAX_EPOCH_MS).nullable().optional(),
     consent: z.array(z.string()).optional(),
     ownerSince: when.optional(),
     traits: z.array(z.string()).optional(),
@@ -54,10 +61,9 @@ const entry = z
   .loose()
   .refine((e) => e.id ?? e.deviceId, 'a device needs "id" or "deviceId"');
 
-const manifestSchema = z.union([
-  z.array(entry),
-  z.object({ devices: z.array(entry) }).loose().transform((m) => m.devices),
-]);
+// An array, or an object with `devices`; chosen by shape, so that a refusal names the entry and field.
+const manifestArray = z.array(entry);
+const manifestObject = z.object({ devices: z.array(entry) }).loose().transform((m) => m.devices);
 
 /** Reads a manifest: JSON (an array, or an object with `devices`) or JSON lines. */
 export function loadManifest(path: string): ManifestDevice[] {
@@ -81,7 +87,7 @@ export function loadManifest(path: string): ManifestDevice[] {
 }
 
 export function parseManifest(doc: unknown, source = 'manifest'): ManifestDevice[] {
-  const parsed = manifestSchema.safeParse(doc);
+  const parsed = (Array.isArray(doc) ? manifestArray : manifestObject).safeParse(doc);
   if (!parsed.success) {
     const lines = parsed.error.issues.slice(0, 20).map((i) => `  ${i.path.join('.') || '(top level)'}: ${i.message}`);
     throw new UsageGatewayError('GW_ERR_MANIFEST', `${source} is invalid:\n${lines.join('\n')}`);

@@ -1,11 +1,14 @@
-import type { InfluxStore } from '../../gateway/storage/index.ts';
-import { formatPoint, timeNs } from '../../gateway/writer/index.ts';
-import type { Feedback, Trigger } from '../../protocol/trigger.ts';
+import type { InfluxStore } from '../../core/influx/index.ts';
+import { formatPoint, timeNs } from '../../core/influx/index.ts';
+import { feedbackTimeMs, type Feedback, type Trigger } from '../../protocol/trigger.ts';
 import type { DeliveryResult, Sink } from './types.ts';
 
 const subMs = (id: string) => parseInt(id.slice(0, 8), 16) % 1_000_000;
 
-/** The `trigger` point of a trigger; written again it overwrites itself (same key). */
+/**
+ * The `trigger` point of a trigger; written again it overwrites itself (same key). It carries no
+ * owner: the boards show products and rules, never who owns a device.
+ */
 export function triggerLine(t: Trigger): string {
   return formatPoint({
     measurement: 'trigger',
@@ -13,7 +16,6 @@ export function triggerLine(t: Trigger): string {
     fields: {
       trigger_id: { type: 'string', value: t.id },
       rule_version: { type: 'int', value: t.ruleVersion },
-      owner: { type: 'string', value: t.owner },
       offer: { type: 'string', value: t.offer.type },
       target: { type: 'string', value: t.offer.target },
       summary: { type: 'string', value: t.evidence.summary },
@@ -26,8 +28,8 @@ export function feedbackLine(t: Trigger, fb: Feedback): string {
   return formatPoint({
     measurement: 'trigger_feedback',
     tags: { rule_id: t.ruleId, category: t.category, kind: t.kind, model: t.model, device_id: t.deviceId, outcome: fb.outcome },
-    fields: { trigger_id: { type: 'string', value: t.id }, owner: { type: 'string', value: t.owner }, value: { type: 'int', value: 1 } },
-    timeNs: timeNs(Date.parse(fb.at), subMs(t.id)),
+    fields: { trigger_id: { type: 'string', value: t.id }, value: { type: 'int', value: 1 } },
+    timeNs: timeNs(feedbackTimeMs(fb), subMs(t.id)),
   });
 }
 

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import { retryDelayMs } from '../../core/retry.ts';
 import type { StateStore, OutboxEntry } from '../store/state.ts';
+import type { Trigger } from '../../protocol/trigger.ts';
 import type { DeliveryResult, Sink } from './types.ts';
 
 export interface OutboxOptions {
@@ -13,18 +15,18 @@ export interface OutboxOptions {
   /** Deliveries in flight at once. */
   concurrency?: number;
   log?: Logger;
-  onResult?(sink: string, outcome: 'delivered' | 'retry' | 'dead'): void;
-}
-
-/** Full jitter: a random delay up to the capped exponential backoff. */
-export function backoffMs(attempt: number, minMs: number, maxMs: number): number {
-  const cap = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 30));
-  return Math.max(minMs / 2, Math.random() * cap);
+  /**
+   * Looked at before every attempt: the reason the trigger may no longer be delivered (consent
+   * withdrawn, device removed, owner changed), or null. A reason drops the delivery for good.
+   */
+  check?(t: Trigger): Promise<{ reason: string; words: string } | null>;
+  onResult?(sink: string, outcome: 'delivered' | 'retry' | 'dead' | 'dropped'): void;
+  onDropped?(sink: string, reason: string): void;
 }
 
 /**
  * Drains the durable outbox: at-least-once delivery of every trigger to every sink, each with
- * the trigger id as its idempotency key; failures retried with backoff and jitter (honouring
+ * the trigger id as its idempotency key; every attempt first re-checks the trigger's grounds; failures retried with backoff and jitter (honouring
  * Retry-After), dead-lettered after the deadline. start() polls; flush() drains now.
  */
 export class Outbox {
@@ -95,6 +97,14 @@ export class Outbox {
     const rec = state.get(e.triggerId);
     const sink = this.sinks.get(e.sink);
     let result: DeliveryResult;
+    const drop = rec && this.o.check ? await this.o.check(rec.trigger) : null;
+    if (drop) {
+      await state.dropped(e, `${drop.reason}: ${drop.words}`, Date.now());
+      log?.info({ trigger: e.triggerId, sink: e.sink, reason: drop.reason }, 'delivery dropped: its grounds are gone');
+      this.o.onResult?.(e.sink, 'dropped');
+      this.o.onDropped?.(e.sink, drop.reason);
+      return;
+    }
     if (!rec) result = { ok: false, retry: false, error: 'the trigger is no longer stored' };
     else if (!sink) result = { ok: false, retry: true, error: `sink ${e.sink} is not configured in this process` };
     else if (e.feedbackIndex !== undefined) {
@@ -115,7 +125,7 @@ export class Outbox {
       this.o.onResult?.(e.sink, 'dead');
       return;
     }
-    const wait = Math.max(result.retryAfterMs ?? 0, backoffMs(e.attempts, this.o.retryMinMs, this.o.retryMaxMs));
+    const wait = retryDelayMs(e.attempts, { minMs: this.o.retryMinMs, maxMs: this.o.retryMaxMs }, result.retryAfterMs);
     await state.retry({ ...e, firstAttemptAt: first }, after + Math.min(wait, this.o.retryMaxMs), result.error, after);
     log?.debug({ trigger: e.triggerId, sink: e.sink, attempts: e.attempts + 1, error: result.error, retryInMs: Math.round(wait) }, 'delivery failed; will retry');
     this.o.onResult?.(e.sink, 'retry');

@@ -1,4 +1,4 @@
-import type { Registry } from '../../gateway/registry/index.ts';
+import type { Registry } from '../../core/registry/index.ts';
 import type { DeviceInfo } from '../detectors/index.ts';
 import type { DeviceDirectory } from './evaluate.ts';
 

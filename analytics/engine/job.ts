@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
 import type { Catalogue } from '../../protocol/models.ts';
-import type { InfluxStore } from '../../gateway/storage/index.ts';
+import type { InfluxStore } from '../../core/influx/index.ts';
 import type { Trigger } from '../../protocol/trigger.ts';
 import { FeatureSource } from '../features/source.ts';
 import type { Rule } from '../rules.ts';
 import type { StateStore } from '../store/state.ts';
 import { buildTrigger, dayFloor, evaluate, type Candidate, type DeviceDirectory } from './evaluate.ts';
-import { checkPolicy, policyOrder, type PolicyOptions, type SuppressionReason } from './policy.ts';
+import { checkPolicy, heldBackWords, policyOrder, type PolicyOptions, type RunContext, type SuppressionReason } from './policy.ts';
 
 export interface JobDeps {
   rules: Rule[];
@@ -17,6 +17,8 @@ export interface JobDeps {
   pageSize: number;
   /** Sinks each new trigger is queued for (webhook, mqtt, influx). */
   sinks: string[];
+  /** The sinks of one trigger, when they depend on it (purpose, sensitivity); default: sinks. */
+  sinksFor?(t: Trigger): string[];
   log?: Logger;
   onFired?(t: Trigger): void;
   onSuppressed?(ruleId: string, reason: SuppressionReason): void;
@@ -51,30 +53,73 @@ export async function runJob(deps: JobDeps, directory: DeviceDirectory, asOfMs: 
     source, catalogue: deps.catalogue, rules: deps.rules, directory, steps: [step], pageSize: deps.pageSize,
     onCandidate: (c) => void candidates.push(c), onProgress,
   });
-  candidates.sort(policyOrder);
   const summary: RunSummary = {
     asOf: new Date(step).toISOString(), rules: deps.rules.map((r) => r.id), devices, evaluations, queries: source.queries,
     candidates: candidates.length, fired: 0, suppressed: {}, byRule: {}, durationMs: 0,
   };
   for (const r of deps.rules) summary.byRule[r.id] = { candidates: 0, fired: 0, suppressed: 0 };
-  for (const c of candidates) {
+  for (const { candidate: c, reason, fired } of await applyPolicy(deps, candidates, asOfMs)) {
     const per = summary.byRule[c.rule.id];
     per.candidates++;
-    const trigger = buildTrigger(c, asOfMs);
-    const reason = checkPolicy(c, trigger, deps.state, deps.policy, asOfMs);
     if (reason) {
       per.suppressed++;
       summary.suppressed[reason] = (summary.suppressed[reason] ?? 0) + 1;
-      deps.onSuppressed?.(c.rule.id, reason);
-      continue;
-    }
-    if (await deps.state.insert(trigger, deps.sinks, Date.now())) {
+    } else if (fired) {
       per.fired++;
       summary.fired++;
-      deps.onFired?.(trigger);
     }
   }
   summary.durationMs = Date.now() - started;
   deps.log?.info({ summary }, 'analytics run finished');
   return summary;
+}
+
+/**
+ * The policy over one run's candidates at `asOfMs`, in policyOrder: each becomes a trigger
+ * (stored, its deliveries queued) or is held back with its reason (a hold kept where the owner
+ * report shows one). A fault found in this run protects its device whatever the owner consented
+ * to. The scheduled run and the backtest (device by device, day by day) both decide through it.
+ */
+export async function applyPolicy(
+  deps: Pick<JobDeps, 'state' | 'policy' | 'sinks' | 'sinksFor' | 'onFired' | 'onSuppressed'>, candidates: Candidate[], asOfMs: number,
+): Promise<Array<{ candidate: Candidate; trigger: Trigger; reason: SuppressionReason | null; fired: boolean }>> {
+  const sorted = [...candidates].sort(policyOrder);
+  const run: RunContext = { faults: new Set(sorted.filter((c) => c.rule.category === 'service').map((c) => c.device.id)) };
+  const out: Array<{ candidate: Candidate; trigger: Trigger; reason: SuppressionReason | null; fired: boolean }> = [];
+  for (const c of sorted) {
+    const trigger = buildTrigger(c, asOfMs);
+    const reason = checkPolicy(c, trigger, deps.state, deps.policy, asOfMs, run);
+    if (reason) {
+      deps.onSuppressed?.(c.rule.id, reason);
+      await recordHold(deps, c, trigger, reason, asOfMs);
+      out.push({ candidate: c, trigger, reason, fired: false });
+      continue;
+    }
+    const fired = await deps.state.insert(trigger, deps.sinksFor?.(trigger) ?? deps.sinks, Date.now());
+    if (fired) deps.onFired?.(trigger);
+    out.push({ candidate: c, trigger, reason: null, fired });
+  }
+  return out;
+}
+
+/**
+ * What the owner report shows of a candidate held back, kept as the latest per device and rule:
+ * a fault that did not become a service trigger (it holds back offers, never delivered), and a
+ * marketing or service contact the policy held back for the owner's sake. A marketing inference
+ * about an owner who gave no marketing consent is not kept at all, nor one about a previous owner.
+ */
+async function recordHold(deps: Pick<JobDeps, 'state' | 'policy'>, c: Candidate, t: Trigger, reason: SuppressionReason, asOfMs: number): Promise<void> {
+  if (reason === 'duplicate' || reason === 'owner-change') return;
+  const base = { deviceId: t.deviceId, owner: t.owner, ruleId: t.ruleId, category: t.category, summary: t.evidence.summary, window: t.evidence.window, at: new Date(asOfMs).toISOString() };
+  if (c.rule.category === 'service') {
+    await deps.state.putHold({
+      ...base, kind: 'fault', reason,
+      detail: reason === 'no-consent'
+        ? 'a fault was detected; without service consent it is not passed on, it only holds back offers and retention calls on this device'
+        : `a fault was detected again (${heldBackWords(reason, deps.policy)}); it holds back offers and retention calls on this device`,
+    });
+    return;
+  }
+  if (reason === 'no-consent') return;
+  await deps.state.putHold({ ...base, kind: 'held-back', reason, detail: heldBackWords(reason, deps.policy) });
 }

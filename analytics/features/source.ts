@@ -1,5 +1,5 @@
 import type { Catalogue } from '../../protocol/models.ts';
-import type { InfluxStore } from '../../gateway/storage/index.ts';
+import type { InfluxStore } from '../../core/influx/index.ts';
 import { DAY_MS, type DeviceEvent, type DeviceInfo, type DeviceSeries, type FeatureFilter, type FeatureSpec } from '../detectors/index.ts';
 
 const ident = (s: string) => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;

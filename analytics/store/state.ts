@@ -1,11 +1,13 @@
-import { mkdirSync } from 'node:fs';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb';
+import { PRIVATE_FILE_MODE, privateDirSync, privateFileSync } from '../../core/private-fs.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
 import type { Feedback, Trigger, TriggerStatus } from '../../protocol/trigger.ts';
 
 /** Where a delivery of one trigger to one sink stands. */
 export interface DeliveryState {
-  state: 'pending' | 'delivered' | 'dead';
+  /** `dropped`: not delivered because its grounds were gone at the attempt (lastError says which). */
+  state: 'pending' | 'delivered' | 'dead' | 'dropped';
   attempts: number;
   lastError?: string;
   at?: string;
@@ -31,6 +33,8 @@ export interface OutboxEntry {
   firstAttemptAt?: number;
   dueAt: number;
   lastError?: string;
+  /** When a process last took it for an attempt (the attempt may still be under way). */
+  claimedAt?: number;
 }
 
 export interface DeadLetter extends OutboxEntry {
@@ -50,6 +54,41 @@ export interface ListFilter {
   before?: ListCursor;
   since?: number;
   limit: number;
+}
+
+/** What an erasure removed from the analytics state. */
+export interface StateErasure {
+  triggers: number;
+  feedback: number;
+  outbox: number;
+  deadLetters: number;
+  holds: number;
+  /** Deliveries that a process had taken for an attempt when they were cancelled. */
+  inFlight: number;
+  /** The latest time such an attempt was started (ms), to wait for it to end. */
+  lastClaimedAt?: number;
+}
+
+/**
+ * A protective hold: a fault detected on a device (a service rule fired) that holds back upsell
+ * and retention there, whether or not it became a service trigger (without service consent it
+ * is neither delivered nor shown: it only protects). Also what the policy held back and why,
+ * for the owner report: the latest per device and rule.
+ */
+export interface HoldRecord {
+  kind: 'fault' | 'held-back';
+  deviceId: string;
+  owner: string;
+  ruleId: string;
+  category: string;
+  /** held-back: the policy's reason (cooldown, declined, service-open, frequency-cap, replaced). */
+  reason?: string;
+  /** Plain words: why. */
+  detail: string;
+  /** The detection's summary (what was seen). */
+  summary: string;
+  window: { from: string; to: string };
+  at: string;
 }
 
 /** A position in the newest-first list: a trigger's creation time and id (one run gives many the same time). */
@@ -76,14 +115,20 @@ export class StateStore {
   private outbox!: Database<OutboxEntry, string>;
   private due!: Database<null, [number, string]>;
   private dead!: Database<DeadLetter, string>;
+  /** [deviceId, kind, ruleId] → the latest hold of that device and rule. */
+  private holds!: Database<HoldRecord, [string, string, string]>;
 
   constructor(readonly dir: string) {}
 
   open(): void {
     if (this.env) return;
     try {
-      mkdirSync(this.dir, { recursive: true });
-      this.env = open({ path: this.dir, maxDbs: 16 });
+      // Triggers name owners and what was inferred about them: 0600 files in a 0700 folder.
+      // permissionsMode is the mode LMDB creates data.mdb and lock.mdb with (lmdb-js passes it
+      // to mdb_env_open; it is not in its types); files of an older version are narrowed.
+      privateDirSync(this.dir);
+      this.env = open({ path: this.dir, maxDbs: 16, permissionsMode: PRIVATE_FILE_MODE } as RootDatabaseOptionsWithPath);
+      for (const name of ['data.mdb', 'lock.mdb']) privateFileSync(join(this.dir, name));
     } catch (err) {
       throw new UsageGatewayError('GW_ERR_STATE', `cannot open the analytics state in ${this.dir}: ${(err as Error).message}`);
     }
@@ -95,6 +140,7 @@ export class StateStore {
     this.outbox = env.openDB({ name: 'outbox' });
     this.due = env.openDB({ name: 'outbox-due' });
     this.dead = env.openDB({ name: 'dead' });
+    this.holds = env.openDB({ name: 'holds' });
   }
 
   async close(): Promise<void> {
@@ -201,7 +247,7 @@ export class StateStore {
         const e = this.outbox.get(key[1]);
         this.due.remove(key);
         if (!e || e.dueAt !== key[0]) continue;
-        const claimed = { ...e, dueAt: nowMs + leaseMs };
+        const claimed = { ...e, dueAt: nowMs + leaseMs, claimedAt: nowMs };
         this.enqueue(claimed);
         out.push(claimed);
       }
@@ -209,8 +255,10 @@ export class StateStore {
     });
   }
 
+  /** The outcome of an attempt; nothing when the delivery was cancelled meanwhile (an erasure). */
   async delivered(e: OutboxEntry, nowMs: number): Promise<void> {
     await this.env!.transaction(() => {
+      if (!this.outbox.get(e.key)) return;
       this.due.remove([e.dueAt, e.key]);
       this.outbox.remove(e.key);
       if (e.feedbackIndex === undefined) this.setDelivery(e.triggerId, e.sink, { state: 'delivered', attempts: e.attempts + 1, at: new Date(nowMs).toISOString() });
@@ -219,14 +267,17 @@ export class StateStore {
 
   async retry(e: OutboxEntry, dueAt: number, error: string, nowMs: number): Promise<void> {
     await this.env!.transaction(() => {
+      if (!this.outbox.get(e.key)) return;
       this.due.remove([e.dueAt, e.key]);
-      this.enqueue({ ...e, attempts: e.attempts + 1, firstAttemptAt: e.firstAttemptAt ?? nowMs, dueAt, lastError: error });
+      const { claimedAt: _done, ...rest } = e;
+      this.enqueue({ ...rest, attempts: e.attempts + 1, firstAttemptAt: e.firstAttemptAt ?? nowMs, dueAt, lastError: error });
       if (e.feedbackIndex === undefined) this.setDelivery(e.triggerId, e.sink, { state: 'pending', attempts: e.attempts + 1, lastError: error });
     });
   }
 
   async deadLetter(e: OutboxEntry, reason: string, nowMs: number): Promise<void> {
     await this.env!.transaction(() => {
+      if (!this.outbox.get(e.key)) return;
       this.due.remove([e.dueAt, e.key]);
       this.outbox.remove(e.key);
       this.dead.put(e.key, { ...e, attempts: e.attempts + 1, deadAt: nowMs, reason });
@@ -234,9 +285,115 @@ export class StateStore {
     });
   }
 
+  /**
+   * A delivery not made because its grounds were gone at the attempt (consent withdrawn, device
+   * removed, owner changed): out of the outbox, with the reason on the trigger's delivery state.
+   */
+  async dropped(e: OutboxEntry, reason: string, nowMs: number): Promise<void> {
+    await this.env!.transaction(() => {
+      if (!this.outbox.get(e.key)) return;
+      this.due.remove([e.dueAt, e.key]);
+      this.outbox.remove(e.key);
+      if (e.feedbackIndex === undefined) this.setDelivery(e.triggerId, e.sink, { state: 'dropped', attempts: e.attempts, lastError: reason, at: new Date(nowMs).toISOString() });
+    });
+  }
+
   private setDelivery(id: string, sink: string, d: DeliveryState): void {
     const rec = this.triggers.get(id);
     if (rec) this.triggers.put(id, { ...rec, delivery: { ...rec.delivery, [sink]: d } });
+  }
+
+  // ── protective holds and what the policy held back ─────────────────────────────────
+
+  async putHold(h: HoldRecord): Promise<void> {
+    await this.holds.put([h.deviceId, h.kind, h.ruleId], h);
+  }
+
+  /** Holds of one device (faults and held-back candidates). */
+  holdsOfDevice(deviceId: string): HoldRecord[] {
+    return [...this.holds.getRange({ start: [deviceId, '', ''], end: [deviceId, HI, HI] })].map((e) => e.value);
+  }
+
+  /** Holds of one owner, on any device (a full scan: holds are few, one per device and rule). */
+  holdsOfOwner(owner: string): HoldRecord[] {
+    return [...this.holds.getRange({})].map((e) => e.value).filter((h) => h.owner === owner);
+  }
+
+  /** Triggers of one owner (on any device, also one sold since), newest first. */
+  *ofOwner(owner: string): Generator<TriggerRecord> {
+    for (const { key } of this.byOwner.getRange({ start: [owner, MAX_TIME, HI], end: [owner, 0, ''], reverse: true })) {
+      const rec = this.triggers.get(key[2]);
+      if (rec) yield rec;
+    }
+  }
+
+  /** Outbox entries (pending deliveries) of one trigger. */
+  outboxOf(triggerId: string): OutboxEntry[] {
+    return [...this.outbox.getRange({ start: `${triggerId}|`, end: `${triggerId}|${HI}` })].map((e) => e.value);
+  }
+
+  // ── erasure ──────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Deletes everything of one device: its triggers with their feedback and indexes, its pending
+   * deliveries (cancelled: an attempt under way finds them gone and records nothing), its
+   * delivery dead-letters and its holds. One transaction. (Model cohorts are not stored: they
+   * are computed in memory at each run.)
+   */
+  async eraseDevice(deviceId: string, nowMs = Date.now()): Promise<StateErasure> {
+    return this.env!.transaction(() => {
+      const ids = [...this.byDeviceRule.getRange({ start: [deviceId, '', 0, ''], end: [deviceId, HI, MAX_TIME, HI] })].map((e) => e.key[3]);
+      const out = this.eraseTriggers(ids, nowMs);
+      for (const { key } of this.holds.getRange({ start: [deviceId, '', ''], end: [deviceId, HI, HI] })) {
+        this.holds.remove(key);
+        out.holds++;
+      }
+      return out;
+    });
+  }
+
+  /** Deletes everything of one owner: their triggers on any device, and their holds. */
+  async eraseOwner(owner: string, nowMs = Date.now()): Promise<StateErasure> {
+    return this.env!.transaction(() => {
+      const ids = [...this.byOwner.getRange({ start: [owner, 0, ''], end: [owner, MAX_TIME, HI] })].map((e) => e.key[2]);
+      const out = this.eraseTriggers(ids, nowMs);
+      for (const { key, value } of this.holds.getRange({})) {
+        if (value.owner !== owner) continue;
+        this.holds.remove(key);
+        out.holds++;
+      }
+      return out;
+    });
+  }
+
+  private eraseTriggers(ids: string[], nowMs: number): StateErasure {
+    const out: StateErasure = { triggers: 0, feedback: 0, outbox: 0, deadLetters: 0, holds: 0, inFlight: 0 };
+    for (const id of ids) {
+      const rec = this.triggers.get(id);
+      if (rec) {
+        const t = Date.parse(rec.trigger.createdAt);
+        this.byTime.remove([t, id]);
+        this.byDeviceRule.remove([rec.trigger.deviceId, rec.trigger.ruleId, t, id]);
+        this.byOwner.remove([rec.trigger.owner, t, id]);
+        this.triggers.remove(id);
+        out.triggers++;
+        out.feedback += rec.feedback.length;
+      }
+      for (const { key, value } of this.outbox.getRange({ start: `${id}|`, end: `${id}|${HI}` })) {
+        this.due.remove([value.dueAt, key]);
+        this.outbox.remove(key);
+        out.outbox++;
+        if (value.claimedAt !== undefined && value.dueAt > nowMs) {
+          out.inFlight++;
+          out.lastClaimedAt = Math.max(out.lastClaimedAt ?? 0, value.claimedAt);
+        }
+      }
+      for (const { key } of this.dead.getRange({ start: `${id}|`, end: `${id}|${HI}` })) {
+        this.dead.remove(key);
+        out.deadLetters++;
+      }
+    }
+    return out;
   }
 
   outboxDepth(): number {

@@ -7,8 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../config/load.ts';
-import { simulatedFleet } from '../../firmware-sim/history.ts';
-import { InfluxStore } from '../../gateway/storage/index.ts';
+import { createInfluxStore, type InfluxStore } from '../../core/influx/index.ts';
 import { loadCatalogue } from '../../protocol/models.ts';
 import { testInflux } from '../../test/harness/influx.ts';
 import { formatReport, type BacktestReport } from '../backtest/backtest.ts';
@@ -16,7 +15,7 @@ import { featureSpecs } from '../engine/evaluate.ts';
 import { ReadingsSource } from '../features/readings.ts';
 import { FeatureSource } from '../features/source.ts';
 import { loadRules } from '../rules.ts';
-import { backfillSim } from './helpers/sim.ts';
+import { backfillSim, simulatedFleet } from '../../test/harness/sim-fleet.ts';
 
 // Issue 13: on a realistic fleet spanning a year (households away together, seasons, noisy,
 // stuck and missing sensors, near-threshold households, overlapping personas, replacements,
@@ -100,7 +99,7 @@ describe('backtest through InfluxDB', () => {
     influx = await testInflux();
     database = `bt_${randomBytes(5).toString('hex')}`;
     const config = loadConfig({ env: {}, overrides: { dataDir: dir, influx: { url: influx.url, database, rollups: false, retentionDays: 36_500, requestTimeoutMs: 120_000 } } });
-    store = new InfluxStore(config.influx);
+    store = createInfluxStore(config.influx);
     await store.ensureDatabase();
   });
   after(async () => {

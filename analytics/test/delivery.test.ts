@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { connect } from '../../test/harness/mqtt.ts';
 import { startTestGateway, type TestGateway } from '../../test/harness/gateway.ts';
-import { signBody } from '../delivery/webhook.ts';
+import { triggerId, type Trigger } from '../../protocol/trigger.ts';
+import { webhookSink } from '../delivery/webhook.ts';
 import { makeFleet, writeFleet, type FleetOptions } from './helpers/fleet.ts';
 import { analyticsEnv, DAY, type AnalyticsEnv } from './helpers/setup.ts';
 
@@ -22,18 +24,39 @@ interface Receiver {
   requests: number;
 }
 
+/** The oldest delivery a receiver takes, as docs/triggers.md advises. */
+const MAX_AGE_S = 300;
+
+/**
+ * A receiver's check, written from docs/triggers.md ("Webhook signatures") and not from our
+ * signing code: HMAC-SHA256 of "<X-UG-Timestamp>.<raw body>", compared in constant time, and a
+ * timestamp at most MAX_AGE_S from the receiver's clock.
+ */
+function verifyWebhook(secret: string, headers: IncomingHttpHeaders, raw: Buffer, nowS: number): 'ok' | 'bad-signature' | 'stale' {
+  const ts = String(headers['x-ug-timestamp'] ?? '');
+  if (!/^\d{1,12}$/.test(ts)) return 'bad-signature';
+  const want = Buffer.from(`v1=${createHmac('sha256', secret).update(`${ts}.`).update(raw).digest('hex')}`);
+  const got = Buffer.from(String(headers['x-signature'] ?? ''));
+  if (got.length !== want.length || !timingSafeEqual(got, want)) return 'bad-signature';
+  if (Math.abs(nowS - Number(ts)) > MAX_AGE_S) return 'stale';
+  return 'ok';
+}
+
+const nowS = () => Math.floor(Date.now() / 1000);
+
+const readBody = (req: IncomingMessage) => new Promise<Buffer>((res) => {
+  const parts: Buffer[] = [];
+  req.on('data', (c) => parts.push(c));
+  req.on('end', () => res(Buffer.concat(parts)));
+});
+
 /** A webhook receiver that answers 500 for a while, then lets requests hang, then accepts. */
 async function receiver(plan: { fail500: number; hang: number }): Promise<Receiver> {
   const r: Receiver = { url: '', server: undefined as never, accepted: new Map(), failures: { http500: 0, timeouts: 0 }, badSignatures: 0, requests: 0 };
-  const body = (req: IncomingMessage) => new Promise<Buffer>((res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (c) => parts.push(c));
-    req.on('end', () => res(Buffer.concat(parts)));
-  });
   r.server = createServer(async (req, res) => {
-    const raw = await body(req);
+    const raw = await readBody(req);
     const n = ++r.requests;
-    if (req.headers['x-signature'] !== signBody(SECRET, raw)) r.badSignatures++;
+    if (verifyWebhook(SECRET, req.headers, raw, nowS()) !== 'ok') r.badSignatures++;
     if (n <= plan.fail500) {
       r.failures.http500++;
       return res.writeHead(500).end('down for maintenance');
@@ -88,7 +111,7 @@ describe('delivery through the outbox', () => {
 
     const a = env.analytics({ analytics: { delivery: {
       webhookUrl: hook.url, webhookSecret: SECRET, webhookTimeoutMs: 300, mqtt: true, mqttUrl: gw.mqttUrl, mqttUsername: 'analytics', mqttPassword: secret,
-      retryMinMs: 20, retryMaxMs: 200, deadlineMs: 60_000,
+      retryMinMs: 20, retryMaxMs: 200, deadlineMs: 60_000, sensitiveToAutomated: true,
     } } });
     const run = await a.run({ asOfMs: END });
     assert.ok(run.fired >= 5, `expected triggers, got ${run.fired}`);
@@ -98,7 +121,7 @@ describe('delivery through the outbox', () => {
     await until(() => a.state.outboxDepth() === 0, 10_000, 'an empty outbox');
 
     assert.ok(hook.failures.http500 === 12 && hook.failures.timeouts === 6, `the receiver must have failed first: ${JSON.stringify(hook.failures)}`);
-    assert.equal(hook.badSignatures, 0, 'every request must carry a valid X-Signature');
+    assert.equal(hook.badSignatures, 0, 'every request, retries included, must carry a valid, recent signature');
     for (const t of ids) {
       assert.equal(hook.accepted.get(t.id), 1, `trigger ${t.id} accepted ${hook.accepted.get(t.id)} times`);
       assert.equal(seen.get(t.id), `triggers/${t.category}/${t.ruleId}`);
@@ -115,7 +138,7 @@ describe('delivery through the outbox', () => {
 
   test('a webhook that never recovers is dead-lettered after the deadline', async () => {
     const hook = await receiver({ fail500: 1e9, hang: 0 });
-    const a = env.analytics({ analytics: { delivery: { webhookUrl: hook.url, webhookSecret: SECRET, retryMinMs: 20, retryMaxMs: 100, deadlineMs: 1_000, influx: false } } });
+    const a = env.analytics({ analytics: { delivery: { webhookUrl: hook.url, webhookSecret: SECRET, retryMinMs: 20, retryMaxMs: 100, deadlineMs: 1_000, influx: false, sensitiveToAutomated: true } } });
     await a.open();
     for (const r of a.rules) r.cooldownDays = 0;
     const run = await a.run({ asOfMs: END + 7 * DAY });
@@ -130,6 +153,71 @@ describe('delivery through the outbox', () => {
     hook.server.close();
   });
 });
+
+describe('webhook signatures', () => {
+  test('each delivery is signed with its time: a receiver refuses it replayed with another timestamp, another body, or too late', async () => {
+    const got: Array<{ headers: IncomingHttpHeaders; raw: Buffer; verdict: string }> = [];
+    /** The receiver's clock, moved ahead to see a captured delivery arrive late. */
+    let clockAheadS = 0;
+    const server = createServer(async (req, res) => {
+      const raw = await readBody(req);
+      const verdict = verifyWebhook(SECRET, req.headers, raw, nowS() + clockAheadS);
+      got.push({ headers: req.headers, raw, verdict });
+      res.writeHead(verdict === 'ok' ? 204 : 401).end();
+    });
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/triggers`;
+
+    const t = sampleTrigger();
+    const sink = webhookSink(url, SECRET, 5_000);
+    assert.deepEqual(await sink.deliverTrigger(t), { ok: true });
+    assert.equal(got.length, 1);
+    const [first] = got;
+    assert.equal(first.verdict, 'ok');
+    assert.equal(JSON.parse(first.raw.toString()).id, t.id);
+    assert.match(String(first.headers['x-ug-timestamp']), /^\d{10}$/);
+    assert.match(String(first.headers['x-signature']), /^v1=[0-9a-f]{64}$/);
+
+    // What someone who captured the delivery can send again.
+    const ts = Number(first.headers['x-ug-timestamp']);
+    const replay = async (headers: Record<string, string>, body = first.raw.toString()) => {
+      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      return { status: res.status, verdict: got.at(-1)!.verdict };
+    };
+    const signature = String(first.headers['x-signature']);
+    // As captured, within the window: the signature holds (the receiver de-duplicates on Idempotency-Key).
+    assert.deepEqual(await replay({ 'x-ug-timestamp': String(ts), 'x-signature': signature }), { status: 204, verdict: 'ok' });
+    // A changed timestamp, a later one to pass the age check or an earlier one, breaks the signature.
+    for (const other of [ts + 1, ts + 3_600, ts - 1]) {
+      assert.deepEqual(await replay({ 'x-ug-timestamp': String(other), 'x-signature': signature }), { status: 401, verdict: 'bad-signature' }, `timestamp ${other}`);
+    }
+    assert.deepEqual(await replay({ 'x-signature': signature }), { status: 401, verdict: 'bad-signature' });
+    const tampered = first.raw.toString().replace(t.offer.target!, 'WM-12');
+    assert.notEqual(tampered, first.raw.toString());
+    assert.deepEqual(await replay({ 'x-ug-timestamp': String(ts), 'x-signature': signature }, tampered), { status: 401, verdict: 'bad-signature' });
+    // The same capture five minutes and a second later: the signature holds, the age does not.
+    clockAheadS = MAX_AGE_S + 1;
+    assert.deepEqual(await replay({ 'x-ug-timestamp': String(ts), 'x-signature': signature }), { status: 401, verdict: 'stale' });
+    // Our own attempts are signed when they are sent, so a retry is never stale; a receiver whose
+    // clock is off by more than the window refuses them all, and its 401 is final for the outbox.
+    assert.deepEqual(await sink.deliverTrigger(t), { ok: false, retry: false, error: 'HTTP 401', retryAfterMs: undefined });
+    assert.equal(got.at(-1)!.verdict, 'stale');
+    clockAheadS = 0;
+    assert.deepEqual(await sink.deliverTrigger(t), { ok: true });
+    server.close();
+  });
+});
+
+function sampleTrigger(): Trigger {
+  const from = new Date(END - 28 * DAY).toISOString();
+  const to = new Date(END).toISOString();
+  return {
+    id: triggerId('washer-overloaded', 1, 'w-sig-1', from, to), ruleId: 'washer-overloaded', ruleVersion: 1, category: 'upsell', purpose: 'marketing',
+    deviceId: 'w-sig-1', kind: 'washer', model: 'WM-7', owner: 'cust-sig-1', offer: { type: 'model-upgrade', target: 'WM-9' },
+    evidence: { summary: '14 of 20 cycles above 7 kg', window: { from, to }, figures: { overload_share: 0.7 }, thresholds: { overload_share: 0.3 } },
+    createdAt: to,
+  };
+}
 
 async function countPoints(e: AnalyticsEnv, m: string): Promise<number> {
   const rows = await e.store.query<Record<string, number>>(`SELECT count("trigger_id") FROM "${m}"`);

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../config/load.ts';
-import { startLocalInflux, type LocalInflux } from '../../scripts/influx-local.ts';
-import { InfluxStore } from '../../gateway/storage/index.ts';
+import { startLocalInflux, type LocalInflux } from '../../test/harness/influx-local.ts';
+import { createInfluxStore, type InfluxStore } from '../../core/influx/index.ts';
 import { CLI } from '../../test/harness/process.ts';
 
 export type { LocalInflux };
@@ -18,7 +18,7 @@ export async function benchInflux(): Promise<LocalInflux & { pid: number }> {
 }
 
 export function storeFor(url: string, database: string): InfluxStore {
-  return new InfluxStore(loadConfig({ env: {}, overrides: { influx: { url, database } } }).influx);
+  return createInfluxStore(loadConfig({ env: {}, overrides: { influx: { url, database } } }).influx);
 }
 
 export async function tempDir(prefix: string): Promise<{ dir: string; remove(): Promise<void> }> {

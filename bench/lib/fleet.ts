@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { DEFAULT_MODELS_PATH } from '../../config/load.ts';
 import { DEFAULT_MIX, planFleet, type Fleet, type SimDevice } from '../../firmware-sim/fleet.ts';
 import { DeviceSim } from '../../firmware-sim/generate.ts';
-import { Registry } from '../../gateway/registry/index.ts';
+import { Registry } from '../../core/registry/index.ts';
 import { loadCatalogue, type Catalogue } from '../../protocol/models.ts';
 import { topics } from '../../protocol/topics.ts';
 

@@ -1,5 +1,5 @@
 import type { MqttClient } from 'mqtt';
-import { InfluxStore } from '../../gateway/storage/index.ts';
+import { type InfluxStore } from '../../core/influx/index.ts';
 import type { LoadDevice } from './fleet.ts';
 import { histogram, percentiles, type Percentiles } from './stats.ts';
 

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import { configDocs, loadConfig } from '../../config/load.ts';
+import { configDocs, loadConfig, maskSecrets } from '../../config/load.ts';
 
 export function configCommand(): Command {
   return new Command('config')
-    .description('print the effective configuration (after file and UG_* overrides), or the settings table')
+    .description('print the effective configuration (after file and UG_* overrides; secrets hidden), or the settings table')
     .option('--docs', 'print the table of every setting, its environment variable and default (Markdown)')
     .action((opts: { docs?: boolean }, c: Command) => {
       if (opts.docs) {
@@ -11,7 +11,6 @@ export function configCommand(): Command {
         return;
       }
       const cfg = loadConfig({ file: c.optsWithGlobals().config });
-      const shown = { ...cfg, influx: { ...cfg.influx, password: cfg.influx.password ? '(set)' : undefined }, cluster: { ...cfg.cluster, redisUrl: cfg.cluster.redisUrl?.replace(/\/\/[^@/]*@/, '//(credentials hidden)@') } };
-      process.stdout.write(`${JSON.stringify(shown, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(maskSecrets(cfg), null, 2)}\n`);
     });
 }

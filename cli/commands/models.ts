@@ -9,7 +9,7 @@ export function modelsCommand(): Command {
     .option('--kind <kind>', 'only models of this kind')
     .option('--json', 'print a JSON array')
     .action(async (opts: { kind?: string; json?: boolean }, c: Command) => {
-      const { catalogue } = await cliContext(c.optsWithGlobals());
+      const { catalogue } = await cliContext(c.optsWithGlobals(), { readRegistry: false });
       const rows = catalogue.models.filter((m) => !opts.kind || m.kind === opts.kind).map((m) => ({ ...m }));
       printRows(rows, Boolean(opts.json), ['id', 'kind', 'name', 'segment', 'capacity_kg', 'volume_l', 'powertrain', 'successor']);
     });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { close, closed, connect, grantedQos, nextMessage, washerCycle } from '../../test/harness/mqtt.ts';
 import { runCli, startGatewayProcess, type CliResult, type GatewayProcess } from '../../test/harness/process.ts';
 import { processEnv, type ProcessEnv } from '../../test/harness/process-env.ts';
+import { failureText } from '../failure.ts';
 
 /** The JSON a command printed, after checking it succeeded. */
 function json<T = any>(r: CliResult): T {
@@ -64,11 +65,11 @@ describe('devices and models from the command line, with the gateway running in 
   it('rotate-secret: the open connection made with the old secret is closed, the old secret refused, the new one accepted', async () => {
     const { id, secret: old } = json(await cli('devices', 'add', 'fr-0001', '--kind', 'fridge', '--model', 'FR-350', '--owner', 'cust-18'));
     const open = await connect(url, id, old);
-    const gone = closed(open);
     const rotated = json(await cli('devices', 'rotate-secret', id));
     assert.equal(rotated.id, id);
     assert.notEqual(rotated.secret, old);
-    await gone;
+    // Awaited once the command is done, so that its start-up on a busy machine does not eat the wait.
+    await closed(open);
     open.end(true);
     await assert.rejects(connect(url, id, old), refused);
     const fresh = await connect(url, id, rotated.secret);
@@ -105,21 +106,64 @@ describe('devices and models from the command line, with the gateway running in 
   });
 
   it('consumers add prints a secret with which the consumer may subscribe to triggers/# and to nothing of devices', async () => {
-    const c = json(await cli('consumers', 'add', 'crm-tool'));
+    const c = json(await cli('consumers', 'add', 'crm-tool', '--purpose', 'marketing,service'));
     assert.equal(c.id, 'crm-tool');
     assert.equal(c.role, 'consumer');
+    assert.deepEqual(c.purposes, ['marketing', 'service']);
     const client = await connect(url, c.id, c.secret);
     assert.deepEqual(await grantedQos(client, ['triggers/#', 'devices/+/telemetry']), [1, 128]);
     await close(client);
   });
 
+  it('a consumer subscribes only to the trigger categories of its purposes; a change of purposes closes its connection', async () => {
+    const m = json(await cli('consumers', 'add', 'mkt-tool', '--purpose', 'marketing'));
+    const sv = json(await cli('consumers', 'add', 'svc-tool', '--purpose', 'service'));
+    const up = json(await cli('consumers', 'add', 'upsell-only', '--purpose', 'marketing', '--category', 'upsell'));
+    const mc = await connect(url, m.id, m.secret);
+    assert.deepEqual(await grantedQos(mc, ['triggers/upsell/#', 'triggers/retention/+', 'triggers/service/#', 'triggers/#', 'triggers/+/recurring-error']), [1, 1, 128, 128, 128]);
+    const sc = await connect(url, sv.id, sv.secret);
+    assert.deepEqual(await grantedQos(sc, ['triggers/service/#', 'triggers/upsell/#', 'triggers/retention/usage-collapse', 'triggers/#']), [1, 128, 128, 128]);
+    await close(sc);
+    const uc = await connect(url, up.id, up.secret);
+    assert.deepEqual(await grantedQos(uc, ['triggers/upsell/washer-overloaded', 'triggers/retention/#']), [1, 128]);
+    await close(uc);
+    const gone = closed(mc);
+    const changed = json(await cli('consumers', 'access', m.id, '--purpose', 'service'));
+    assert.deepEqual(changed.purposes, ['service']);
+    await gone;
+    mc.end(true);
+    const again = await connect(url, m.id, m.secret);
+    assert.deepEqual(await grantedQos(again, ['triggers/upsell/#', 'triggers/service/#']), [128, 1]);
+    await close(again);
+    failure(await cli('consumers', 'add', 'no-purpose'), 2, 'GW_ERR_USAGE', /required option '--purpose <purposes>'/);
+    failure(await cli('consumers', 'add', 'bad-purpose', '--purpose', 'spam'), 1, 'GW_ERR_USAGE', /--purpose: unknown "spam"/);
+  });
+
+  it('devices consent keeps a history of every change with its source and actor', async () => {
+    json(await cli('devices', 'add', 'wm-0005', '--kind', 'washer', '--model', 'WM-8', '--owner', 'cust-23', '--consent', 'service'));
+    json(await cli('devices', 'consent', 'wm-0005', 'marketing,service,analytics'));
+    const withdrawn = json(await cli('devices', 'consent', 'wm-0005', 'none'));
+    assert.deepEqual(withdrawn.consent, []);
+    const history = json<Array<Record<string, any>>>(await cli('devices', 'consent', 'wm-0005', '--history', '--json'));
+    assert.deepEqual(history.map((h) => h.consent), [['service'], ['marketing', 'service', 'analytics'], ['none']]);
+    for (const h of history) {
+      assert.equal(h.source, 'cli');
+      assert.equal(h.owner, 'cust-23');
+      assert.ok(h.actor.length > 0);
+      assert.ok(!Number.isNaN(Date.parse(h.at)));
+    }
+    const table = await cli('devices', 'consent', 'wm-0005', '--history');
+    assert.match(table.stdout.split('\n')[0], /^at\s+consent\s+owner\s+source\s+actor/);
+    failure(await cli('devices', 'consent', 'wm-0005'), 1, 'GW_ERR_USAGE', /missing purposes/);
+    failure(await cli('devices', 'consent', 'nobody', '--history'), 1, 'GW_ERR_DEVICE_UNKNOWN', /no device "nobody"/);
+  });
+
   it('devices remove: the connected device is disconnected and refused from then on', async () => {
     const { id, secret } = json(await cli('devices', 'add', 'wm-0002', '--kind', 'washer', '--model', 'WM-8', '--owner', 'cust-20'));
     const open = await connect(url, id, secret);
-    const gone = closed(open);
     const removed = json(await cli('devices', 'remove', id));
     assert.equal(removed.removed.id, id);
-    await gone;
+    await closed(open);
     open.end(true);
     await assert.rejects(connect(url, id, secret), refused);
     const left = json<Array<{ id: string }>>(await cli('devices', 'list', '--json'));
@@ -156,7 +200,7 @@ describe('devices and models from the command line, with the gateway running in 
     failure(unknownModel, 1, 'GW_ERR_MODEL_UNKNOWN', /"WM-99" is not in the catalogue/);
     failure(wrongKind, 1, 'GW_ERR_MODEL_UNKNOWN', /"WM-8" is a washer, not a fridge/);
     failure(existing, 1, 'GW_ERR_DEVICE_EXISTS', /"wm-0001" is already registered/);
-    failure(badId, 1, 'GW_ERR_USAGE', /"a\/b" is not a valid id/);
+    failure(badId, 1, 'GW_ERR_INVALID_ARGUMENT', /"a\/b" is not a valid device id: expected 1 to 64 letters/);
     failure(noDevice, 1, 'GW_ERR_DEVICE_UNKNOWN', /no device or consumer "nobody"/);
     failure(badConsent, 1, 'GW_ERR_USAGE', /--consent: unknown purpose "spam"/);
   });
@@ -177,6 +221,84 @@ describe('devices and models from the command line, with the gateway running in 
     assert.equal(reported(), once, 'not read and reported again at each connection');
     failure(await cli('devices', 'list'), 1, 'GW_ERR_REGISTRY', /is not valid JSON/);
     await writeFile(path, good);
+  });
+});
+
+describe('the registry at the command line: ids and owners checked up front, a broken file repaired', () => {
+  let p: ProcessEnv;
+  const cli = (...args: string[]) => runCli(args, p.env);
+  const add = (id: string, owner: string) => cli('devices', 'add', '--kind', 'washer', '--model', 'WM-8', '--owner', owner, '--', id);
+  before(async () => { p = await processEnv(); });
+  after(async () => { await p.cleanup(); });
+
+  it('an owner that is not a pseudonymous id, or an id that breaks the rule, is refused before anything is written; the registry stays usable', async () => {
+    const first = json(await add('wm-1', 'cust-1'));
+    const path = join(p.dir, 'registry.json');
+    const before = await readFile(path, 'utf8');
+    const owners = await Promise.all([add('wm-2', 'John Smith, 1 Main St'), add('wm-2', 'o'.repeat(129)), cli('devices', 'set-owner', 'wm-1', 'John Smith, 1 Main St')]);
+    for (const r of owners) failure(r, 1, 'GW_ERR_INVALID_ARGUMENT', /owner "(John Smith, 1 Main St|o{70,}…)" is refused: expected a pseudonymous customer id/);
+    const ids = await Promise.all([
+      add('.', 'cust-2'), add('..', 'cust-2'), add('-x', 'cust-2'), add('', 'cust-2'), add('a\nb', 'cust-2'),
+      cli('devices', 'rotate-secret', '..'), cli('devices', 'consent', '--', '-x', 'service'), cli('devices', 'set-owner', '.', 'cust-3'),
+      cli('consumers', 'add', '..', '--purpose', 'marketing'), cli('consumers', 'rotate-secret', '--', '-x'), cli('devices', 'remove', '..'), cli('deadletter', 'list', '--device', '..'),
+    ]);
+    for (const r of ids) {
+      failure(r, 1, 'GW_ERR_INVALID_ARGUMENT', /^error GW_ERR_INVALID_ARGUMENT: "(\.|\.\.|-x|a\\nb|)" is not a valid (device |consumer )?id: expected 1 to 64 letters, digits, ".", "_" or "-", not starting with "-" and not dots only$/m);
+      assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+    }
+    assert.equal(await readFile(path, 'utf8'), before, 'the registry file was not touched');
+    const listed = json<Array<{ id: string; owner: string }>>(await cli('devices', 'list', '--json'));
+    assert.deepEqual(listed.map((d) => [d.id, d.owner]), [['wm-1', 'cust-1']]);
+    assert.notEqual(json(await cli('devices', 'rotate-secret', 'wm-1')).secret, first.secret);
+    assert.equal(json(await cli('devices', 'remove', 'wm-1')).removed.id, 'wm-1');
+  });
+
+  it('a registry broken on disk: list and rotate-secret name the bad entries and the repair, set-owner repairs them one by one, then the secret is revoked', async () => {
+    json(await add('wm-good', 'cust-g'));
+    json(await add('wm-bad', 'cust-b'));
+    json(await add('wm-bad2', 'cust-c'));
+    const path = join(p.dir, 'registry.json');
+    const doc = JSON.parse(await readFile(path, 'utf8'));
+    const at = (id: string) => doc.entries.findIndex((e: { id: string }) => e.id === id);
+    // As a version without the owner check, or an edit by hand, left them.
+    doc.entries[at('wm-bad')].owner = 'John Smith, 1 Main St';
+    doc.entries[at('wm-bad2')].owner = 'Jane Doe';
+    await writeFile(path, JSON.stringify(doc, null, 2));
+    const entry = (id: string) => new RegExp(`entries\\[${at(id)}\\] \\(id "${id}"\\) owner: expected a pseudonymous customer id`);
+    const [list, rotate] = await Promise.all([cli('devices', 'list'), cli('devices', 'rotate-secret', 'wm-good')]);
+    for (const r of [list, rotate]) {
+      failure(r, 1, 'GW_ERR_REGISTRY', entry('wm-bad'));
+      assert.match(r.stderr, entry('wm-bad2'));
+      assert.match(r.stderr, /`usage-gateway devices set-owner <id> <owner>`/);
+    }
+    assert.match(rotate.stderr, /the gateway does not load it while it does, so this change would not take effect; nothing was written/);
+
+    const first = await cli('devices', 'set-owner', 'wm-bad', 'cust-b2');
+    assert.equal(json(first).owner, 'cust-b2');
+    assert.match(first.stderr, /^warning GW_ERR_REGISTRY: the change was written, but registry .* is invalid:\n/);
+    assert.match(first.stderr, entry('wm-bad2'));
+    assert.doesNotMatch(first.stderr, /id "wm-bad"\)/, 'the repaired entry is not listed any more');
+    failure(await cli('devices', 'rotate-secret', 'wm-good'), 1, 'GW_ERR_REGISTRY', entry('wm-bad2'));
+    const second = await cli('devices', 'set-owner', 'wm-bad2', 'cust-c2');
+    assert.equal(json(second).owner, 'cust-c2');
+    assert.equal(second.stderr, '', 'nothing left to repair');
+
+    const rotated = json(await cli('devices', 'rotate-secret', 'wm-good'));
+    assert.equal(rotated.id, 'wm-good');
+    const listed = json<Array<{ id: string; owner: string }>>(await cli('devices', 'list', '--json'));
+    assert.deepEqual(listed.map((d) => [d.id, d.owner]).sort(), [['wm-bad', 'cust-b2'], ['wm-bad2', 'cust-c2'], ['wm-good', 'cust-g']]);
+  });
+
+  it('an unforeseen failure is one coded line, never a stack trace', async () => {
+    const file = join(p.dir, 'not-a-folder');
+    await writeFile(file, 'x');
+    const r = await runCli(['deadletter', 'list'], { ...p.env, UG_DEADLETTER_DIR: file });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^error GW_ERR_[A-Z_]+: .*ENOTDIR/);
+    assert.doesNotMatch(r.stderr, /^\s+at /m);
+    assert.equal(failureText(new Error('the disk is on fire')), 'error GW_ERR_INTERNAL: unexpected failure: the disk is on fire\n');
+    assert.equal(failureText(Object.assign(new Error('open failed'), { code: 'EACCES' })), 'error GW_ERR_INTERNAL: unexpected failure: open failed (EACCES)\n');
+    assert.equal(failureText('thrown string'), 'error GW_ERR_INTERNAL: unexpected failure: thrown string\n');
   });
 });
 

@@ -1,5 +1,5 @@
 import { access } from 'node:fs/promises';
-import type { Registry } from '../../gateway/registry/index.ts';
+import type { Registry } from '../../core/registry/index.ts';
 import type { Catalogue } from '../../protocol/models.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
 import { planFleet, type Fleet, type Mix, type PlanOptions } from '../fleet.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SimClock } from '../clock.ts';
-import { liveStart } from '../commands/common.ts';
+import { liveStart } from '../options.ts';
 import { time } from '../options.ts';
 
 const H = 3_600_000;
@@ -27,8 +27,12 @@ describe('simulated clock', () => {
     assert.equal(time('--until', 'now-14d', 0, T0), T0 - 14 * 24 * H);
     assert.equal(time('--until', '2026-01-15', 0, T0), Date.UTC(2026, 0, 15));
     assert.equal(time('--until', undefined, 42, T0), 42);
-    assert.throws(() => time('--until', 'yesterday', 0, T0), (e: Error & { code?: string }) => e.code === 'GW_ERR_USAGE' && /--until must be a time/.test(e.message));
-    assert.throws(() => time('--since', 'now+1h', 0, T0), /--since must be a time/);
+    assert.throws(() => time('--until', 'yesterday', 0, T0), (e: Error & { code?: string }) => e.code === 'GW_ERR_USAGE' && /--until: "yesterday" is not a time/.test(e.message));
+    assert.throws(() => time('--since', 'now+1h', 0, T0), /--since: "now\+1h" is not a time/);
+    // Impossible dates are refused, not rolled over into the next month.
+    assert.equal(time('--until', '2024-02-29T06:00:00+01:00', 0, T0), Date.UTC(2024, 1, 29, 5));
+    assert.throws(() => time('--until', '2026-02-30', 0, T0), /--until: "2026-02-30" is not a time .*February 2026 has 28 days, there is no day 30/);
+    assert.throws(() => time('--until', '2026-04-31T10:00:00Z', 0, T0), /April 2026 has 30 days, there is no day 31/);
   });
 
   it('starts a compressed live clock far enough back to reach now at the end of the run', () => {

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ptyPair, startBridgeProcess, type BridgeProcess, type PtyPair } from '../../gateway/serial/test/pty.ts';
+import { ptyPair, startBridgeProcess, type BridgeProcess, type PtyPair } from '../../test/harness/pty.ts';
 import { startTestGateway, type TestGateway } from '../../test/harness/gateway.ts';
 import { runCli } from '../../test/harness/process.ts';
 import { dayFloor } from '../fleet.ts';
@@ -46,17 +46,22 @@ describe('`sim serial` on one end of a pty pair, the serial bridge on the other'
       cleanups.push(() => bridge.kill());
 
       const now = Date.now();
-      const since = new Date(now - c.hoursBack * 3_600_000).toISOString();
       const epoch = new Date(dayFloor(now)).toISOString().slice(0, 10);
+      // The same readings, computed here from the same pure generation. The window starts far
+      // enough back to hold `count` readings before now, whatever the time of day: with fewer,
+      // the simulated clock would reach now and wait for trips in real time.
+      const persona = c.flags.includes('--persona') ? c.flags[c.flags.indexOf('--persona') + 1] : undefined;
+      const fleet = benchFleet({ id: dev.id, kind: c.kind, model: dev.model, persona, seed: 5, epochMs: Date.parse(epoch), catalogue });
+      const window = (hours: number) => [...new DeviceSim(fleet, fleet.devices[0], catalogue).readings(Date.parse(new Date(now - hours * 3_600_000).toISOString()), now + DAY)].slice(0, c.count);
+      let hoursBack = c.hoursBack;
+      while (!(window(hoursBack).length === c.count && window(hoursBack)[c.count - 1].timeMs <= now) && hoursBack < 24 * 28) hoursBack += 24;
+      const since = new Date(now - hoursBack * 3_600_000).toISOString();
+      const expected = window(hoursBack);
       const sim = await runCli(['sim', 'serial', '--port', pair.b, '--device', dev.id, ...c.flags, '--seed', '5', '--epoch', epoch,
         '--since', since, '--speed', String(c.speed), '--count', String(c.count), '--format', c.format, '--rate', '200', '--quiet'], env);
       assert.equal(sim.code, 0, sim.stderr);
       assert.match(sim.stdout, new RegExp(`^wrote ${c.count} lines \\(`), sim.stdout);
 
-      // The same readings, computed here from the same pure generation.
-      const persona = c.flags.includes('--persona') ? c.flags[c.flags.indexOf('--persona') + 1] : undefined;
-      const fleet = benchFleet({ id: dev.id, kind: c.kind, model: dev.model, persona, seed: 5, epochMs: Date.parse(epoch), catalogue });
-      const expected = [...new DeviceSim(fleet, fleet.devices[0], catalogue).readings(Date.parse(since), now + DAY)].slice(0, c.count);
       assert.equal(expected.length, c.count, 'enough readings in the window');
       assert.ok(expected[c.count - 1].timeMs <= now, 'all of them before now, so the simulated clock reached them');
       const telemetry = expected.filter((r) => r.channel === 'telemetry');

@@ -1,9 +1,9 @@
-import { parseDeviceTopic, topics, TRIGGER_CATEGORIES } from '../../protocol/topics.ts';
+import { parseDeviceTopic, topics, TRIGGER_CATEGORIES, type TriggerCategory } from '../../protocol/topics.ts';
 
 /** Who is on the other end of a connection. */
 export type Identity =
   | { role: 'device'; id: string; kind: string; model: string }
-  | { role: 'consumer'; id: string }
+  | { role: 'consumer'; id: string; categories: readonly TriggerCategory[] }
   | { role: 'analytics'; id: string }
   | { role: 'anonymous'; id: string };
 
@@ -15,9 +15,10 @@ export type PublishDecision =
 const RESERVED_PREFIXES = ['devices/', 'triggers/', '$'];
 
 /**
- * Topic rules of DESIGN.md §2: a device publishes only under its own devices/{id}/ (retain
+ * Topic rules of docs/device-protocol.md (Topics): a device publishes only under its own devices/{id}/ (retain
  * only on status) and subscribes only to its own rejected and commands/#; consumers subscribe
- * to triggers/… and nothing that carries telemetry; anonymous clients (when enabled) have the
+ * to triggers/{category}/… of the categories their purposes allow and nothing that carries
+ * telemetry; anonymous clients (when enabled) have the
  * topic space outside devices/, triggers/ and $SYS to themselves.
  */
 export function authorizePublish(who: Identity, topic: string, retain: boolean, payload: Buffer): PublishDecision {
@@ -46,18 +47,44 @@ export function authorizePublish(who: Identity, topic: string, retain: boolean, 
   return { ok: false, reason: `${topic}: devices publish on telemetry, events or status only` };
 }
 
+/**
+ * Whether a filter under triggers/ reaches only categories a consumer may receive: its second
+ * level names one of them (`triggers/upsell/#`), or is a wildcard while the consumer may receive
+ * every category (`triggers/#`, `triggers/+/x`). A filter that would reach another purpose's
+ * triggers is refused at SUBSCRIBE, not silently narrowed.
+ */
+function triggerFilterAllowed(categories: readonly TriggerCategory[], filter: string): boolean {
+  const [root, category] = filter.split('/');
+  if (root !== 'triggers') return false;
+  if (category === undefined || category === '#' || category === '+') return TRIGGER_CATEGORIES.every((c) => categories.includes(c));
+  return (categories as readonly string[]).includes(category);
+}
+
 export function authorizeSubscribe(who: Identity, filter: string): boolean {
   if (who.role === 'anonymous') return !RESERVED_PREFIXES.some((p) => filter.startsWith(p)) || filter.startsWith('$SYS/');
-  if (who.role === 'consumer' || who.role === 'analytics') return filter.startsWith('triggers/');
+  if (who.role === 'consumer') return triggerFilterAllowed(who.categories, filter);
+  if (who.role === 'analytics') return filter.startsWith('triggers/');
   const own = `devices/${who.id}/`;
   if (filter === topics.rejected(who.id)) return true;
   // Wildcards are allowed only below the device's own commands/ level.
   return filter.startsWith(`${own}commands/`) || filter === `${own}commands`;
 }
 
+/**
+ * The only $SYS topics an anonymous client receives: the broker's heartbeat and birth, which
+ * carry its own id. Aedes also announces on $SYS every client that connects or disconnects
+ * and every SUBSCRIBE and UNSUBSCRIBE (client ids and filters, so device ids); it cannot stop
+ * doing so, since instances of a cluster learn of a client's takeover from those messages.
+ */
+const SYS_FOR_ANONYMOUS = /^\$SYS\/[^/]+\/(heartbeat|birth)$/;
+
 /** Defence in depth: what may be delivered to whom, whatever it subscribed to. */
 export function authorizeForward(who: Identity, topic: string): boolean {
-  if (who.role === 'anonymous') return !topic.startsWith('devices/') && !topic.startsWith('triggers/');
-  if (who.role === 'consumer' || who.role === 'analytics') return topic.startsWith('triggers/');
+  if (who.role === 'anonymous') {
+    if (topic.startsWith('$')) return SYS_FOR_ANONYMOUS.test(topic);
+    return !topic.startsWith('devices/') && !topic.startsWith('triggers/');
+  }
+  if (who.role === 'consumer') return topic.startsWith('triggers/') && (who.categories as readonly string[]).includes(topic.split('/')[1]);
+  if (who.role === 'analytics') return topic.startsWith('triggers/');
   return topic.startsWith(`devices/${who.id}/`);
 }

@@ -9,13 +9,19 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../../config/load.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
+import { consumerCategories } from '../../protocol/registry.ts';
 import { topics } from '../../protocol/topics.ts';
 import type { Ingest, RejectionNotice } from '../ingest/index.ts';
 import type { Metrics } from '../metrics/index.ts';
-import type { Registry } from '../registry/index.ts';
+import type { Registry } from '../../core/registry/index.ts';
 import { authorizeForward, authorizePublish, authorizeSubscribe, type Identity } from './acl.ts';
+import { addressKey } from './address.ts';
 import { ClusterLink } from './cluster.ts';
+import { connectionLimits, DescriptorBudget, openFileLimit, type ConnectionLimits } from './file-limit.ts';
 import { FrameGuard } from './frame-guard.ts';
+import { LogGate, printable } from './log-gate.ts';
+import { LoginThrottle } from './login-throttle.ts';
+import { SubscriptionLedger, type SubscriptionStore } from './subscriptions.ts';
 
 export interface BrokerOptions {
   config: Readonly<ResolvedConfig>;
@@ -75,17 +81,30 @@ export class Broker {
   private accepting = true;
   /** Cluster mode: routing and sessions through Redis, shared with the other instances. */
   private readonly cluster?: ClusterLink;
+  private readonly subscriptions: SubscriptionLedger;
+  private readonly logins: LoginThrottle;
+  /** Connection caps, as configured or derived from the open-file limit at listen(). */
+  private limits?: ConnectionLimits;
+  private budget?: DescriptorBudget;
+  /** Refusals that a client can repeat at will are logged once per address per interval. */
+  private readonly logGate: LogGate;
 
   constructor(opts: BrokerOptions) {
     this.o = opts;
     const { mqtt, cluster } = opts.config;
     if (cluster.redisUrl) this.cluster = new ClusterLink({ ...cluster, redisUrl: cluster.redisUrl, log: opts.log });
+    this.subscriptions = new SubscriptionLedger(mqtt.maxSubscriptionsPerClient);
+    const { auth } = opts.config;
+    this.logins = new LoginThrottle({ failuresAllowed: auth.loginFailuresAllowed, minMs: auth.loginBackoffMinMs, maxMs: auth.loginBackoffMaxMs });
+    this.logGate = new LogGate(mqtt.logEveryMs);
     // No fixed broker id: Redis keys stored packets by broker id and a counter that restarts at
     // 0, so a restarted instance must not reuse its id.
     this.aedes = new Aedes({
       mq: this.cluster?.mq,
       persistence: this.cluster?.persistence,
-      connectTimeout: mqtt.connectTimeoutMs,
+      // The broker's own connect guard (handle()) closes connections that have not logged in by
+      // mqtt.connectTimeoutMs; Aedes' timer, which stops at CONNECT, stays as a backstop.
+      connectTimeout: mqtt.connectTimeoutMs + 1_000,
       keepaliveLimit: mqtt.keepaliveLimitS,
       drainTimeout: mqtt.drainTimeoutMs,
       maxClientsIdLength: 64,
@@ -101,10 +120,46 @@ export class Broker {
     aedes.preConnect = (client, packet, cb) => {
       // [MQTT-3.1.3-8] an empty client id with a persistent session is refused with 0x02
       if (!packet.clientId && !packet.clean) this.emptyIdPersistent.add(client);
-      cb(null, this.accepting);
+      // A malformed CONNECT closes the connection [MQTT-3.1.4-1]. These two rules the packet
+      // parser (mqtt-packet) does not check: Aedes would store a QoS 3 will, and take a
+      // password without a user name for an anonymous login.
+      const malformed = (packet.will?.qos ?? 0) > 2 ? 'will QoS 3 [MQTT-3.1.2-14]'
+        : packet.password !== undefined && packet.username === undefined ? 'password without user name [MQTT-3.1.2-22]'
+          : undefined;
+      if (malformed) {
+        metrics.connectionsRefused.inc({ reason: 'protocol-error' });
+        this.gatedLog(client, 'protocol-error', 'info', { clientId: printable(packet.clientId ?? ''), reason: malformed, code: 'GW_ERR_PROTOCOL' }, 'connection closed: the CONNECT breaks MQTT 3.1.1');
+        return cb(new Error(malformed), false); // closes the connection, no CONNACK
+      }
+      if (!this.accepting) {
+        metrics.connectionsRefused.inc({ reason: 'shutting-down' });
+        return cb(new Error('the gateway is shutting down'), false); // closes the connection
+      }
+      cb(null, true);
     };
 
+    // Neither the password nor a username that names no registered identity is ever logged:
+    // a device that swaps the two fields would otherwise write its secret to the log.
     aedes.authenticate = (client, username, password, cb) => {
+      const address = addressKey(this.addressOf(client));
+      const throttled = this.logins.blockedFor(address);
+      if (throttled > 0) {
+        // Refused before any secret is checked: a flood of guesses costs a map lookup each.
+        metrics.authFailures.inc({ reason: 'throttled' });
+        this.gatedLog(client, 'login', 'warn', { throttledForMs: throttled, failures: this.logins.failures(address), code: 'GW_ERR_LOGIN_THROTTLED' }, 'connection refused: too many failed logins from this address');
+        return cb(authError('too many failed logins from this address', 3) as never, false);
+      }
+      const failed = (reason: 'no-credentials' | 'bad-credentials') => {
+        metrics.authFailures.inc({ reason });
+        const backoff = this.logins.failed(address);
+        const known = !!username && registry.get(username) !== undefined;
+        this.gatedLog(client, 'login', 'info', {
+          ...(known ? { username } : { usernameLength: username?.length ?? 0 }),
+          failures: this.logins.failures(address),
+          ...(backoff > 0 ? { throttledForMs: backoff } : {}),
+          code: 'GW_ERR_AUTH_FAILED',
+        }, reason === 'no-credentials' ? 'connection refused: no credentials' : 'connection refused: unknown identity or wrong secret');
+      };
       if (this.emptyIdPersistent.has(client)) {
         metrics.authFailures.inc({ reason: 'client-id' });
         return cb(authError('empty client id with a persistent session', 2) as never, false);
@@ -114,25 +169,24 @@ export class Broker {
           this.identities.set(client, { role: 'anonymous', id: client.id });
           return cb(null, true);
         }
-        metrics.authFailures.inc({ reason: 'no-credentials' });
+        failed('no-credentials');
         return cb(authError('username and password are required', 4) as never, false);
       }
       registry.authenticate(username, password ?? Buffer.alloc(0)).then((entry) => {
         if (!entry) {
-          metrics.authFailures.inc({ reason: 'bad-credentials' });
-          log.info({ username, clientId: client.id, code: 'GW_ERR_AUTH_FAILED' }, 'connection refused: unknown identity or wrong secret');
+          failed('bad-credentials');
           return cb(authError('bad user name or password', 4) as never, false);
         }
         const idOk = entry.role === 'device' ? client.id === entry.id : client.id === entry.id || client.id.startsWith(`${entry.id}:`);
         if (!idOk) {
           metrics.authFailures.inc({ reason: 'client-id' });
-          log.info({ username, clientId: client.id, code: 'GW_ERR_CLIENT_ID' }, 'connection refused: client id does not match the username');
+          this.gatedLog(client, 'login', 'info', { username, code: 'GW_ERR_CLIENT_ID' }, 'connection refused: client id does not match the username');
           return cb(authError('client id must equal the device id', 2) as never, false);
         }
         this.authenticatedWith.set(client, entry.secretHash);
         this.identities.set(client, entry.role === 'device'
           ? { role: 'device', id: entry.id, kind: entry.kind, model: entry.model }
-          : { role: entry.role, id: entry.id });
+          : entry.role === 'consumer' ? { role: 'consumer', id: entry.id, categories: consumerCategories(entry) } : { role: entry.role, id: entry.id });
         cb(null, true);
       }, (err) => {
         log.error({ err }, 'authentication failed on an internal error');
@@ -146,7 +200,7 @@ export class Broker {
       const decision = authorizePublish(who, packet.topic, packet.retain, packet.payload as Buffer);
       if (!decision.ok) {
         metrics.authzRefusals.inc({ action: 'publish', role: who.role });
-        log.info({ clientId: client.id, topic: packet.topic, reason: decision.reason, code: 'GW_ERR_NOT_AUTHORIZED' }, 'publish refused; closing the connection');
+        this.gatedLog(client, 'publish-refused', 'info', { topic: printable(packet.topic, 256), reason: printable(decision.reason, 512), code: 'GW_ERR_NOT_AUTHORIZED' }, 'publish refused; closing the connection');
         return cb(new Error(decision.reason));
       }
       if (!decision.reading || who.role !== 'device') return cb(null);
@@ -159,13 +213,23 @@ export class Broker {
         });
     };
 
+    // Answers synchronously: the subscription ledger relies on every filter of a packet being
+    // decided in the loop in which Aedes authorizes them (subscriptions.ts).
     aedes.authorizeSubscribe = (client, sub, cb) => {
       const who = this.identities.get(client);
-      if (who && authorizeSubscribe(who, sub.topic)) return cb(null, sub);
-      metrics.authzRefusals.inc({ action: 'subscribe', role: who?.role ?? 'unknown' });
-      log.info({ clientId: client.id, topic: sub.topic, code: 'GW_ERR_NOT_AUTHORIZED' }, 'subscription refused');
-      cb(null, null); // SUBACK 0x80 for this filter; the connection stays
+      if (!who || !authorizeSubscribe(who, sub.topic)) {
+        metrics.authzRefusals.inc({ action: 'subscribe', role: who?.role ?? 'unknown' });
+        this.gatedLog(client, 'subscribe-refused', 'info', { topic: printable(sub.topic, 256), code: 'GW_ERR_NOT_AUTHORIZED' }, 'subscription refused');
+        return cb(null, null); // SUBACK 0x80 for this filter; the connection stays
+      }
+      if (!this.subscriptions.admit(client, sub)) {
+        metrics.subscribeLimitRefusals.inc({ limit: 'subscriptions-per-client' });
+        this.gatedLog(client, 'subscribe-limit', 'warn', { topic: printable(sub.topic, 256), limit: o.config.mqtt.maxSubscriptionsPerClient, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, 'subscription refused: the client holds as many subscriptions as it may (mqtt.maxSubscriptionsPerClient)');
+        return cb(null, null);
+      }
+      cb(null, sub);
     };
+    aedes.on('unsubscribe', (topics, client) => this.subscriptions.release(client, topics));
 
     aedes.authorizeForward = (client, packet) => {
       const who = this.identities.get(client);
@@ -189,14 +253,31 @@ export class Broker {
     // Only a persistence that can fail (Redis) emits this (not in Aedes' typings); unheard, it would end the process.
     (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err, code: this.cluster ? 'GW_ERR_REDIS_UNAVAILABLE' : undefined }, 'broker persistence error'));
 
-    // A device removed from the registry, or whose secret was rotated, is disconnected.
+    // A device removed from the registry, or whose secret was rotated, is disconnected; so is
+    // a consumer whose purposes changed (its subscriptions were granted under the old ones).
     registry.onChange(() => {
       for (const client of Object.values((aedes as unknown as { clients: Record<string, Client> }).clients)) {
         const who = this.identities.get(client);
         if (!who || who.role === 'anonymous') continue;
-        if (registry.get(who.id)?.secretHash !== this.authenticatedWith.get(client)) client.close();
+        const entry = registry.get(who.id);
+        if (entry?.secretHash !== this.authenticatedWith.get(client)) client.close();
+        else if (who.role === 'consumer' && entry?.role === 'consumer' && consumerCategories(entry).join() !== who.categories.join()) client.close();
       }
     });
+  }
+
+  /** The remote address a client connected from ('local' for in-process connections). */
+  private addressOf(client: Client | undefined): string {
+    return (client?.conn as FrameGuard | undefined)?.remoteAddress ?? 'local';
+  }
+
+  /** Logs at most once per address, per kind of event, per mqtt.logEveryMs; says how many went unlogged. */
+  private gatedLog(client: Client | string | undefined, kind: string, level: 'info' | 'warn', fields: Record<string, unknown>, msg: string): void {
+    const remoteAddress = typeof client === 'string' ? client : this.addressOf(client);
+    const unlogged = this.logGate.pass(`${kind} ${addressKey(remoteAddress)}`);
+    if (unlogged === undefined) return;
+    const clientId = typeof client === 'object' && client.id ? printable(client.id) : undefined;
+    this.o.log[level]({ clientId, remoteAddress, ...fields, ...(unlogged > 0 ? { unloggedBefore: unlogged } : {}) }, msg);
   }
 
   /** Tells a device why (part of) a message was refused. */
@@ -204,43 +285,93 @@ export class Broker {
     this.aedes.publish({ cmd: 'publish', topic: topics.rejected(deviceId), payload: Buffer.from(JSON.stringify(notice)), qos: 1, retain: false, dup: false }, () => {});
   }
 
-  /** Feeds one connection (any duplex stream) to the broker, with the packet-size guard. */
+  /** Feeds one connection (any duplex stream) to the broker, through the frame guard and the connect guard. */
   handle(conn: Duplex, remoteAddress = 'local'): void {
-    const max = this.o.config.mqtt.maxPayloadBytes + PACKET_OVERHEAD;
-    const guarded = new FrameGuard(conn, max, (announced) => {
-      this.o.metrics.packetsTooLarge.inc();
-      const client = (guarded as unknown as { client?: Client }).client;
-      this.o.log.warn({ clientId: client?.id, remoteAddress, announced, limit: max, code: 'GW_ERR_PACKET_TOO_LARGE' }, 'packet over the size limit; connection closed before reading it');
-      const who = client ? this.identities.get(client) : undefined;
-      if (who?.role === 'device') {
-        this.notify(who.id, {
-          code: 'GW_ERR_PACKET_TOO_LARGE', topic: '', accepted: 0, refused: 1, time: new Date().toISOString(),
-          errors: [{ code: 'GW_ERR_PACKET_TOO_LARGE', reason: `a packet of ${announced} bytes was announced; at most ${max} are accepted (payload limit ${this.o.config.mqtt.maxPayloadBytes})` }],
-        });
-      }
+    const { maxPayloadBytes, maxFiltersPerSubscribe } = this.o.config.mqtt;
+    const max = maxPayloadBytes + PACKET_OVERHEAD;
+    const clientOf = () => (guarded as unknown as { client?: Client }).client;
+    const guarded = new FrameGuard(conn, {
+      maxPacketBytes: max,
+      maxFiltersPerSubscribe,
+      onTooLarge: (announced) => {
+        this.o.metrics.packetsTooLarge.inc();
+        const client = clientOf();
+        this.gatedLog(client ?? remoteAddress, 'packet-too-large', 'warn', { announced, limit: max, code: 'GW_ERR_PACKET_TOO_LARGE' }, 'packet over the size limit; connection closed before reading it');
+        const who = client ? this.identities.get(client) : undefined;
+        if (who?.role === 'device') {
+          this.notify(who.id, {
+            code: 'GW_ERR_PACKET_TOO_LARGE', topic: '', accepted: 0, refused: 1, time: new Date().toISOString(),
+            errors: [{ code: 'GW_ERR_PACKET_TOO_LARGE', reason: `a packet of ${announced} bytes was announced; at most ${max} are accepted (payload limit ${maxPayloadBytes})` }],
+          });
+        }
+      },
+      onTooManyFilters: (packetBytes) => {
+        this.o.metrics.subscribeLimitRefusals.inc({ limit: 'filters-per-subscribe' });
+        this.gatedLog(clientOf() ?? remoteAddress, 'subscribe-limit', 'warn', { packetBytes, limit: maxFiltersPerSubscribe, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, `SUBSCRIBE with more than ${maxFiltersPerSubscribe} filters (mqtt.maxFiltersPerSubscribe); connection closed before any of it was looked at`);
+      },
     }, remoteAddress);
+    // A connection must be let in within mqtt.connectTimeoutMs of opening, whatever it sends
+    // meanwhile (nothing, half a CONNECT, a CONNECT whose login is refused or never ends).
+    const timer = setTimeout(() => {
+      const client = clientOf();
+      if (client?.connected || guarded.destroyed) return;
+      this.o.metrics.connectionsRefused.inc({ reason: 'connect-timeout' });
+      this.gatedLog(client ?? remoteAddress, 'connect-timeout', 'info', { timeoutMs: this.o.config.mqtt.connectTimeoutMs, code: 'GW_ERR_CONNECT_TIMEOUT' }, 'connection closed: not logged in within mqtt.connectTimeoutMs');
+      guarded.destroy();
+    }, this.o.config.mqtt.connectTimeoutMs);
+    timer.unref();
+    guarded.once('close', () => clearTimeout(timer));
     this.aedes.handle(guarded as never);
   }
 
-  /** Per-address and total connection caps, applied before any byte is read. */
+  /** Per-address, total and descriptor caps, applied before any byte is read. */
   private admit(socket: Socket | Duplex, remoteAddress: string): boolean {
-    const { maxConnectionsPerIp, maxConnections } = this.o.config.mqtt;
-    const n = this.perIp.get(remoteAddress) ?? 0;
-    if (!this.accepting || n >= maxConnectionsPerIp || this.connections >= maxConnections) {
-      this.o.metrics.authFailures.inc({ reason: 'too-many-connections' });
-      this.o.log.warn({ remoteAddress, fromAddress: n, total: this.connections, code: 'GW_ERR_TOO_MANY_CONNECTIONS' }, 'connection refused: connection limit');
+    const { maxConnectionsPerIp, maxConnections } = this.limits!;
+    const key = addressKey(remoteAddress);
+    const n = this.perIp.get(key) ?? 0;
+    const refuse = (reason: string, code: string | undefined, msg: string) => {
+      this.o.metrics.connectionsRefused.inc({ reason });
+      this.gatedLog(remoteAddress, reason, 'warn', { fromAddress: n, total: this.connections, code }, msg);
       socket.destroy();
       return false;
-    }
-    this.perIp.set(remoteAddress, n + 1);
+    };
+    if (!this.accepting) return refuse('shutting-down', undefined, 'connection refused: the gateway is shutting down');
+    if (n >= maxConnectionsPerIp) return refuse('per-address-limit', 'GW_ERR_TOO_MANY_CONNECTIONS', `connection refused: ${maxConnectionsPerIp} connections from this address already (mqtt.maxConnectionsPerIp)`);
+    if (this.connections >= maxConnections) return refuse('total-limit', 'GW_ERR_TOO_MANY_CONNECTIONS', `connection refused: ${maxConnections} connections already (mqtt.maxConnections)`);
+    if (this.budget && !this.budget.fits(this.connections)) return refuse('no-file-descriptors', 'GW_ERR_NO_FILE_DESCRIPTORS', `connection refused: it would leave too few of the process's ${this.limits!.openFileLimit} file descriptors`);
+    this.perIp.set(key, n + 1);
     this.connections++;
     socket.once('close', () => {
       this.connections--;
-      const left = (this.perIp.get(remoteAddress) ?? 1) - 1;
-      if (left <= 0) this.perIp.delete(remoteAddress);
-      else this.perIp.set(remoteAddress, left);
+      const left = (this.perIp.get(key) ?? 1) - 1;
+      if (left <= 0) this.perIp.delete(key);
+      else this.perIp.set(key, left);
     });
     return true;
+  }
+
+  /** Errors of a listener after it started (none reaches an unheard 'error' event). */
+  private onListenerError = (err: NodeJS.ErrnoException): void => {
+    if (err.code === 'EMFILE' || err.code === 'ENFILE') {
+      this.o.metrics.connectionsRefused.inc({ reason: 'no-file-descriptors' });
+      const unlogged = this.logGate.pass('listener no-file-descriptors');
+      if (unlogged !== undefined) this.o.log.warn({ code: 'GW_ERR_NO_FILE_DESCRIPTORS', err: err.code, unloggedBefore: unlogged || undefined }, 'a connection could not be accepted: the process has no file descriptor left');
+      return;
+    }
+    this.o.log.error({ err }, 'MQTT listener error');
+  };
+
+  /** Works out the connection caps from the configuration and the open-file limit. */
+  private setLimits(): void {
+    const { mqtt } = this.o.config;
+    const files = openFileLimit();
+    this.limits = connectionLimits(files.limit, mqtt);
+    this.budget = new DescriptorBudget(files.limit);
+    this.budget.sample(0);
+    this.o.log.info({ ...this.limits, openFileLimitFrom: files.source, configured: { maxConnections: mqtt.maxConnections, maxConnectionsPerIp: mqtt.maxConnectionsPerIp } }, 'connection limits');
+    if (this.limits.maxConnections >= files.limit || this.limits.maxConnectionsPerIp >= files.limit) {
+      this.o.log.warn({ ...this.limits }, `mqtt.maxConnections or mqtt.maxConnectionsPerIp is at or above the process's open-file limit (${files.limit}): connections beyond what the descriptors allow are refused (GW_ERR_NO_FILE_DESCRIPTORS); raise the limit (ulimit -n, LimitNOFILE) or lower the caps`);
+    }
   }
 
   private onSocket = (socket: Socket): void => {
@@ -251,14 +382,17 @@ export class Broker {
 
   async listen(): Promise<ListenAddresses> {
     const { mqtt } = this.o.config;
+    this.setLimits();
     await this.cluster?.connect();
     await this.aedes.listen();
+    this.subscriptions.guard((this.aedes as unknown as { persistence: SubscriptionStore }).persistence);
     const listen = (server: NetServer | HttpServer, port: number, key = 'port') =>
       new Promise<number>((resolve, reject) => {
         const fail = (err: NodeJS.ErrnoException) => reject(new UsageGatewayError('GW_ERR_CONFIG', `mqtt.${key}: cannot listen on ${mqtt.host}:${port} (${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': another process has that port' : ''})`));
         server.once('error', fail);
         server.listen(port, mqtt.host, () => {
           server.off('error', fail);
+          server.on('error', this.onListenerError);
           this.servers.push(server);
           resolve((server.address() as AddressInfo).port);
         });
@@ -271,6 +405,7 @@ export class Broker {
     if (mqtt.wsPort !== undefined) {
       const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n'));
       this.wss = new WebSocketServer({ server: http, path: '/mqtt', maxPayload: mqtt.maxPayloadBytes + PACKET_OVERHEAD });
+      this.wss.on('error', () => {}); // re-emitted errors of its HTTP server, which onListenerError reports
       this.wss.on('connection', (ws, req) => {
         const addr = req.socket.remoteAddress ?? 'unknown';
         const stream = createWebSocketStream(ws);

@@ -1,28 +1,50 @@
 import { Duplex } from 'node:stream';
 
+export interface FrameLimits {
+  /** Largest packet (remaining length) let through. */
+  maxPacketBytes: number;
+  /** Most topic filters one SUBSCRIBE may carry. */
+  maxFiltersPerSubscribe: number;
+  /** A packet announced more than maxPacketBytes; the connection is being closed. */
+  onTooLarge(announced: number): void;
+  /** A SUBSCRIBE of `packetBytes` carried more than maxFiltersPerSubscribe filters; the connection is being closed. */
+  onTooManyFilters(packetBytes: number): void;
+}
+
+/** Where the scanner is inside a SUBSCRIBE's body [MQTT-3.8.2, 3.8.3]. */
+interface SubscribeScan {
+  phase: 'id' | 'len' | 'topic' | 'qos';
+  /** Bytes left in the current field. */
+  left: number;
+  topicLen: number;
+  filters: number;
+}
+
 /**
- * Wraps a connection so that an MQTT packet announcing more than `maxPacketBytes` closes the
- * connection as soon as its fixed header is read, before any of its body is buffered: the
- * MQTT parser would otherwise collect the whole packet in memory first. Bytes pass through
- * untouched; only the fixed headers are looked at.
+ * Wraps a connection so that packets a broker should not even buffer close the connection
+ * before they reach the MQTT parser, which would otherwise collect the whole packet in memory
+ * and hand it to Aedes: a packet announcing more than `maxPacketBytes` (closed as soon as its
+ * fixed header is read), and a SUBSCRIBE with more than `maxFiltersPerSubscribe` filters
+ * (closed as soon as the filter over the limit is read). Bytes pass through untouched; only
+ * fixed headers and SUBSCRIBE bodies are looked at, nothing is held back.
  */
 export class FrameGuard extends Duplex {
   readonly remoteAddress?: string;
   private readonly inner: Duplex;
-  private readonly max: number;
-  private readonly onTooLarge: (announced: number) => void;
-  // scanner state: bytes of the current packet body still to skip, or reading a header
+  private readonly limits: FrameLimits;
+  // scanner state: bytes of the current packet body still to pass, or reading a header
   private skip = 0;
   private stage: 'type' | 'length' = 'type';
+  private type = 0;
   private length = 0;
   private multiplier = 1;
+  private subscribe?: SubscribeScan;
   private refused = false;
 
-  constructor(inner: Duplex, maxPacketBytes: number, onTooLarge: (announced: number) => void, remoteAddress?: string) {
+  constructor(inner: Duplex, limits: FrameLimits, remoteAddress?: string) {
     super({ allowHalfOpen: false });
     this.inner = inner;
-    this.max = maxPacketBytes;
-    this.onTooLarge = onTooLarge;
+    this.limits = limits;
     this.remoteAddress = remoteAddress;
     inner.on('data', (chunk: Buffer) => {
       if (!this.scan(chunk)) return;
@@ -33,18 +55,24 @@ export class FrameGuard extends Duplex {
     inner.on('close', () => this.destroy());
   }
 
-  /** False when a packet over the limit was announced (the connection is then closed). */
+  /** False when the chunk holds what closes the connection (it is then not passed on). */
   private scan(chunk: Buffer): boolean {
     if (this.refused) return false;
     let i = 0;
     while (i < chunk.length) {
       if (this.skip > 0) {
+        if (this.subscribe) {
+          i = this.scanSubscribe(chunk, i);
+          if (i < 0) return this.refuse();
+          continue;
+        }
         const n = Math.min(this.skip, chunk.length - i);
         this.skip -= n;
         i += n;
         continue;
       }
       if (this.stage === 'type') {
+        this.type = chunk[i] >> 4;
         this.stage = 'length';
         this.length = 0;
         this.multiplier = 1;
@@ -57,15 +85,53 @@ export class FrameGuard extends Duplex {
       if (b & 0x80 && this.multiplier <= 128 ** 3) continue;
       // [MQTT-2.2.3] the remaining length is complete
       this.stage = 'type';
-      if (this.length > this.max) {
-        this.refused = true;
-        this.onTooLarge(this.length);
-        this.inner.destroy();
-        return false;
+      if (this.length > this.limits.maxPacketBytes) {
+        this.limits.onTooLarge(this.length);
+        return this.refuse();
       }
       this.skip = this.length;
+      // SUBSCRIBE (type 8): a packet identifier, then filters of a length, a string and a QoS byte
+      this.subscribe = this.type === 8 && this.length > 0 ? { phase: 'id', left: 2, topicLen: 0, filters: 0 } : undefined;
     }
     return true;
+  }
+
+  /** Reads SUBSCRIBE body bytes from `i`; the next index, or -1 at a filter over the limit. */
+  private scanSubscribe(chunk: Buffer, i: number): number {
+    const s = this.subscribe!;
+    const start = i;
+    const end = i + Math.min(this.skip, chunk.length - i);
+    while (i < end) {
+      if (s.phase === 'topic') {
+        const n = Math.min(s.left, end - i);
+        i += n;
+        s.left -= n;
+        if (s.left === 0) s.phase = 'qos';
+        continue;
+      }
+      const b = chunk[i++];
+      if (s.phase === 'id') {
+        if (--s.left === 0) Object.assign(s, { phase: 'len', left: 2, topicLen: 0 });
+      } else if (s.phase === 'len') {
+        s.topicLen = (s.topicLen << 8) | b;
+        if (--s.left === 0) Object.assign(s, { phase: s.topicLen > 0 ? 'topic' : 'qos', left: s.topicLen });
+      } else {
+        if (++s.filters > this.limits.maxFiltersPerSubscribe) {
+          this.limits.onTooManyFilters(this.length);
+          return -1;
+        }
+        Object.assign(s, { phase: 'len', left: 2, topicLen: 0 });
+      }
+    }
+    this.skip -= i - start;
+    if (this.skip === 0) this.subscribe = undefined;
+    return i;
+  }
+
+  private refuse(): false {
+    this.refused = true;
+    this.inner.destroy();
+    return false;
   }
 
   override _read(): void {

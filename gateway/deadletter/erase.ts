@@ -1,6 +1,7 @@
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DeadLetter } from './store.ts';
+import { linesForward } from './lines.ts';
+import { MAX_LINE_BYTES, type DeadLetter } from './store.ts';
 
 const FILE_RE = /^\d{4}-\d{2}-\d{2}\.jsonl$/;
 
@@ -26,20 +27,23 @@ export async function eraseDeadLetters(dir: string, deviceId: string): Promise<n
   for (const name of names) {
     const fh = await open(join(dir, name), 'r+');
     try {
-      const buf = await fh.readFile();
-      let start = 0;
-      for (let nl = buf.indexOf(10, start); nl !== -1; start = nl + 1, nl = buf.indexOf(10, start)) {
+      const size = (await fh.stat()).size;
+      let changed = false;
+      // Read forward in chunks; a line is overwritten where it lies, behind the read position.
+      for await (const { start, length, bytes } of linesForward(fh, size, MAX_LINE_BYTES)) {
+        if (bytes === null) continue;
         let e: DeadLetter;
         try {
-          e = JSON.parse(buf.subarray(start, nl).toString('utf8')) as DeadLetter;
+          e = JSON.parse(bytes.toString('utf8')) as DeadLetter;
         } catch {
           continue; // blank (already erased) or torn
         }
         if (!belongsTo(e, deviceId)) continue;
-        await fh.write(Buffer.alloc(nl - start, 0x20), 0, nl - start, start);
+        await fh.write(Buffer.alloc(length, 0x20), 0, length, start);
+        changed = true;
         erased++;
       }
-      await fh.sync();
+      if (changed) await fh.sync();
     } finally {
       await fh.close();
     }

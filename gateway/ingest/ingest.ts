@@ -2,11 +2,11 @@ import type { Logger } from 'pino';
 import type { ErrorCode } from '../../protocol/errors.ts';
 import { decodeReadings, type ReadingError } from '../../protocol/readings.ts';
 import type { ReadingChannel } from '../../protocol/topics.ts';
-import { payloadForStore, type DeadLetterStore } from '../deadletter/index.ts';
+import { MAX_ERRORS_PER_ENTRY, payloadForStore, type DeadLetterStore } from '../deadletter/index.ts';
 import type { Metrics } from '../metrics/index.ts';
-import type { Registry } from '../registry/index.ts';
+import type { Registry } from '../../core/registry/index.ts';
 import type { Spool } from '../spool/index.ts';
-import { readingsToLines } from '../writer/index.ts';
+import { readingsToLines } from '../../core/influx/index.ts';
 
 /** What a device is told on devices/{id}/rejected (docs/device-protocol.md). */
 export interface RejectionNotice {
@@ -17,7 +17,7 @@ export interface RejectionNotice {
   accepted: number;
   refused: number;
   errors: ReadingError[];
-  /** Errors beyond the first 20, not listed. */
+  /** Errors beyond the first MAX_LISTED_ERRORS (20), not listed. */
   moreErrors?: number;
   time: string;
 }
@@ -45,7 +45,8 @@ export interface IngestMessage {
   messageId?: number;
 }
 
-const MAX_LISTED_ERRORS = 20;
+/** A notice lists as many errors as a dead-letter entry keeps, so the two tell the same. */
+const MAX_LISTED_ERRORS = MAX_ERRORS_PER_ENTRY;
 
 /**
  * Decode → validate → spool. Resolves once the message is in the gateway's keeping: the valid
@@ -106,7 +107,7 @@ export class Ingest {
       work.push(this.o.deadletter.add({
         source: 'ingest', code: result.errors[0].code, reason: summarize(result.errors), deviceId: msg.deviceId,
         topic: msg.topic, errors: result.errors, ...payloadForStore(msg.payload),
-      }).then(() => metrics.deadLettered.inc({ source: 'ingest' })));
+      }).then((kept) => { if (kept) metrics.deadLettered.inc({ source: 'ingest' }); }));
       this.notify(msg, result.errors[0].code, result.readings.length, refusedReadings, result.errors);
     }
     await Promise.all(work);
@@ -121,7 +122,7 @@ export class Ingest {
     this.notify(msg, code, 0, 1, list);
     if (!keep) return;
     const entry = this.o.deadletter.add({ source: 'ingest', code, reason, deviceId: msg.deviceId, topic: msg.topic, errors: list, ...payloadForStore(msg.payload) })
-      .then(() => this.o.metrics.deadLettered.inc({ source: 'ingest' }));
+      .then((kept) => { if (kept) this.o.metrics.deadLettered.inc({ source: 'ingest' }); });
     if (durable) await entry;
     else entry.catch((err) => this.o.log.error({ err }, 'cannot write to the dead-letter store'));
   }

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../../protocol/errors.ts';
 import type { ReadingChannel } from '../../protocol/topics.ts';
 import { payloadForStore, type DeadLetterStore } from '../deadletter/index.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 import { LineDecoder, type LineFormat } from './decode.ts';
 import { PortLink } from './port-link.ts';
 import { Publisher } from './publisher.ts';
@@ -58,8 +58,8 @@ export interface BridgeStats {
 }
 
 export interface BridgeEvents {
-  /** A line was refused and dead-lettered (after the dead-letter write). */
-  refused: [code: ErrorCode, reason: string];
+  /** A line was refused, after the dead-letter write; `kept` is false when the store was at its size limit. */
+  refused: [code: ErrorCode, reason: string, kept: boolean];
   /** The gateway acknowledged a reading. */
   acknowledged: [];
   open: [];
@@ -234,9 +234,9 @@ export class SerialBridge extends EventEmitter<BridgeEvents> {
     const p = this.o.deadletter.add({
       source: 'serial', code, reason, deviceId: this.o.deviceId, topic: `serial:${this.o.path}`, ...payloadForStore(bytes),
     }).then(
-      () => {
-        this.s.deadLettered++;
-        this.emit('refused', code, reason);
+      (kept) => {
+        if (kept) this.s.deadLettered++;
+        this.emit('refused', code, reason, kept);
       },
       (err: Error) => this.log.error({ err, code }, 'cannot write to the dead-letter store; the refused line is in this log only'),
     ).finally(() => this.pending.delete(p));

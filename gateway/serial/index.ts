@@ -4,6 +4,4 @@ export { LineDecoder, type DecodedLine, type LineFormat, type LineDecoderOptions
 export { parseKv, applyFieldMap, coerceValues } from './kv.ts';
 export { BoundedLineParser } from './line-parser.ts';
 export { listPorts, type PortInfo } from './list.ts';
-export { simulatedReadings, formatLine, runSimSerial, type SimSerialOptions, type SimSerialResult } from './sim-serial.ts';
-export { serialCommand } from './cli.ts';
 export { registerSerialMetrics } from './metrics.ts';

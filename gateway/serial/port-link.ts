@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { SerialPort } from 'serialport';
-import type { Logger } from '../log.ts';
-import { backoffDelay } from './backoff.ts';
+import type { Logger } from '../../core/log.ts';
+import { backoffMs } from '../../core/retry.ts';
 import { BoundedLineParser } from './line-parser.ts';
 
 export interface PortLinkOptions {
@@ -140,7 +140,7 @@ export class PortLink extends EventEmitter<PortLinkEvents> {
     let delayMs = this.o.reconnect.minMs;
     if (!afterLoss) {
       const attempt = ++this.attempt;
-      delayMs = backoffDelay(attempt - 1, this.o.reconnect.minMs, this.o.reconnect.maxMs);
+      delayMs = backoffMs(attempt - 1, this.o.reconnect);
       this.emit('retry', err, attempt, delayMs);
     }
     this.timer = setTimeout(() => {

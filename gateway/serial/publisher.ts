@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import mqtt, { MqttClient, type IClientOptions } from 'mqtt';
 import { topics, type ReadingChannel } from '../../protocol/topics.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 
 export interface PublisherOptions {
   deviceId: string;

@@ -1,4 +1,4 @@
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 
 /**
  * Logs a kind of event at most once per interval, with how many were held back since the

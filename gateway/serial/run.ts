@@ -4,7 +4,7 @@ import type { ResolvedConfig } from '../../config/load.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
 import { DeadLetterStore } from '../deadletter/index.ts';
 import type { Gateway } from '../gateway.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 import { SerialBridge, type BridgeOptions, type BridgeStats } from './bridge.ts';
 import { duplexPair } from './duplex-pair.ts';
 import { registerSerialMetrics } from './metrics.ts';
@@ -40,6 +40,8 @@ export interface BridgeSetOptions {
   logEveryMs?: number;
   /** Called for each line dead-lettered (the gateway counts them by source). */
   onDeadLetter?: () => void;
+  /** Called for each refused line the dead-letter store could not keep (at its size limit). */
+  onDeadLetterRefused?: () => void;
 }
 
 /** Several ports at once, one bridge each, sharing a dead-letter store. */
@@ -53,12 +55,13 @@ export class BridgeSet {
       if (paths.has(s.path)) throw new UsageGatewayError('GW_ERR_CONFIG', `serial port ${s.path} is configured twice`);
       paths.add(s.path);
     }
-    this.deadletter = new DeadLetterStore(opts.deadletterDir, opts.deadletterMaxBytes);
+    this.deadletter = new DeadLetterStore(opts.deadletterDir, opts.deadletterMaxBytes, { log: opts.log, onRefused: opts.onDeadLetterRefused });
     this.bridges = specs.map((s) => new SerialBridge({
       ...s, mqttUrl: opts.mqttUrl, connectStream: opts.connectStream, deadletter: this.deadletter,
       log: opts.log, logEveryMs: opts.logEveryMs,
     }));
-    if (opts.onDeadLetter) for (const b of this.bridges) b.on('refused', opts.onDeadLetter);
+    const onDeadLetter = opts.onDeadLetter;
+    if (onDeadLetter) for (const b of this.bridges) b.on('refused', (_code, _reason, kept) => { if (kept) onDeadLetter(); });
   }
 
   async start(): Promise<void> {
@@ -95,6 +98,7 @@ export async function startGatewayBridges(gateway: Gateway): Promise<BridgeSet |
       return client;
     },
     onDeadLetter: () => gateway.metrics.deadLettered.inc({ source: 'serial' }),
+    onDeadLetterRefused: () => gateway.metrics.deadLetterRefused.inc({ source: 'serial' }),
   });
   registerSerialMetrics(gateway.metrics.registry, () => set.stats());
   await set.start();

@@ -1,8 +1,9 @@
-import { mkdir, open, readdir, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readdir, rename, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { openPrivate, privateDir, privateFile } from '../../core/private-fs.ts';
 import { GroupCommitAppender } from './group-commit.ts';
 
 /**
@@ -125,7 +126,11 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
 
   /** Recovers the log: reads the cursor, validates what follows it, cuts a torn tail. */
   async open(): Promise<void> {
-    await mkdir(this.opts.dir, { recursive: true });
+    // Readings are owner data: segments 0600 in a 0700 folder, those of an older version narrowed.
+    await privateDir(this.opts.dir);
+    await privateFile(join(this.opts.dir, 'cursor')).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
     this.cursor = await this.readCursor();
     const names = (await readdir(this.opts.dir)).filter((n) => SEGMENT_RE.test(n)).sort();
     const bases = names.map((n) => Number(SEGMENT_RE.exec(n)![1]));
@@ -138,6 +143,7 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
         await unlink(path); // wholly committed: a delete that a crash interrupted
         continue;
       }
+      await privateFile(path);
       this.segments.push({ base: bases[i], end: bases[i] + size, path });
     }
     if (this.segments.length === 0) {
@@ -213,7 +219,7 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
 
   private async createSegment(base: number): Promise<Segment> {
     const path = join(this.opts.dir, `${String(base).padStart(20, '0')}.seg`);
-    const fh = await open(path, 'a');
+    const fh = await openPrivate(path, 'a');
     await fh.close();
     await this.syncDir();
     const seg = { base, end: base, path };
@@ -225,7 +231,7 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
     // Everything queued is on disk first, so the new segment starts exactly where the old ends.
     await this.appender!.drain();
     const path = join(this.opts.dir, `${String(this.writtenEnd).padStart(20, '0')}.seg`);
-    const fh = await open(path, 'wx');
+    const fh = await openPrivate(path, 'wx');
     try {
       await this.syncDir();
     } catch (err) {
@@ -400,7 +406,7 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
 
   private async writeCursor(offset: number): Promise<void> {
     const tmp = join(this.opts.dir, 'cursor.tmp');
-    const fh = await open(tmp, 'w');
+    const fh = await openPrivate(tmp, 'w');
     try {
       await fh.writeFile(JSON.stringify({ offset }));
       if (this.opts.fsync) await fh.datasync();

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { freePort } from '../../scripts/influx-local.ts';
+import { freePort } from '../../test/harness/influx-local.ts';
 import { startTestGateway, type TestGateway } from '../../test/harness/gateway.ts';
 import { close, closed, connect, nextMessage, washerCycle } from '../../test/harness/mqtt.ts';
 import { runCli } from '../../test/harness/process.ts';

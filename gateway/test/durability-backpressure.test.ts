@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
-import type { LocalInflux } from '../../scripts/influx-local.ts';
+import type { LocalInflux } from '../../test/harness/influx-local.ts';
 import { scrapeMetrics, until, TrackedPublisher, type TrackedMessage } from '../../test/harness/durability.ts';
 import { startTestGateway, type TestDevice, type TestGateway } from '../../test/harness/gateway.ts';
 import { privateInflux } from '../../test/harness/influx.ts';

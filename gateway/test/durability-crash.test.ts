@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InfluxStore } from '../storage/index.ts';
+import { createInfluxStore, type InfluxStore } from '../../core/influx/index.ts';
 import { gatewayEnv, provisionDevices, until, TrackedPublisher, type TrackedMessage } from '../../test/harness/durability.ts';
 import { testInflux } from '../../test/harness/influx.ts';
 import { connect, washerCycle } from '../../test/harness/mqtt.ts';
@@ -42,7 +42,7 @@ before(async () => {
   influx = await testInflux();
   dir = await mkdtemp(join(tmpdir(), 'ug-crash-'));
   database = `t_${randomBytes(6).toString('hex')}`;
-  store = new InfluxStore({ url: influx.url, database, retentionDays: 400, requestTimeoutMs: 30_000 });
+  store = createInfluxStore({ url: influx.url, database, retentionDays: 400, requestTimeoutMs: 30_000 });
 });
 
 after(async () => {

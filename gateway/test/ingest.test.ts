@@ -125,3 +125,82 @@ describe('invalid readings are refused with a reason and kept', () => {
     });
   }
 });
+
+describe('reading times are RFC 3339, parsed strictly', () => {
+  it('a batch of good and bad ts: the good ones stored at their instant, each bad one refused on ts with its reason', async () => {
+    const d = await t.addDevice({ kind: 'washer' });
+    const client = await connect(t.mqttUrl, d.id, d.secret);
+    await client.subscribeAsync(`devices/${d.id}/rejected`, { qos: 1 });
+    // Good times an hour ago, written the ways RFC 3339 allows; bad ones impossible on any day.
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
+    const iso = at.toISOString(); // 2026-11-26T11:04:05.000Z
+    const day = iso.slice(0, 10);
+    const local = (offsetMin: number) => new Date(at.getTime() + offsetMin * 60_000).toISOString().slice(0, 19);
+    const good: Array<[string, number]> = [
+      [iso.replace('.000Z', 'Z'), at.getTime()],
+      [iso.replace('T', 't').replace('.000Z', '.25z'), at.getTime() + 250],
+      [iso.replace('T', ' ').replace('.000Z', '.123456789Z'), at.getTime() + 123],
+      [iso.replace('.000Z', '-00:00'), at.getTime()],
+      [`${local(120)}+02:00`, at.getTime()],
+      [`${local(-330)}-05:30`, at.getTime()],
+    ];
+    const bad: Array<[string, RegExp]> = [
+      ['2026-02-30T10:00:00Z', /February 2026 has 28 days, there is no day 30/],
+      ['2025-02-29T10:00:00Z', /February 2025 has 28 days, there is no day 29/],
+      ['2026-04-31T10:00:00Z', /April 2026 has 30 days, there is no day 31/],
+      ['2026-13-01T10:00:00Z', /there is no month 13/],
+      [`${day}T24:00:00Z`, /hour 24 is out of range/],
+      [`${day}T10:60:00Z`, /minute 60 is out of range/],
+      [`${day}T10:00:61Z`, /second 61 is out of range/],
+      [`${day}T10:00:00+24:00`, /offset \+24:00 is out of range/],
+      [`${day}T10:00:00.1234567890Z`, /at most 9/],
+      [`${day}T10:00:00`, /expected an RFC 3339 time/],
+    ];
+    const batch = [...good.map(([ts]) => ts), ...bad.map(([ts]) => ts)].map((ts, i) => washerCycle({ ts, seq: i }));
+    const notice = nextMessage(client, `devices/${d.id}/rejected`);
+    await client.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify(batch), { qos: 1 });
+    const n = JSON.parse((await notice).toString());
+    assert.equal(n.accepted, good.length, JSON.stringify(n.errors));
+    assert.equal(n.refused, bad.length);
+    assert.equal(n.errors.length, bad.length);
+    bad.forEach(([ts, why], j) => {
+      const e = n.errors.find((x: any) => x.index === good.length + j);
+      assert.ok(e, `no error for ${ts}: ${JSON.stringify(n.errors)}`);
+      assert.equal(e.code, 'GW_ERR_INVALID_READING', ts);
+      assert.equal(e.field, 'ts', ts);
+      assert.match(e.reason, why, ts);
+      assert.equal(e.received, ts);
+    });
+    assert.equal(await t.waitForCount('washer_cycle', good.length, { where: `device_id = '${d.id}'` }), good.length);
+    const rows = await t.query<{ time: string; seq: number }>(`SELECT seq, load_kg FROM washer_cycle WHERE device_id = '${d.id}'`);
+    const bySeq = new Map(rows.map((r) => [r.seq, new Date(r.time).getTime()]));
+    // A point's time is ts plus a sub-millisecond part from seq, so compare the milliseconds.
+    good.forEach(([ts, ms], i) => assert.equal(Math.floor(bySeq.get(i)!), ms, ts));
+    await close(client);
+  });
+});
+
+describe('refusal reasons a device engineer can act on', () => {
+  it('a number too large for JSON and a fractional epoch ts are named as such in the rejected notice', async () => {
+    const d = await t.addDevice({ kind: 'washer' });
+    const client = await connect(t.mqttUrl, d.id, d.secret);
+    await client.subscribeAsync(`devices/${d.id}/rejected`, { qos: 1 });
+    const now = Date.now();
+    // Written as text: 1e309 is what a firmware printf of a huge double gives; JSON.parse reads it as Infinity.
+    const tooLarge = JSON.stringify(washerCycle({ ts: now - 3_000, seq: 1 })).replace('"load_kg":6.5', '"load_kg":1e309');
+    const fractional = JSON.stringify(washerCycle({ ts: now - 2_000.5, seq: 2 }));
+    const good = JSON.stringify(washerCycle({ ts: now - 1_000, seq: 3 }));
+    const notice = nextMessage(client, `devices/${d.id}/rejected`);
+    await client.publishAsync(`devices/${d.id}/telemetry`, `[${tooLarge},${fractional},${good}]`, { qos: 1 });
+    const n = JSON.parse((await notice).toString());
+    assert.equal(n.accepted, 1);
+    assert.equal(n.refused, 2);
+    assert.deepEqual(n.errors.map((e: any) => [e.index, e.field, e.reason, e.received]), [
+      [0, 'load_kg', 'number too large (not finite)', 'Infinity'],
+      [1, 'ts', `epoch milliseconds must be a whole number, got ${now - 2_000.5}`, now - 2_000.5],
+    ]);
+    const [dead] = await listDeadLetters(t.config.deadletter.dir, { deviceId: d.id });
+    assert.equal(dead.reason, 'reading 0 field load_kg: number too large (not finite) (and 1 more)');
+    await close(client);
+  });
+});

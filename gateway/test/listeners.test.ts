@@ -10,6 +10,7 @@ import { UsageGatewayError } from '../../protocol/errors.ts';
 import { createGateway } from '../index.ts';
 import { startTestGateway, type TestGateway } from '../../test/harness/gateway.ts';
 import { close, closed, connect, grantedQos, nextMessage, washerCycle } from '../../test/harness/mqtt.ts';
+import { until } from '../../test/harness/durability.ts';
 
 // A self-signed certificate for localhost and 127.0.0.1, valid for a century: test use only.
 const CERT = fileURLToPath(new URL('./fixtures/tls-cert.pem', import.meta.url));
@@ -121,6 +122,29 @@ describe('anonymous mode (auth.anonymous, for MQTT interoperability suites)', ()
     again.publish('triggers/upsell/fake', '{}', { qos: 1 });
     await gone2;
     again.end(true);
+  });
+
+  it('subscribed to $SYS/#, learns nothing of devices: no connects, disconnects or subscriptions that name them', async () => {
+    const d = await t.addDevice();
+    const anon = await connect(t.mqttUrl, 'interop-sys', undefined);
+    assert.deepEqual(await grantedQos(anon, ['$SYS/#']), [1]);
+    const seen: Array<{ topic: string; payload: string }> = [];
+    anon.on('message', (topic, payload) => seen.push({ topic, payload: payload.toString() }));
+    const device = await connect(t.mqttUrl, d.id, d.secret);
+    await device.subscribeAsync(`devices/${d.id}/rejected`, { qos: 1 });
+    await device.unsubscribeAsync(`devices/${d.id}/rejected`);
+    await close(device);
+    const aedes = t.gateway.broker.aedes as unknown as { clients: Record<string, unknown> };
+    await until(() => !aedes.clients[d.id], 'the device to be gone from the broker');
+    // A broker heartbeat after all of the above, as Aedes sends one a minute: it reaches the
+    // client, and once it has, anything forwarded before it would have too.
+    const heartbeat = `$SYS/${t.gateway.broker.aedes.id}/heartbeat`;
+    const marker = nextMessage(anon, heartbeat);
+    t.gateway.broker.aedes.publish({ cmd: 'publish', topic: heartbeat, payload: Buffer.from(t.gateway.broker.aedes.id), qos: 0, retain: false, dup: false }, () => {});
+    await marker;
+    const leaked = seen.filter((m) => m.topic.startsWith('$SYS/') && (m.payload.includes(d.id) || /\/(new|disconnect)\//.test(m.topic)));
+    assert.deepEqual(leaked, []);
+    await close(anon);
   });
 
   it('credentials are still checked: a device id with a wrong secret is refused, not let in anonymously', async () => {

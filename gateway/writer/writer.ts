@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import type { DeadLetterStore } from '../deadletter/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { Spool } from '../spool/index.ts';
-import type { InfluxStore } from '../storage/index.ts';
+import type { InfluxStore } from '../../core/influx/index.ts';
+import { retryDelayMs } from '../../core/retry.ts';
 
 export interface WriterOptions {
   spool: Spool;
@@ -153,11 +154,8 @@ export class Writer {
       } else {
         metrics.writeRetries.inc({ cause: res.status ? String(res.status) : 'unreachable' });
       }
-      const backoff = Math.min(this.o.retryMaxMs, this.o.retryMinMs * 2 ** Math.min(attempt, 20));
-      // Retry-After is honoured, but never beyond retryMaxMs: a server asking for an hour still
-      // gets a look every retryMaxMs, and the backlog stays in the spool meanwhile.
-      const asked = res.kind === 'retry' ? Math.min(res.retryAfterMs ?? 0, this.o.retryMaxMs) : 0;
-      const delay = Math.max(backoff / 2 + Math.random() * (backoff / 2), asked);
+      // Retry-After is honoured, but never beyond retryMaxMs (core/retry.ts).
+      const delay = retryDelayMs(attempt, { minMs: this.o.retryMinMs, maxMs: this.o.retryMaxMs }, res.kind === 'retry' ? res.retryAfterMs : undefined);
       attempt++;
       if (Date.now() - this.lastWarnAt > 30_000) {
         this.lastWarnAt = Date.now();
@@ -175,8 +173,7 @@ export class Writer {
   private async isolate(lines: string[], error: string): Promise<void> {
     if (lines.length === 1) {
       const deviceId = /(?:^|,)device_id=((?:\\.|[^,\s\\])+)/.exec(lines[0])?.[1]?.replace(/\\(.)/g, '$1');
-      await this.o.deadletter.add({ source: 'influx', code: 'GW_ERR_INFLUX_REFUSED', reason: error, deviceId, line: lines[0] });
-      this.o.metrics.deadLettered.inc({ source: 'influx' });
+      if (await this.o.deadletter.add({ source: 'influx', code: 'GW_ERR_INFLUX_REFUSED', reason: error, deviceId, line: lines[0] })) this.o.metrics.deadLettered.inc({ source: 'influx' });
       this.o.log.warn({ deviceId, error, code: 'GW_ERR_INFLUX_REFUSED' }, 'InfluxDB refused a point; dead-lettered');
       return;
     }

@@ -1,5 +1,5 @@
 import { allReadings } from '../../protocol/kinds/index.ts';
-import { countedField } from '../../gateway/storage/index.ts';
+import { countedField } from '../../core/influx/index.ts';
 
 export interface BoardReading {
   measurement: string;

@@ -41,7 +41,7 @@ export const triggers = dashboard({
     },
     {
       type: 'table', title: 'Latest triggers with their evidence', w: 24, h: 10,
-      targets: influx([`SELECT "device_id", "rule_id", "rule_version", "category", "kind", "model", "owner", "offer", "target", "summary", "trigger_id" FROM "trigger" WHERE $timeFilter AND ${f} ORDER BY time DESC LIMIT 100`], 'table'),
+      targets: influx([`SELECT "device_id", "rule_id", "rule_version", "category", "kind", "model", "offer", "target", "summary", "trigger_id" FROM "trigger" WHERE $timeFilter AND ${f} ORDER BY time DESC LIMIT 100`], 'table'),
       options: { cellHeight: 'sm' },
     },
     {

@@ -40,3 +40,12 @@ for (const [name, service] of projectServices) {
     for (const opt of service.command!.filter((a) => a.startsWith('--'))) assert.ok(r.stdout.includes(opt), `${name}: usage-gateway ${words.join(' ')} has no ${opt}`);
   });
 }
+
+test('the demo Grafana has no anonymous viewers unless asked for, and no board shows an owner id', () => {
+  const env = compose.services.grafana.environment as Record<string, string>;
+  assert.equal(String(env.GF_AUTH_ANONYMOUS_ENABLED), '${UG_GRAFANA_ANONYMOUS:-false}');
+  for (const file of ['fleet', 'usage-patterns', 'device', 'triggers', 'gateway-health']) {
+    const board = readFileSync(join(ROOT, 'grafana/dashboards', `${file}.json`), 'utf8');
+    assert.doesNotMatch(board, /\\?"owner\\?"/, `${file}.json reads an owner`);
+  }
+});

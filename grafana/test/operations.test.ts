@@ -4,7 +4,7 @@ import { startTestGateway, type TestDevice, type TestGateway } from '../../test/
 import { privateInflux } from '../../test/harness/influx.ts';
 import { connect, close, washerCycle } from '../../test/harness/mqtt.ts';
 import { runCli } from '../../test/harness/process.ts';
-import type { LocalInflux } from '../../scripts/influx-local.ts';
+import type { LocalInflux } from '../../test/harness/influx-local.ts';
 
 /**
  * What operators watch: /metrics carries the figures the health board is built on and they

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DASHBOARDS } from '../src/index.ts';
-import { startFleet, type Fleet } from './fleet.ts';
+import { startFleet, type Fleet } from '../../test/harness/board-fleet.ts';
 import { hasData, interpolate, interval, parseRelative, provisionedDatasource, runQuery, durationMs, type TimeRange, type VariableValue } from './grafana-query.ts';
 
 /**

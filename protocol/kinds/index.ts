@@ -18,10 +18,6 @@ for (const def of KINDS) {
   compiled.set(def.kind, byKey);
 }
 
-export function kindDef(kind: string): KindDef | undefined {
-  return KINDS.find((k) => k.kind === kind);
-}
-
 /** The readings a device of `kind` may send on `channel`, keyed by type. */
 export function readingsFor(kind: string, channel: string): Map<string, CompiledReading> | undefined {
   const byKey = compiled.get(kind);

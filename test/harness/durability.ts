@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { DEFAULT_MODELS_PATH } from '../../config/load.ts';
-import { Registry } from '../../gateway/registry/index.ts';
+import { Registry } from '../../core/registry/index.ts';
 import { loadCatalogue } from '../../protocol/models.ts';
 
 /** Polls a real condition until it holds; fails with `what` after the timeout. */

@@ -6,8 +6,9 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig, type ResolvedConfig } from '../../config/load.ts';
 import { createGateway, type Gateway } from '../../gateway/index.ts';
-import { InfluxStore } from '../../gateway/storage/index.ts';
+import { createInfluxStore, type InfluxStore } from '../../core/influx/index.ts';
 import type { ConsentPurpose } from '../../protocol/registry.ts';
+import type { ConsumerAccess } from '../../core/registry/index.ts';
 import { testInflux } from './influx.ts';
 
 export interface TestDevice {
@@ -27,7 +28,8 @@ export interface TestGateway {
   database: string;
   store: InfluxStore;
   addDevice(opts?: { id?: string; kind?: string; model?: string; owner?: string; consent?: ConsentPurpose[] }): Promise<TestDevice>;
-  addConsumer(id?: string): Promise<{ id: string; secret: string }>;
+  /** A consumer identity; by default it may receive every purpose (marketing and service). */
+  addConsumer(id?: string, access?: ConsumerAccess): Promise<{ id: string; secret: string }>;
   query<T = Record<string, unknown>>(q: string): Promise<T[]>;
   count(measurement: string, where?: string): Promise<number>;
   /** Polls InfluxDB until `measurement` holds `n` points (the condition, not a fixed sleep). */
@@ -80,7 +82,7 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
     : pino({ level: config.log.level });
   const gateway = createGateway(config, { log });
   const addr = await gateway.start();
-  const store = new InfluxStore(config.influx);
+  const store = createInfluxStore(config.influx);
   let n = 0;
   const t: TestGateway = {
     gateway, config, dir, database, store, logs,
@@ -94,8 +96,8 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
       const { secret } = await gateway.registry.addDevice({ id, kind, model, owner: d.owner ?? `owner-${id}`, consent: d.consent ?? ['marketing', 'service'] });
       return { id, secret, kind, model };
     },
-    async addConsumer(id = `consumer-${++n}`) {
-      const { secret } = await gateway.registry.addConsumer(id);
+    async addConsumer(id = `consumer-${++n}`, access: ConsumerAccess = { purposes: ['marketing', 'service'] }) {
+      const { secret } = await gateway.registry.addConsumer(id, 'consumer', access);
       return { id, secret };
     },
     query: (q) => store.query(q),

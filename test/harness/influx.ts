@@ -1,4 +1,4 @@
-import { startLocalInflux, type LocalInflux } from '../../scripts/influx-local.ts';
+import { startLocalInflux, type LocalInflux } from './influx-local.ts';
 
 /**
  * The InfluxDB a test file talks to: INFLUX_URL or UG_TEST_INFLUX_URL (the test runner starts

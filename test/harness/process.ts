@@ -37,10 +37,16 @@ export interface GatewayProcess {
   memory(): { peak: number; rss: number };
 }
 
-/** `usage-gateway gateway` in a child process; resolves once it logged "gateway started". */
-export function startGatewayProcess(env: NodeJS.ProcessEnv): Promise<GatewayProcess> {
+/**
+ * `usage-gateway gateway` in a child process; resolves once it logged "gateway started".
+ * `openFileLimit` starts it under that soft limit of open files (`ulimit -n`), as a host would.
+ */
+export function startGatewayProcess(env: NodeJS.ProcessEnv, opts: { openFileLimit?: number } = {}): Promise<GatewayProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'gateway'], { env: { ...process.env, UG_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, args] = opts.openFileLimit === undefined
+      ? [process.execPath, [CLI, 'gateway']]
+      : ['/bin/sh', ['-c', 'ulimit -n "$0" && exec "$1" "$2" gateway', String(opts.openFileLimit), process.execPath, CLI]];
+    const child = spawn(cmd, args, { env: { ...process.env, UG_LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const logs: Array<Record<string, unknown>> = [];
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));

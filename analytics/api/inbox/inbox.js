@@ -40,7 +40,7 @@ async function loadList(append = false) {
     const page = await api(`/api/triggers?${p}`);
     const rows = page.items.map((t) => `<tr data-id="${esc(t.id)}">
       <td>${esc(t.createdAt.slice(0, 16).replace('T', ' '))}</td>
-      <td><span class="cat cat-${esc(t.category)}">${esc(t.category)}</span></td>
+      <td><span class="cat cat-${esc(t.category)}">${esc(t.category)}</span>${t.sensitive ? ' <span class="sensitive" title="Sensitive: handle in person, with care">sensitive</span>' : ''}</td>
       <td>${esc(t.ruleId)}</td><td>${esc(t.deviceId)}</td><td>${esc(t.model)}</td>
       <td>${esc(t.offer.label || t.offer.type)}${t.offer.target ? ` → ${esc(t.offer.target)}` : ''}</td>
       <td class="status">${esc(t.status)}</td></tr>`).join('');
@@ -91,6 +91,7 @@ async function show(id) {
     };
     // How sure the rule was, in its own words (the bound or margin it cleared).
     if (t.evidence.confidence) facts.Confidence = t.evidence.confidence.summary;
+    if (t.sensitive) facts.Sensitive = 'A change in how a household uses its products can have personal causes (bereavement, job loss): a person handles this one, with care.';
     if (t.evidence.cohort) facts.Cohort = `${t.evidence.cohort.devices} ${t.evidence.cohort.model} devices; median ${t.evidence.cohort.percentiles.p50}`;
     $('#d-facts').innerHTML = Object.entries(facts).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('');
     $('#d-figures tbody').innerHTML = rows(t.evidence.figures);

@@ -1,7 +1,8 @@
 import { readingsFor } from '../../../protocol/kinds/index.ts';
 import type { Reading } from '../../../protocol/readings.ts';
-import { readingsToLines } from '../../../gateway/writer/index.ts';
-import type { InfluxStore } from '../../../gateway/storage/index.ts';
+import { fnv1a } from '../../../core/hash.ts';
+import { readingsToLines } from '../../../core/influx/index.ts';
+import type { InfluxStore } from '../../../core/influx/index.ts';
 import type { ManifestDevice } from '../../backtest/manifest.ts';
 import { mulberry32 as rng } from '../../../test/harness/rng.ts';
 
@@ -60,7 +61,7 @@ function reading(kind: string, channel: 'telemetry' | 'events', type: string, ti
 
 /** The history of one device: readings per day, with its persona from its onset. */
 export function* history(d: ManifestDevice, o: FleetOptions): Generator<Reading[]> {
-  const r = rng(o.seed ^ [...d.id].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619), 2166136261));
+  const r = rng(o.seed ^ fnv1a(d.id));
   const startMs = o.endMs - o.days * DAY;
   const onset = d.patternStart ? Date.parse(d.patternStart) : Infinity;
   const cap = MODELS[d.kind].find(([m]) => m === d.model)![1];

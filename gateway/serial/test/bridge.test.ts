@@ -10,7 +10,7 @@ import { runCli } from '../../../test/harness/process.ts';
 import { SerialPort } from 'serialport';
 import { BridgeSet, startGatewayBridges, type PortSpec } from '../index.ts';
 import { writeFile } from 'node:fs/promises';
-import { ptyPair, PtyWriter, startBridgeProcess, until, type PtyPair } from './pty.ts';
+import { ptyPair, PtyWriter, startBridgeProcess, until, type PtyPair } from '../../../test/harness/pty.ts';
 
 const log = pino({ level: process.env.UG_TEST_LOG_LEVEL ?? 'silent' });
 

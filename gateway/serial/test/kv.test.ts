@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { applyFieldMap, coerceValues, LineDecoder, parseKv } from '../index.ts';
-import { backoffDelay } from '../backoff.ts';
 
 describe('parseKv', () => {
   test('pairs separated by spaces and tabs, values kept as text', () => {
@@ -111,15 +110,5 @@ describe('LineDecoder', () => {
 
   test('an unknown kind is a configuration error', () => {
     assert.throws(() => new LineDecoder({ format: 'kv', kind: 'toaster' }), /unknown device kind "toaster"/);
-  });
-});
-
-describe('reopen backoff', () => {
-  test('doubles from min to max, jittered between half and all of it', () => {
-    assert.equal(backoffDelay(0, 500, 30_000, () => 0), 250);
-    assert.equal(backoffDelay(0, 500, 30_000, () => 1), 500);
-    assert.equal(backoffDelay(3, 500, 30_000, () => 1), 4_000);
-    assert.equal(backoffDelay(20, 500, 30_000, () => 1), 30_000);
-    assert.equal(backoffDelay(20, 500, 30_000, () => 0), 15_000);
   });
 });

@@ -1,9 +1,10 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Spool, type SpoolOptions } from '../index.ts';
+import { assertPrivateStore, mode } from '../../../test/harness/file-modes.ts';
 
 const dirs: string[] = [];
 after(async () => {
@@ -285,6 +286,41 @@ describe('segments', () => {
     assert.equal(recs.length, 2000);
     recs.forEach((r, i) => assert.equal(r.text, payload(i).toString()));
     await again.close();
+  });
+});
+
+describe('file modes', () => {
+
+  it('readings are owner data: the folder is 0700 and every segment and the cursor 0600, whatever the umask', async () => {
+    const old = process.umask(0); // the widest: an unset mode would come out 0777 and 0666
+    try {
+      const dir = join(await freshDir(), 'data', 'spool');
+      const s = await openSpool(dir, { segmentBytes: 4096 });
+      for (let i = 0; i < 20; i++) await s.append(payload(i, 400), 1, true);
+      const recs = await readAll(s);
+      await s.commit(recs[4].end, 5);
+      await s.close();
+      const names = await assertPrivateStore(dir, 'the spool');
+      assert.ok(names.filter((n) => n.endsWith('.seg')).length >= 2, `rotated: ${names}`);
+      assert.ok(names.includes('cursor'), `${names}`);
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it('a spool left wider by an older version is narrowed when it opens', async () => {
+    const dir = await freshDir();
+    const s = await openSpool(dir);
+    await s.append(payload(1), 1, true);
+    await s.commit(s.stats().endOffset, 1);
+    await s.append(payload(2), 1, true);
+    await s.close();
+    assert.deepEqual((await readdir(dir)).filter((n) => !n.endsWith('.seg')), ['cursor']);
+    await chmod(dir, 0o755);
+    for (const n of await readdir(dir)) await chmod(join(dir, n), 0o644);
+    await (await openSpool(dir)).close();
+    assert.equal(await mode(dir), '700');
+    for (const n of await readdir(dir)) assert.equal(await mode(join(dir, n)), '600', n);
   });
 });
 

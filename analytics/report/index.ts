@@ -1,0 +1,2 @@
+export { buildOwnerReport, explain, type ReportSources } from './report.ts';
+export { formatOwnerReport } from './text.ts';

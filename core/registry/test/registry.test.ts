@@ -1,0 +1,168 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, stat, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_MODELS_PATH } from '../../../config/load.ts';
+import { loadCatalogue } from '../../../protocol/models.ts';
+import type { ConsentPurpose } from '../../../protocol/registry.ts';
+import { Registry } from '../index.ts';
+
+const catalogue = loadCatalogue(DEFAULT_MODELS_PATH);
+
+async function fresh(): Promise<{ dir: string; path: string; registry: Registry }> {
+  const dir = await mkdtemp(join(tmpdir(), 'ug-registry-'));
+  const path = join(dir, 'registry.json');
+  const registry = new Registry(path, catalogue);
+  await registry.load();
+  return { dir, path, registry };
+}
+
+const washer = (id: string, owner = `cust-${id}`) => ({ id, kind: 'washer', model: 'WM-8', owner, consent: ['service'] as ConsentPurpose[] });
+
+/** A second reader of the same file, as the gateway or the next command would be. */
+async function reread(path: string): Promise<Registry> {
+  const r = new Registry(path, catalogue);
+  await r.load();
+  return r;
+}
+
+async function rejectsWith(p: Promise<unknown>, code: string, words: RegExp): Promise<void> {
+  await assert.rejects(p, (err: { code?: string; message?: string }) => {
+    assert.equal(err.code, code, err.message);
+    assert.match(err.message ?? '', words);
+    return true;
+  });
+}
+
+describe('registry changes are checked before the file is replaced', () => {
+  it('owners that are not pseudonymous ids, and ids that break the rule, are refused up front and the file stays readable', async () => {
+    const { path, registry } = await fresh();
+    await registry.addDevice(washer('wm-1'));
+    const before = await readFile(path, 'utf8');
+    for (const owner of ['John Smith, 1 Main St', 'o'.repeat(129), '', 'jane@example.com']) {
+      await rejectsWith(registry.addDevice(washer('wm-2', owner)), 'GW_ERR_INVALID_ARGUMENT', /owner .* is refused: expected a pseudonymous customer id/);
+      await rejectsWith(registry.setOwner('wm-1', owner), 'GW_ERR_INVALID_ARGUMENT', /owner .* is refused/);
+    }
+    for (const id of ['.', '..', '...', '-x', '', 'a\nb', 'a/b', 'x'.repeat(65)]) {
+      await rejectsWith(registry.addDevice(washer(id)), 'GW_ERR_INVALID_ARGUMENT', /is not a valid device id: expected 1 to 64 letters/);
+      await rejectsWith(registry.addConsumer(id), 'GW_ERR_INVALID_ARGUMENT', /is not a valid consumer id/);
+      await rejectsWith(registry.rotateSecret(id), 'GW_ERR_INVALID_ARGUMENT', /is not a valid id/);
+      await rejectsWith(registry.remove(id), 'GW_ERR_INVALID_ARGUMENT', /is not a valid id/);
+    }
+    await rejectsWith(registry.addDevice(washer('a\nb')), 'GW_ERR_INVALID_ARGUMENT', /^"a\\nb" is not/);
+    assert.equal(await readFile(path, 'utf8'), before, 'the file was not touched');
+    assert.deepEqual((await reread(path)).devices().map((d) => [d.id, d.owner]), [['wm-1', 'cust-wm-1']]);
+  });
+
+  it('a change that passes the argument checks but would leave an invalid file is refused, and nothing is written', async () => {
+    const { path, registry } = await fresh();
+    await registry.addDevice(washer('wm-1'));
+    const before = await readFile(path, 'utf8');
+    // Consent purposes are the caller's to check (the CLI and the API do); the file check is the last line.
+    await rejectsWith(registry.setConsent('wm-1', ['spam' as ConsentPurpose]), 'GW_ERR_REGISTRY', /the change would leave registry .* invalid; nothing was written:\n {2}entries\[0\] \(id "wm-1"\) consent\.0: /);
+    assert.equal(await readFile(path, 'utf8'), before);
+    assert.deepEqual((await reread(path)).device('wm-1')?.consent, ['service']);
+    assert.deepEqual(registry.device('wm-1')?.consent, ['service'], 'the in-memory view is unchanged too');
+  });
+
+  it('the file is replaced whole, readable by its owner only, with no temporary or lock file left behind', async () => {
+    const { dir, path, registry } = await fresh();
+    await registry.addDevice(washer('wm-1'));
+    assert.equal((await stat(path)).mode & 0o777, 0o600);
+    await chmod(path, 0o644); // as an earlier version, or a copy by hand, may have left it
+    await registry.rotateSecret('wm-1');
+    assert.equal((await stat(path)).mode & 0o777, 0o600, 'a change puts the mode back to 0600');
+    assert.deepEqual(await readdir(dir), ['registry.json']);
+    await Promise.all([registry.addDevice(washer('wm-2')), registry.addDevice(washer('wm-3')), registry.setOwner('wm-1', 'cust-new')]);
+    const again = await reread(path);
+    assert.deepEqual(again.devices().map((d) => d.id).sort(), ['wm-1', 'wm-2', 'wm-3'], 'concurrent changes all land, none lost');
+    assert.equal(again.device('wm-1')?.owner, 'cust-new');
+    assert.deepEqual(await readdir(dir), ['registry.json']);
+  });
+});
+
+describe('a registry file that is already invalid on disk', () => {
+  /** A registry of two devices whose second entry was edited by hand into an owner the schema refuses. */
+  async function broken(): Promise<{ path: string; registry: Registry; good: { secret: string } }> {
+    const { path, registry } = await fresh();
+    const [good] = await registry.addDevices([washer('wm-good'), washer('wm-bad')]);
+    const doc = JSON.parse(await readFile(path, 'utf8'));
+    doc.entries[1].owner = 'John Smith, 1 Main St';
+    await writeFile(path, JSON.stringify(doc, null, 2));
+    return { path, registry: new Registry(path, catalogue), good };
+  }
+
+  it('reading it names the bad entry, its field and how to repair it', async () => {
+    const { path } = await broken();
+    await rejectsWith(reread(path), 'GW_ERR_REGISTRY', /is invalid:\n {2}entries\[1\] \(id "wm-bad"\) owner: expected a pseudonymous customer id[^\n]*\nRepair each entry listed: `usage-gateway devices set-owner <id> <owner>`/);
+  });
+
+  it('a new secret or a removal of another entry is refused, naming the bad entry, since the gateway would not load the result', async () => {
+    const { path, registry } = await broken();
+    const before = await readFile(path, 'utf8');
+    const words = /holds invalid entries, and the gateway does not load it while it does, so this change would not take effect; nothing was written:\n {2}entries\[1\] \(id "wm-bad"\) owner: /;
+    await rejectsWith(registry.rotateSecret('wm-good'), 'GW_ERR_REGISTRY', words);
+    await rejectsWith(registry.remove('wm-good'), 'GW_ERR_REGISTRY', words);
+    await rejectsWith(registry.addDevice(washer('wm-3')), 'GW_ERR_REGISTRY', words);
+    assert.equal(await readFile(path, 'utf8'), before);
+  });
+
+  it('set-owner on the bad entry repairs the file, and the secret can be revoked then', async () => {
+    const { path, registry, good } = await broken();
+    const repaired = await registry.setOwner('wm-bad', 'cust-77');
+    assert.equal(repaired.owner, 'cust-77');
+    const { secret } = await registry.rotateSecret('wm-good');
+    const after = await reread(path);
+    assert.equal(after.device('wm-bad')?.owner, 'cust-77');
+    assert.equal(await after.authenticate('wm-good', good.secret), null, 'the old secret is refused');
+    assert.equal((await after.authenticate('wm-good', secret))?.id, 'wm-good');
+  });
+
+  it('removing the bad entry repairs the file', async () => {
+    const { path, registry } = await broken();
+    assert.equal((await registry.remove('wm-bad')).id, 'wm-bad');
+    assert.deepEqual((await reread(path)).devices().map((d) => d.id), ['wm-good']);
+  });
+
+  it('entries whose id the rule refuses (registered before the rule was tightened) can be removed one by one, and only those that are there', async () => {
+    const { path, registry } = await fresh();
+    await registry.addDevice(washer('wm-1'));
+    const doc = JSON.parse(await readFile(path, 'utf8'));
+    doc.entries.push({ ...doc.entries[0], id: '-x' }, { ...doc.entries[0], id: '..' });
+    await writeFile(path, JSON.stringify(doc));
+    await rejectsWith(reread(path), 'GW_ERR_REGISTRY', /entries\[1\] \(id "-x"\) id: expected 1 to 64 letters, digits, ".", "_" or "-", not starting with "-" and not dots only/);
+    await rejectsWith(registry.rotateSecret('-x'), 'GW_ERR_INVALID_ARGUMENT', /"-x" is not a valid id/);
+    await rejectsWith(registry.remove('-y'), 'GW_ERR_INVALID_ARGUMENT', /"-y" is not a valid id/);
+    assert.equal((await registry.remove('-x')).id, '-x');
+    await rejectsWith(reread(path), 'GW_ERR_REGISTRY', /is invalid:\n {2}entries\[1\] \(id "\.\."\) id: [^\n]*\nRepair/);
+    assert.equal((await registry.removeIfPresent('..'))?.id, '..');
+    assert.deepEqual((await reread(path)).list().map((e) => e.id), ['wm-1']);
+  });
+
+  it('with several bad entries, each repair is written, and other changes wait until the last one is repaired', async () => {
+    const { path, registry } = await fresh();
+    await registry.addDevices([washer('wm-1'), washer('wm-2'), washer('wm-3')]);
+    const doc = JSON.parse(await readFile(path, 'utf8'));
+    doc.entries[0].owner = 'Jane Doe';
+    doc.entries[2].owner = 'John Doe';
+    await writeFile(path, JSON.stringify(doc));
+    await registry.setOwner('wm-1', 'cust-a');
+    await rejectsWith(registry.rotateSecret('wm-2'), 'GW_ERR_REGISTRY', /holds invalid entries[^\n]*\n {2}entries\[2\] \(id "wm-3"\) owner: [^\n]*\nRepair/);
+    await registry.setOwner('wm-3', 'cust-c');
+    await registry.rotateSecret('wm-2');
+    assert.deepEqual((await reread(path)).devices().map((d) => d.owner), ['cust-a', 'cust-wm-2', 'cust-c']);
+  });
+
+  it('a file whose frame is broken (an id twice) is refused for every change, with a word on repairing it by hand', async () => {
+    const { path, registry } = await fresh();
+    await registry.addDevices([washer('wm-1'), washer('wm-2')]);
+    const doc = JSON.parse(await readFile(path, 'utf8'));
+    doc.entries[1].id = 'wm-1';
+    await writeFile(path, JSON.stringify(doc));
+    const before = await readFile(path, 'utf8');
+    await rejectsWith(reread(path), 'GW_ERR_REGISTRY', /entries\[1\] \(id "wm-1"\) id: id "wm-1" is already used by entries\[0\]/);
+    await rejectsWith(registry.remove('wm-1'), 'GW_ERR_REGISTRY', /no command can change it until it is repaired by hand or restored from a backup:\n {2}entries\[1\] \(id "wm-1"\) id: id "wm-1" is already used by entries\[0\]$/);
+    assert.equal(await readFile(path, 'utf8'), before);
+  });
+});

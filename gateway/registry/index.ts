@@ -1,2 +1,0 @@
-export { Registry, type NewDevice } from './registry.ts';
-export { hashSecret, verifySecret, newSecret } from './secrets.ts';
