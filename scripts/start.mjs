@@ -16,7 +16,8 @@ const HELP = `usage: npm start [-- options]
   --devices <n>   devices in the simulated fleet on the first run (default 50, the
                   smallest default mix that holds every persona); a realistic fleet
                   (sim provision --profile realistic)
-  --days <n>      days of history backfilled on the first run (default 90)
+  --days <n>      days of history backfilled on the first run (default 120: the
+                  longest rule looks back 16 weeks)
   --speed <f>     the live fleet replays the last 10 hours this many times faster than
                   real time, then goes on in real time (default 60)
   --reset         forget .local/ (InfluxDB data, registry, spool, fleet) and start afresh
@@ -30,7 +31,7 @@ try {
   args = parseArgs({
     options: {
       devices: { type: 'string', default: '50' },
-      days: { type: 'string', default: '90' },
+      days: { type: 'string', default: '120' },
       speed: { type: 'string', default: '60' },
       reset: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },

@@ -17,7 +17,7 @@ const params = z.object({
   windowDays: z.number().int().min(7).max(365).default(28),
 }).strict();
 
-/** Cycles per week at home, against a fixed floor (lower confidence bound) and the model cohort's median. */
+/** Cycles per week (an absence under way set aside), against a fixed floor (lower confidence bound) and the model cohort's median. */
 export const washerHeavyUse: Detector<z.infer<typeof params>> = {
   id: 'washer-heavy-use',
   description: 'wash cycles per week, an absence under way set aside, above a floor (lower confidence bound) and well above the median of the same model',
@@ -52,7 +52,7 @@ export const washerHeavyUse: Detector<z.infer<typeof params>> = {
       thresholds: { min_cycles_per_week: p.minCyclesPerWeek, min_cohort_ratio: p.minCohortRatio },
       series: { label: 'cycles per day', values: cycles.map((v) => (Number.isNaN(v) ? 0 : v)) },
       cohort: c ? { model: c.model, devices: c.devices, percentiles: c.percentiles } : undefined,
-      confidence: { summary: `${level} sure it runs at least ${round(lower, 1)} cycles a week at home (the rule needs ${p.minCyclesPerWeek})`, figure: 'cycles_per_week', bound: round(lower, 2), threshold: p.minCyclesPerWeek, level: p.level },
+      confidence: { summary: `${level} sure it runs at least ${round(lower, 1)} cycles a week (the rule needs ${p.minCyclesPerWeek})`, figure: 'cycles_per_week', bound: round(lower, 2), threshold: p.minCyclesPerWeek, level: p.level },
     };
   },
 };

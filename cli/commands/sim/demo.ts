@@ -36,7 +36,7 @@ export function demoCommand(): Command {
     .option('--mix <mix>', 'kinds, when it is provisioned', DEFAULT_MIX_TEXT)
     .option('--seed <n>', 'seed, when it is provisioned', '1')
     .option('--prefix <prefix>', 'device id prefix, when it is provisioned', 'demo')
-    .option('--days <n>', 'days of history to backfill (a realistic fleet\'s patterns spread over the year)', '90')
+    .option('--days <n>', 'days of history to backfill (a realistic fleet\'s patterns spread over the year; the longest rule looks back 16 weeks)', '120')
     .option('--catch-up <time>', 'where the history ends and the live clock starts', 'now-1h')
     .option('--speed <f>', 'live clock speed until it reaches now (then real time)', '60')
     .option('--quiet', 'no progress output')
