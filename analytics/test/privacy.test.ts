@@ -29,8 +29,13 @@ let gw: TestGateway;
 let fleet: ManifestDevice[];
 let analyticsSecret: string;
 
-/** Hand-drawn washers: [plan, owner, consent]. */
-const collapse = (errors?: number[]): Omit<WasherPlan, 'id'> => ({ cycles: [...ordinary(range(70, 22)), ...ordinary([15, 8, 2])], errors });
+/**
+ * Hand-drawn washers: [plan, owner, consent]. A collapse: a wash a day over the usage-collapse
+ * rule's 56-day baseline, then one a week over its last 35 days (longer than any absence).
+ */
+const collapse = (errors?: number[]): Omit<WasherPlan, 'id'> => ({ cycles: [...ordinary(range(91, 36)), ...ordinary([31, 24, 17, 10, 3])], errors });
+/** A second washer of the household, in use every other day from `from` days ago to the end: the family is at home. */
+const atHome = (from: number): Array<[number, number]> => ordinary(range(from, 1).filter((d) => d % 2 === 1));
 const WASHERS: Array<[WasherPlan, string, Array<'marketing' | 'service'>]> = [
   // grounds gone between fire and delivery
   [{ id: 'rc-consent', cycles: overloaded(40) }, 'rc-o1', ['marketing', 'service']],
@@ -46,9 +51,12 @@ const WASHERS: Array<[WasherPlan, string, Array<'marketing' | 'service'>]> = [
   [{ id: 'hd-fade', ...collapse([9, 6, 5, 3]) }, 'mkt-only', ['marketing']],
   [{ id: 'hd-ctrl-over', cycles: overloaded(40) }, 'mkt-ctrl', ['marketing']],
   [{ id: 'hd-ctrl-fade', ...collapse() }, 'mkt-ctrl', ['marketing']],
-  // overloaded until 21 days ago, then unplugged: replaced after a converted upgrade, or not
+  // overloaded until 21 days ago, then unplugged while the household washes on with its second
+  // machine: replaced after a converted upgrade, or not
   [{ id: 'cv-old', cycles: overloaded(60, 21) }, 'cv-o1', ['marketing', 'service']],
+  [{ id: 'cv-home', cycles: atHome(60) }, 'cv-o1', ['marketing', 'service']],
   [{ id: 'cv-ctrl', cycles: overloaded(60, 21) }, 'cv-o2', ['marketing', 'service']],
+  [{ id: 'cv-ctrl-home', cycles: atHome(60) }, 'cv-o2', ['marketing', 'service']],
 ];
 
 /** A fleet member of a persona, as the seeded draw placed them. */
@@ -69,14 +77,23 @@ before(async () => {
   gw = await startTestGateway({ influxUrl: env.influxUrl });
   ({ secret: analyticsSecret } = await gw.gateway.registry.addConsumer('analytics', 'analytics'));
 });
+/** What a case opened, closed here too, so that a failed assertion cannot keep the file running. */
+const opened: Array<{ stop(): Promise<unknown> }> = [];
+const keep = <T>(x: T, stop: (x: T) => Promise<unknown>): T => {
+  opened.push({ stop: () => stop(x) });
+  return x;
+};
 after(async () => {
+  for (const o of opened.reverse()) await o.stop().catch(() => undefined);
   await env?.stop();
   await gw?.stop();
 });
 
 /** An Analytics of its own state (so that each case starts from no triggers), delivering as told. */
 function analytics(name: string, o: { delivery?: Record<string, unknown>; policy?: Record<string, unknown> } = {}): Analytics {
-  return env.analytics({ analytics: { stateDir: join(env.dir, `state-${name}`), policy: o.policy, delivery: { mqtt: false, ...o.delivery } } });
+  const a = env.analytics({ analytics: { stateDir: join(env.dir, `state-${name}`), policy: o.policy, delivery: { mqtt: false, ...o.delivery } } });
+  opened.push(a);
+  return a;
 }
 
 const mqttDelivery = () => ({ mqtt: true, mqttUrl: gw.mqttUrl, mqttUsername: 'analytics', mqttPassword: analyticsSecret });
@@ -91,9 +108,9 @@ const ofDevice = (a: Analytics, id: string) => a.state.list({ limit: 10_000, dev
 
 describe('grounds re-read at every delivery attempt', () => {
   test('consent withdrawn, device removed, owner changed between fire and delivery: webhook and MQTT get nothing, the outbox says why', async () => {
-    const receiver = await hook();
+    const receiver = keep(await hook(), (x) => x.close());
     const tool = await gw.addConsumer('crm-all');
-    const sub = await connect(gw.mqttUrl, tool.id, tool.secret);
+    const sub = keep(await connect(gw.mqttUrl, tool.id, tool.secret), close);
     const seen = collect(sub);
     await sub.subscribeAsync('triggers/#', { qos: 1 });
     const a = analytics('recheck', { delivery: { webhookUrl: receiver.url, webhookSecret: SECRET, ...mqttDelivery() } });
@@ -142,14 +159,14 @@ describe('consumers receive only their purposes', () => {
   test('a marketing-only consumer gets upsell and retention and never service, a service consumer the reverse; each refused at SUBSCRIBE for the other; one webhook per purpose', async () => {
     const mkt = await gw.addConsumer('mkt-tool', { purposes: ['marketing'] });
     const svc = await gw.addConsumer('svc-tool', { purposes: ['service'] });
-    const mc = await connect(gw.mqttUrl, mkt.id, mkt.secret);
-    const sc = await connect(gw.mqttUrl, svc.id, svc.secret);
+    const mc = keep(await connect(gw.mqttUrl, mkt.id, mkt.secret), close);
+    const sc = keep(await connect(gw.mqttUrl, svc.id, svc.secret), close);
     assert.deepEqual(await grantedQos(mc, ['triggers/upsell/#', 'triggers/retention/#', 'triggers/service/#', 'triggers/#']), [1, 1, 128, 128]);
     assert.deepEqual(await grantedQos(sc, ['triggers/service/#', 'triggers/upsell/#', 'triggers/retention/#', 'triggers/#']), [1, 128, 128, 128]);
     const toMkt = collect(mc);
     const toSvc = collect(sc);
-    const hookM = await hook();
-    const hookS = await hook();
+    const hookM = keep(await hook(), (x) => x.close());
+    const hookS = keep(await hook(), (x) => x.close());
     const a = analytics('purposes', { delivery: {
       webhookMarketingUrl: `${hookM.url}/marketing`, webhookMarketingSecret: SECRET, webhookServiceUrl: `${hookS.url}/service`, webhookServiceSecret: SECRET,
       sensitiveToAutomated: true, ...mqttDelivery(),
