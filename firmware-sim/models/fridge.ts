@@ -72,14 +72,8 @@ export const fridgeSim: KindSim<FridgeTraits, number> = {
     const weekend = isWeekend(day) ? 1.25 : 1;
     const summer = winter(day, -0.1); // warmer kitchens in summer: more cooling work
     // The failing-cooling persona has a long warm episode on most days once it has begun.
-    const excursion = on(device, 'fridge-temp-excursion', day * DAY_MS + DAY_MS) && rng.chance(0.85)
-      ? { from: rng.uniform(8, 17) * HOUR_MS, hours: rng.uniform(3, 7), peak: rng.uniform(9.5, 13) }
-      : null;
-    const recurring = on(device, 'recurring-error', day * DAY_MS + DAY_MS) ? rng.poisson(1.3) : 0;
-    const warning = rng.chance(0.01) ? rng.pick(NORMAL_WARNINGS) : null;
-    const errorSlots = new Set<number>();
-    for (let i = 0; i < recurring; i++) errorSlots.add(rng.int(0, slots - 1));
-    const warnSlot = warning ? rng.int(0, slots - 1) : -1;
+    const events = dayEvents(device, day * DAY_MS + DAY_MS, slots, rng);
+    const { excursion } = events;
     for (let s = 0; s < slots; s++) {
       const localMs = s * FRIDGE_INTERVAL_MS + t.tzH * HOUR_MS;
       const hour = Math.floor(localMs / HOUR_MS) % 24;
@@ -102,17 +96,7 @@ export const fridgeSim: KindSim<FridgeTraits, number> = {
           duty = 1;
         }
       }
-      duty = clamp(duty, 0.05, 1);
-      const energy = ((t.volumeL / 1000) * 1.2 * (duty / 0.33)) / FRIDGE_SLOTS_PER_DAY;
-      out.push({
-        timeMs, channel: 'telemetry', seq: start.seq + s,
-        body: {
-          type: 'state', temp_c: round(temp, 2), freezer_temp_c: round(freezer, 2), door_openings: openings,
-          door_open_s: round(openS, 1), compressor_duty: round(duty, 3), energy_kwh: round(energy, 4),
-        },
-      });
-      if (errorSlots.has(s)) out.push({ timeMs: timeMs + 1_000, channel: 'events', body: { type: 'error', code: 'F07', severity: 'warning', detail: 'defrost heater fault: evaporator iced up' } });
-      if (s === warnSlot) out.push({ timeMs: timeMs + 2_000, channel: 'events', body: { type: 'error', code: warning, severity: 'warning' } });
+      emitSlot(out, { timeMs, seq: start.seq + s, slot: s, volumeL: t.volumeL, temp, freezer, openings, openS, duty }, events);
     }
     return out;
   },
@@ -136,14 +120,8 @@ function realisticDay(ctx: DeviceCtx<FridgeTraits>, day: number, slots: number, 
   const expectedOpenings = env.absent ? 0 : t.openingsPerDay * weekend * (on(device, 'usage-collapse', day * DAY_MS) ? t.collapseFactor : 1);
   const doorLoad = 1 + 0.0025 * expectedOpenings;
   const dayEnd = day * DAY_MS + DAY_MS;
-  const excursion = on(device, 'fridge-temp-excursion', dayEnd) && rng.chance(0.85)
-    ? { from: rng.uniform(8, 17) * HOUR_MS, hours: rng.uniform(3, 7), peak: rng.uniform(9.5, 13) }
-    : null;
-  const recurring = on(device, 'recurring-error', dayEnd) ? rng.poisson(1.3) : 0;
-  const warning = rng.chance(0.01) ? rng.pick(NORMAL_WARNINGS) : null;
-  const errorSlots = new Set<number>();
-  for (let i = 0; i < recurring; i++) errorSlots.add(rng.int(0, slots - 1));
-  const warnSlot = warning ? rng.int(0, slots - 1) : -1;
+  const events = dayEvents(device, dayEnd, slots, rng);
+  const { excursion } = events;
   const stuckTemp = t.setpointC + 0.3;
   for (let s = 0; s < slots; s++) {
     const localMs = s * FRIDGE_INTERVAL_MS + tzH * HOUR_MS;
@@ -166,18 +144,49 @@ function realisticDay(ctx: DeviceCtx<FridgeTraits>, day: number, slots: number, 
         duty = 1;
       }
     }
-    duty = clamp(duty, 0.05, 1);
     const reported = stuckAt(env, 'temp', timeMs) ? stuckTemp : temp + rng.normal(0, t.tempSd);
-    const energy = ((t.volumeL / 1000) * 1.2 * (duty / 0.33)) / FRIDGE_SLOTS_PER_DAY;
-    out.push({
-      timeMs, channel: 'telemetry', seq: start.seq + s,
-      body: {
-        type: 'state', temp_c: round(reported, 2), freezer_temp_c: round(freezer, 2), door_openings: openings,
-        door_open_s: round(openS, 1), compressor_duty: round(duty, 3), energy_kwh: round(energy, 4),
-      },
-    });
-    if (errorSlots.has(s)) out.push({ timeMs: timeMs + 1_000, channel: 'events', body: { type: 'error', code: 'F07', severity: 'warning', detail: 'defrost heater fault: evaporator iced up' } });
-    if (s === warnSlot) out.push({ timeMs: timeMs + 2_000, channel: 'events', body: { type: 'error', code: warning, severity: 'warning' } });
+    emitSlot(out, { timeMs, seq: start.seq + s, slot: s, volumeL: t.volumeL, temp: reported, freezer, openings, openS, duty }, events);
   }
   return out;
+}
+
+/** What happens to a fridge on a day besides its readings: a warm episode, its errors and a stray warning. */
+interface DayEvents {
+  excursion: { from: number; hours: number; peak: number } | null;
+  errorSlots: Set<number>;
+  warning: string | null;
+  warnSlot: number;
+}
+
+/** The day's events, drawn in the same order by both profiles (a seed gives the same days). */
+function dayEvents(device: DeviceCtx<FridgeTraits>['device'], dayEnd: number, slots: number, rng: Rng): DayEvents {
+  // The failing-cooling persona has a long warm episode on most days once it has begun.
+  const excursion = on(device, 'fridge-temp-excursion', dayEnd) && rng.chance(0.85)
+    ? { from: rng.uniform(8, 17) * HOUR_MS, hours: rng.uniform(3, 7), peak: rng.uniform(9.5, 13) }
+    : null;
+  const recurring = on(device, 'recurring-error', dayEnd) ? rng.poisson(1.3) : 0;
+  const warning = rng.chance(0.01) ? rng.pick(NORMAL_WARNINGS) : null;
+  const errorSlots = new Set<number>();
+  for (let i = 0; i < recurring; i++) errorSlots.add(rng.int(0, slots - 1));
+  const warnSlot = warning ? rng.int(0, slots - 1) : -1;
+  return { excursion, errorSlots, warning, warnSlot };
+}
+
+/** One slot's state reading (duty bounded, energy from it), then the slot's events. */
+function emitSlot(
+  out: RawReading[],
+  r: { timeMs: number; seq: number; slot: number; volumeL: number; temp: number; freezer: number; openings: number; openS: number; duty: number },
+  events: DayEvents,
+): void {
+  const duty = clamp(r.duty, 0.05, 1);
+  const energy = ((r.volumeL / 1000) * 1.2 * (duty / 0.33)) / FRIDGE_SLOTS_PER_DAY;
+  out.push({
+    timeMs: r.timeMs, channel: 'telemetry', seq: r.seq,
+    body: {
+      type: 'state', temp_c: round(r.temp, 2), freezer_temp_c: round(r.freezer, 2), door_openings: r.openings,
+      door_open_s: round(r.openS, 1), compressor_duty: round(duty, 3), energy_kwh: round(energy, 4),
+    },
+  });
+  if (events.errorSlots.has(r.slot)) out.push({ timeMs: r.timeMs + 1_000, channel: 'events', body: { type: 'error', code: 'F07', severity: 'warning', detail: 'defrost heater fault: evaporator iced up' } });
+  if (r.slot === events.warnSlot) out.push({ timeMs: r.timeMs + 2_000, channel: 'events', body: { type: 'error', code: events.warning, severity: 'warning' } });
 }
