@@ -168,7 +168,7 @@ export class Analytics {
     this.api = undefined;
     if (this.opened) {
       await this.outbox.stop();
-      this.registry.stop();
+      await this.registry.stop();
       await this.state.close();
       this.opened = false;
     }

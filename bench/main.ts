@@ -1,12 +1,13 @@
-// `npm run bench -- ingest|connections|analytics|all [--quick]`: see bench/README.md.
+// `npm run bench -- ingest|connections|auth|analytics|all [--quick]`: see bench/README.md.
 import { Command, Option } from 'commander';
 import { runAnalytics } from './analytics.ts';
+import { runAuth } from './auth.ts';
 import { runConnections } from './connections.ts';
 import { runIngest } from './ingest.ts';
 
 const program = new Command('bench')
-  .description('benchmarks of the gateway: ingest, connections, analytics (figures, not tests)')
-  .argument('[which]', 'ingest, connections, analytics or all', 'all')
+  .description('benchmarks of the gateway: ingest, connections, auth, analytics (figures, not tests)')
+  .argument('[which]', 'ingest, connections, auth, analytics or all', 'all')
   .option('--quick', 'short steps and smaller fleets: a smoke run of a few minutes')
   .option('--devices <n>', 'ingest: devices publishing (default 1000)')
   .option('--step <s>', 'ingest: seconds each +10 % step is held (default 60, quick 3)')
@@ -14,8 +15,10 @@ const program = new Command('bench')
   .option('--outage <s>', 'ingest: seconds InfluxDB is paused (default 60, quick 10)')
   .option('--start-rate <n>', 'ingest: readings/s of the first warm-up step (default 4000)')
   .option('--only <names>', 'ingest: only these configurations, comma-separated prefixes (e.g. gateway-qos0,bare-aedes,influx-ceiling,outage)')
-  .option('--cpu-prof <dir>', 'ingest: write a CPU profile of each gateway process into this folder')
+  .option('--cpu-prof <dir>', 'ingest, auth: write a CPU profile of each gateway process into this folder')
   .option('--connections <list>', 'connections: counts to hold, comma-separated (default 2500,5000,10000,15000; quick 2500,10000)')
+  .option('--storm <n>', 'auth: registered devices reconnecting at once (default 10000, quick 2000)')
+  .option('--storm-inflight <n>', 'auth: connections opening at a time (default 1000)')
   .option('--fleets <list>', 'analytics: fleet sizes, comma-separated (default 1000,10000; quick 100,1000)')
   .addOption(new Option('--days <n>', 'analytics: days of history').default('90'))
   .option('--keep <dir>', 'analytics: keep the backfilled InfluxDB and registries here and reuse them on later runs')
@@ -23,8 +26,8 @@ const program = new Command('bench')
     const quick = Boolean(o.quick);
     const num = (v: unknown, d: number) => (v === undefined ? d : Number(v));
     const list = (v: unknown, d: number[]) => (typeof v === 'string' ? v.split(',').map(Number) : d);
-    if (!['ingest', 'connections', 'analytics', 'all'].includes(which)) {
-      process.stderr.write(`unknown benchmark "${which}": expected ingest, connections, analytics or all\n`);
+    if (!['ingest', 'connections', 'auth', 'analytics', 'all'].includes(which)) {
+      process.stderr.write(`unknown benchmark "${which}": expected ingest, connections, auth, analytics or all\n`);
       process.exit(2);
     }
     let ok = true;
@@ -38,6 +41,10 @@ const program = new Command('bench')
     }
     if (which === 'connections' || which === 'all') {
       const r = await runConnections({ quick, counts: list(o.connections, quick ? [2_500, 10_000] : [2_500, 5_000, 10_000, 15_000]) });
+      ok &&= r.ok;
+    }
+    if (which === 'auth' || which === 'all') {
+      const r = await runAuth({ quick, devices: num(o.storm, quick ? 2_000 : 10_000), inflight: num(o.stormInflight, 1_000), cpuProf: typeof o.cpuProf === 'string' ? o.cpuProf : undefined });
       ok &&= r.ok;
     }
     if (which === 'analytics' || which === 'all') {

@@ -154,7 +154,7 @@ export class Gateway {
     const left = spool.stats();
     await spool.close();
     await deadletter.close();
-    registry.stop();
+    await registry.stop();
     this.state = 'stopped';
     this.log.info({ leftInSpool: { records: left.depthRecords, bytes: left.depthBytes } }, 'gateway stopped');
   }

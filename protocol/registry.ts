@@ -36,8 +36,11 @@ export type ConsentChange = z.infer<typeof consentChangeSchema>;
 
 const identityBase = z.object({
   id: deviceIdSchema,
-  /** scrypt$N$r$p$salt$hash (base64url); never the secret itself. */
-  secretHash: z.string().startsWith('scrypt$'),
+  /**
+   * sha256$digest (base64url) of the gateway-made secret, or scrypt$N$r$p$salt$hash as written
+   * before (replaced by the first form at the next login); never the secret itself.
+   */
+  secretHash: z.string().regex(/^(sha256\$[A-Za-z0-9_-]{43}|scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+)$/, 'is not a secret hash (sha256$… or scrypt$…)'),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });

@@ -1,7 +1,6 @@
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { UsageGatewayError } from '../../protocol/errors.ts';
@@ -22,9 +21,11 @@ import {
   type RegistryFile,
 } from '../../protocol/registry.ts';
 import type { TriggerCategory } from '../../protocol/topics.ts';
-import { digest, DUMMY_HASH, hashSecret, newSecret, verifySecret } from './secrets.ts';
+import { DUMMY_HASH, hashSecret, needsRehash, newSecret, verifySecret } from './secrets.ts';
 
 /** How a refused file is repaired, said after the list of its problems. */
+/** Logins of entries hashed in an older form within this long share one registry write. */
+const REHASH_DELAY_MS = 1_000;
 const REPAIR = 'Repair each entry listed: `usage-gateway devices set-owner <id> <owner>` replaces an owner that is not a pseudonymous id, `usage-gateway devices remove <id>` (or `consumers remove <id>`) drops an entry, or edit the file by hand';
 
 /** Schema issues as people read them: the entry's index and id, the field, what is wrong. */
@@ -101,8 +102,10 @@ export class Registry {
   private watcher?: FSWatcher;
   private refreshing?: Promise<void>;
   private queued?: Promise<void>;
-  /** id → sha256 of a secret already verified against the current hash. */
-  private readonly verified = new Map<string, { hash: string; digest: Buffer }>();
+  /** Entries of an older hash form that logged in: id → the hash verified and its fast form. */
+  private readonly rehash = new Map<string, { from: string; to: string }>();
+  private rehashTimer?: NodeJS.Timeout;
+  private rehashing?: Promise<void>;
   private readonly listeners = new Set<() => void>();
 
   constructor(path: string, catalogue: Catalogue, log?: Logger) {
@@ -158,9 +161,11 @@ export class Registry {
     }
   }
 
-  stop(): void {
+  /** Stops watching, and writes the fast hashes of entries that logged in since the last flush. */
+  async stop(): Promise<void> {
     this.watcher?.close();
     this.watcher = undefined;
+    await this.flushRehash();
   }
 
   onChange(listener: () => void): () => void {
@@ -185,18 +190,54 @@ export class Registry {
     return this.list().filter((e): e is DeviceEntry => e.role === 'device');
   }
 
-  /** The entry when the secret matches, else null. Constant time in the secret. */
+  /**
+   * The entry when the secret matches, else null. Constant time in the secret. An entry hashed
+   * in an older form (scrypt) is stored in the fast form after it logs in: one registry write
+   * for all such logins within a second, so that a fleet reconnecting at once is not a write each.
+   */
   async authenticate(id: string, secret: Buffer | string): Promise<RegistryEntry | null> {
     await this.refresh();
     const entry = this.entries.get(id);
     const hash = entry?.secretHash ?? DUMMY_HASH;
-    const d = digest(secret);
-    const cached = entry ? this.verified.get(id) : undefined;
-    if (cached && cached.hash === hash && timingSafeEqual(cached.digest, d)) return entry!;
     const ok = await verifySecret(secret, hash);
     if (!ok || !entry) return null;
-    this.verified.set(id, { hash, digest: d });
+    if (needsRehash(hash)) this.scheduleRehash(id, hash, hashSecret(secret));
     return entry;
+  }
+
+  private scheduleRehash(id: string, from: string, to: string): void {
+    this.rehash.set(id, { from, to });
+    this.rehashTimer ??= setTimeout(() => void this.flushRehash(), REHASH_DELAY_MS).unref();
+  }
+
+  /**
+   * Writes the fast hashes of the entries that logged in since the last flush; an entry whose
+   * hash changed meanwhile (rotated, removed) is left as it is. A failed write is logged and
+   * the entries stay as they were: they are rehashed at a later login.
+   */
+  flushRehash(): Promise<void> {
+    clearTimeout(this.rehashTimer);
+    this.rehashTimer = undefined;
+    if (this.rehash.size === 0) return this.rehashing ?? Promise.resolve();
+    const batch = new Map(this.rehash);
+    this.rehash.clear();
+    const run = (this.rehashing ?? Promise.resolve()).then(() => this.mutate((entries) => {
+      let changed = false;
+      for (const [id, { from, to }] of batch) {
+        const e = entries.get(id);
+        if (e?.secretHash !== from) continue;
+        entries.set(id, { ...e, secretHash: to });
+        changed = true;
+      }
+      return changed;
+    })).then(
+      () => this.log?.info({ entries: batch.size }, 'registry: secret hashes of an older form replaced by the fast form after login'),
+      (err) => this.log?.warn({ err, code: 'GW_ERR_REGISTRY', entries: batch.size }, 'registry: could not store the fast form of secret hashes; they are kept as they are and rehashed at a later login'),
+    );
+    this.rehashing = run.finally(() => {
+      if (this.rehashing === run) this.rehashing = undefined;
+    });
+    return this.rehashing;
   }
 
   // ── changes (CLI, API) ───────────────────────────────────────────────────────────────
@@ -230,7 +271,7 @@ export class Registry {
         secret,
         entry: withConsent({
           id: input.id, role: 'device', kind: input.kind, model: input.model, owner: input.owner,
-          ownerSince: now, consent: [], secretHash: await hashSecret(secret),
+          ownerSince: now, consent: [], secretHash: hashSecret(secret),
           createdAt: now, updatedAt: now,
         }, [...new Set(input.consent ?? [])], by, now),
       });
@@ -247,7 +288,7 @@ export class Registry {
     checkDeviceId(id, `${role} id`);
     const secret = newSecret();
     const now = new Date().toISOString();
-    const base = { id, secretHash: await hashSecret(secret), createdAt: now, updatedAt: now };
+    const base = { id, secretHash: hashSecret(secret), createdAt: now, updatedAt: now };
     const entry: ConsumerEntry | AnalyticsEntry = role === 'analytics' ? { ...base, role } : {
       ...base, role, purposes: [...new Set(access?.purposes ?? [])],
       ...(access?.categories ? { categories: [...new Set(access.categories)] } : {}),
@@ -291,7 +332,7 @@ export class Registry {
   async rotateSecret(id: string): Promise<{ entry: RegistryEntry; secret: string }> {
     checkDeviceId(id, 'id');
     const secret = newSecret();
-    const secretHash = await hashSecret(secret);
+    const secretHash = hashSecret(secret);
     let entry: RegistryEntry | undefined;
     await this.mutate((entries) => {
       entry = { ...this.existing(entries, id), secretHash, updatedAt: new Date().toISOString() };
@@ -513,7 +554,6 @@ export class Registry {
   private apply(file: RegistryFile, stamp: string): void {
     this.entries = new Map(file.entries.map((e) => [e.id, e]));
     this.stamp = stamp;
-    for (const id of this.verified.keys()) if (!this.entries.has(id)) this.verified.delete(id);
     for (const l of this.listeners) l();
   }
 }

@@ -13,7 +13,7 @@ import { consumerCategories } from '../../protocol/registry.ts';
 import { topics } from '../../protocol/topics.ts';
 import type { Ingest, RejectionNotice } from '../ingest/index.ts';
 import type { Metrics } from '../metrics/index.ts';
-import type { Registry } from '../../core/registry/index.ts';
+import { hashSecret, type Registry } from '../../core/registry/index.ts';
 import { authorizeForward, authorizePublish, authorizeSubscribe, type Identity } from './acl.ts';
 import { addressKey } from './address.ts';
 import { ClusterLink } from './cluster.ts';
@@ -73,7 +73,11 @@ export class Broker {
   private readonly identities = new WeakMap<Client, Identity>();
   private readonly emptyIdPersistent = new WeakSet<Client>();
   /** The secret hash each client authenticated against, to tell when it was rotated. */
-  private readonly authenticatedWith = new WeakMap<Client, string>();
+  /**
+   * The stored hash a client logged in against, and the fast form of its secret: an entry of an
+   * older registry is rehashed after the login, which is not a rotation and closes nothing.
+   */
+  private readonly authenticatedWith = new WeakMap<Client, [string, string]>();
   private readonly perIp = new Map<string, number>();
   private connections = 0;
   private servers: Array<NetServer | HttpServer> = [];
@@ -183,7 +187,7 @@ export class Broker {
           this.gatedLog(client, 'login', 'info', { username, code: 'GW_ERR_CLIENT_ID' }, 'connection refused: client id does not match the username');
           return cb(authError('client id must equal the device id', 2) as never, false);
         }
-        this.authenticatedWith.set(client, entry.secretHash);
+        this.authenticatedWith.set(client, [entry.secretHash, hashSecret(password ?? Buffer.alloc(0))]);
         this.identities.set(client, entry.role === 'device'
           ? { role: 'device', id: entry.id, kind: entry.kind, model: entry.model }
           : entry.role === 'consumer' ? { role: 'consumer', id: entry.id, categories: consumerCategories(entry) } : { role: entry.role, id: entry.id });
@@ -260,7 +264,7 @@ export class Broker {
         const who = this.identities.get(client);
         if (!who || who.role === 'anonymous') continue;
         const entry = registry.get(who.id);
-        if (entry?.secretHash !== this.authenticatedWith.get(client)) client.close();
+        if (!entry || !this.authenticatedWith.get(client)?.includes(entry.secretHash)) client.close();
         else if (who.role === 'consumer' && entry?.role === 'consumer' && consumerCategories(entry).join() !== who.categories.join()) client.close();
       }
     });

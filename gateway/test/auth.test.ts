@@ -4,6 +4,8 @@ import { connect as rawConnect } from 'node:net';
 import mqtt from 'mqtt';
 import { startTestGateway, type TestGateway } from '../../test/harness/gateway.ts';
 import mqttPacket from 'mqtt-packet';
+import { hashSecret } from '../../core/registry/index.ts';
+import { storedHash, writeScryptEra } from '../../test/harness/secrets.ts';
 import { close, closed, connect, grantedQos, mosquittoPub, mosquittoSub, washerCycle } from '../../test/harness/mqtt.ts';
 
 let t: TestGateway;
@@ -17,6 +19,22 @@ describe('authentication', () => {
     await assert.rejects(connect(t.mqttUrl, 'no-such-device', d.secret), (err: any) => err.code === 4 || err.code === 5);
     const ok = await connect(t.mqttUrl, d.id, d.secret);
     await close(ok);
+  });
+
+  it('a device registered with a scrypt hash (an older registry) connects over MQTT, and its entry is then stored in the fast form', async () => {
+    const d = await t.addDevice();
+    const path = t.config.registry.path;
+    await writeScryptEra(path, new Map([[d.id, d.secret]]));
+    assert.match((await storedHash(path, d.id))!, /^scrypt\$/);
+    await assert.rejects(connect(t.mqttUrl, d.id, 'not-the-secret'), (err: any) => err.code === 4 || err.code === 5);
+    const ok = await connect(t.mqttUrl, d.id, d.secret);
+    await t.gateway.registry.flushRehash();
+    assert.equal(await storedHash(path, d.id), hashSecret(d.secret));
+    // The new hash is not a rotated secret: the connection stays open and its readings are taken.
+    await ok.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify(washerCycle()), { qos: 1 });
+    assert.equal(ok.connected, true);
+    await close(ok);
+    await close(await connect(t.mqttUrl, d.id, d.secret));
   });
 
   it('refuses a connection without credentials', async () => {

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { DEFAULT_MODELS_PATH } from '../../../config/load.ts';
 import { loadCatalogue } from '../../../protocol/models.ts';
 import type { ConsentPurpose } from '../../../protocol/registry.ts';
-import { Registry } from '../index.ts';
+import { hashSecret, Registry, verifySecret } from '../index.ts';
+import { storedHash as hashOf, writeScryptEra } from '../../../test/harness/secrets.ts';
 
 const catalogue = loadCatalogue(DEFAULT_MODELS_PATH);
 
@@ -164,5 +165,48 @@ describe('a registry file that is already invalid on disk', () => {
     await rejectsWith(reread(path), 'GW_ERR_REGISTRY', /entries\[1\] \(id "wm-1"\) id: id "wm-1" is already used by entries\[0\]/);
     await rejectsWith(registry.remove('wm-1'), 'GW_ERR_REGISTRY', /no command can change it until it is repaired by hand or restored from a backup:\n {2}entries\[1\] \(id "wm-1"\) id: id "wm-1" is already used by entries\[0\]$/);
     assert.equal(await readFile(path, 'utf8'), before);
+  });
+});
+
+describe('secret hashes', () => {
+  it('a secret is kept as the SHA-256 of the token, never the token; it verifies, a wrong or cut secret does not, nor does a malformed hash', async () => {
+    const { path, registry } = await fresh();
+    const { secret } = await registry.addDevice(washer('wm-1'));
+    const stored = (await hashOf(path, 'wm-1'))!;
+    assert.match(stored, /^sha256\$[A-Za-z0-9_-]{43}$/);
+    assert.equal(stored, hashSecret(secret));
+    assert.ok(!stored.includes(secret));
+    assert.equal(await verifySecret(secret, stored), true);
+    assert.equal(await verifySecret(Buffer.from(secret), stored), true, 'an MQTT password arrives as bytes');
+    assert.equal(await verifySecret(`${secret}x`, stored), false);
+    assert.equal(await verifySecret(secret.slice(0, -1), stored), false);
+    for (const bad of ['sha256$', `sha256$${secret}$x`, 'md5$abc', '', 'scrypt$1$2']) assert.equal(await verifySecret(secret, bad), false, bad);
+    assert.equal((await registry.authenticate('wm-1', 'wrong'))?.id, undefined);
+    assert.equal((await registry.authenticate('nobody', secret))?.id, undefined);
+    assert.equal((await registry.authenticate('wm-1', secret))?.id, 'wm-1');
+  });
+
+  it('a registry written with scrypt hashes still authenticates; after the login the file holds the fast form, a wrong secret changes nothing, and a secret rotated meanwhile is not overwritten', async () => {
+    const { path, registry } = await fresh();
+    const made = await registry.addDevices(['wm-1', 'wm-2', 'wm-3', 'wm-4'].map((id) => washer(id)));
+    const secrets = new Map(made.map((m) => [m.entry.id, m.secret]));
+    await writeScryptEra(path, secrets);
+    const gateway = await reread(path);
+    assert.match((await hashOf(path, 'wm-1')) ?? '', /^scrypt\$/);
+    for (const id of ['wm-1', 'wm-2', 'wm-3']) assert.equal((await gateway.authenticate(id, secrets.get(id)!))?.id, id);
+    assert.equal(await gateway.authenticate('wm-4', 'not-its-secret'), null);
+    // wm-3's secret is rotated by the CLI before the gateway writes its fast hash.
+    const rotatedOld = await hashOf(path, 'wm-3');
+    const { secret: newSecret } = await (await reread(path)).rotateSecret('wm-3');
+    assert.notEqual(await hashOf(path, 'wm-3'), rotatedOld);
+    await gateway.stop();
+    assert.equal(await hashOf(path, 'wm-1'), hashSecret(secrets.get('wm-1')!));
+    assert.equal(await hashOf(path, 'wm-2'), hashSecret(secrets.get('wm-2')!));
+    assert.equal(await hashOf(path, 'wm-3'), hashSecret(newSecret), 'the rotated secret stays');
+    assert.match((await hashOf(path, 'wm-4')) ?? '', /^scrypt\$/, 'a failed login upgrades nothing');
+    const next = await reread(path);
+    assert.equal((await next.authenticate('wm-1', secrets.get('wm-1')!))?.id, 'wm-1');
+    assert.equal(await next.authenticate('wm-3', secrets.get('wm-3')!), null, 'the old secret of a rotated device');
+    assert.equal((await next.authenticate('wm-4', secrets.get('wm-4')!))?.id, 'wm-4', 'still scrypt, still works');
   });
 });
