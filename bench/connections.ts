@@ -32,7 +32,7 @@ export async function runConnections(o: ConnectionsOptions): Promise<{ ok: boole
   const clients: MqttClient[] = [];
   try {
     const fleet = benchFleet(max, 'conn');
-    log(`provisioning ${max} devices (scrypt hashes)…`);
+    log(`provisioning ${max} devices…`);
     const secrets = await provision(dir.dir, fleet, log);
     const gw = await benchGateway({ dataDir: dir.dir, influxUrl: influx.url, database: 'bench_connections' });
     const watch = new ProcWatch(gw.pid, 'gateway');

@@ -76,7 +76,7 @@ export async function runIngest(o: IngestOptions): Promise<{ ok: boolean }> {
   const configs: ConfigResult[] = [];
   try {
     const fleet = benchFleet(o.devices + 1, 'bench');
-    log(`provisioning ${fleet.devices.length} devices (scrypt hashes)…`);
+    log(`provisioning ${fleet.devices.length} devices…`);
     const secrets = await provision(seed.dir, fleet, log);
     const all = loadDevices(fleet, secrets);
     const probeDevice = all.find((d) => d.kind === 'washer')!;
