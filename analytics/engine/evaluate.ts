@@ -105,7 +105,7 @@ export async function evaluate(o: EvaluateOptions): Promise<{ devices: number; e
           const from = to - rule.windowDays;
           const cohort = new Map<string, CohortStats>();
           for (const name of rule.detectorImpl.cohortFeatures?.(rule.params, device.kind) ?? []) {
-            const c = cohorts.get(`${name}|${step - rule.windowDays * DAY_MS}|${step}`)?.get(device.model);
+            const c = cohorts.get(cohortKey(name, step - rule.windowDays * DAY_MS, step))?.get(device.model);
             if (c) cohort.set(name, c);
           }
           evaluations++;
@@ -127,6 +127,9 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** `slope(car.soh)` → { stat: 'slope', feature: 'car.soh' }; `car.soh` → the total or mean. */
+/** Names one cohort: a cohort feature over the window from `fromMs` to `toMs`. */
+const cohortKey = (name: string, fromMs: number, toMs: number) => `${name}|${fromMs}|${toMs}`;
+
 function cohortEntry(name: string): { stat: 'value' | 'slope'; feature: string } {
   const m = /^slope\((.+)\)$/.exec(name);
   return m ? { stat: 'slope', feature: m[1] } : { stat: 'value', feature: name };
@@ -192,7 +195,7 @@ async function cohortStats(o: EvaluateOptions, startMs: number, days: number): P
           } else {
             value = totalOf ? sy[to] - sy[from] : (sy[to] - sy[from]) / k;
           }
-          const key = `${w.name}|${step - w.windowDays * DAY_MS}|${step}`;
+          const key = cohortKey(w.name, step - w.windowDays * DAY_MS, step);
           const byModel = values.get(key) ?? new Map<string, number[]>();
           values.set(key, byModel);
           const list = byModel.get(device.model) ?? [];
