@@ -113,158 +113,179 @@ export class Broker {
     this.installHooks();
   }
 
+  /** Installs the gateway's hooks and listeners on Aedes and the registry, one method each. */
   private installHooks(): void {
-    const { aedes, o } = this;
-    const { metrics, log, registry } = o;
-
-    aedes.preConnect = (client, packet, cb) => {
-      // [MQTT-3.1.3-8] an empty client id with a persistent session is refused with 0x02
-      if (!packet.clientId && !packet.clean) this.emptyIdPersistent.add(client);
-      // A malformed CONNECT closes the connection [MQTT-3.1.4-1]. These two rules the packet
-      // parser (mqtt-packet) does not check: Aedes would store a QoS 3 will, and take a
-      // password without a user name for an anonymous login.
-      const malformed = (packet.will?.qos ?? 0) > 2 ? 'will QoS 3 [MQTT-3.1.2-14]'
-        : packet.password !== undefined && packet.username === undefined ? 'password without user name [MQTT-3.1.2-22]'
-          : undefined;
-      if (malformed) {
-        metrics.connectionsRefused.inc({ reason: 'protocol-error' });
-        this.gatedLog(client, 'protocol-error', 'info', { clientId: printable(packet.clientId ?? ''), reason: malformed, code: 'GW_ERR_PROTOCOL' }, 'connection closed: the CONNECT breaks MQTT 3.1.1');
-        return cb(new Error(malformed), false); // closes the connection, no CONNACK
-      }
-      if (!this.accepting) {
-        metrics.connectionsRefused.inc({ reason: 'shutting-down' });
-        return cb(new Error('the gateway is shutting down'), false); // closes the connection
-      }
-      cb(null, true);
-    };
-
-    // Neither the password nor a username that names no registered identity is ever logged:
-    // a device that swaps the two fields would otherwise write its secret to the log.
-    aedes.authenticate = (client, username, password, cb) => {
-      const address = addressKey(this.addressOf(client));
-      const throttled = this.logins.blockedFor(address);
-      if (throttled > 0) {
-        // Refused before any secret is checked: a flood of guesses costs a map lookup each.
-        metrics.authFailures.inc({ reason: 'throttled' });
-        this.gatedLog(client, 'login', 'warn', { throttledForMs: throttled, failures: this.logins.failures(address), code: 'GW_ERR_LOGIN_THROTTLED' }, 'connection refused: too many failed logins from this address');
-        return cb(authError('too many failed logins from this address', 3) as never, false);
-      }
-      const failed = (reason: 'no-credentials' | 'bad-credentials') => {
-        metrics.authFailures.inc({ reason });
-        const backoff = this.logins.failed(address);
-        const known = !!username && registry.get(username) !== undefined;
-        this.gatedLog(client, 'login', 'info', {
-          ...(known ? { username } : { usernameLength: username?.length ?? 0 }),
-          failures: this.logins.failures(address),
-          ...(backoff > 0 ? { throttledForMs: backoff } : {}),
-          code: 'GW_ERR_AUTH_FAILED',
-        }, reason === 'no-credentials' ? 'connection refused: no credentials' : 'connection refused: unknown identity or wrong secret');
-      };
-      if (this.emptyIdPersistent.has(client)) {
-        metrics.authFailures.inc({ reason: 'client-id' });
-        return cb(authError('empty client id with a persistent session', 2) as never, false);
-      }
-      if (!username) {
-        if (o.config.auth.anonymous) {
-          this.identities.set(client, { role: 'anonymous', id: client.id });
-          return cb(null, true);
-        }
-        failed('no-credentials');
-        return cb(authError('username and password are required', 4) as never, false);
-      }
-      registry.authenticate(username, password ?? Buffer.alloc(0)).then((entry) => {
-        if (!entry) {
-          failed('bad-credentials');
-          return cb(authError('bad user name or password', 4) as never, false);
-        }
-        const idOk = entry.role === 'device' ? client.id === entry.id : client.id === entry.id || client.id.startsWith(`${entry.id}:`);
-        if (!idOk) {
-          metrics.authFailures.inc({ reason: 'client-id' });
-          this.gatedLog(client, 'login', 'info', { username, code: 'GW_ERR_CLIENT_ID' }, 'connection refused: client id does not match the username');
-          return cb(authError('client id must equal the device id', 2) as never, false);
-        }
-        this.authenticatedWith.set(client, entry.secretHash);
-        this.identities.set(client, entry.role === 'device'
-          ? { role: 'device', id: entry.id, kind: entry.kind, model: entry.model }
-          : entry.role === 'consumer' ? { role: 'consumer', id: entry.id, categories: consumerCategories(entry) } : { role: entry.role, id: entry.id });
-        cb(null, true);
-      }, (err) => {
-        log.error({ err }, 'authentication failed on an internal error');
-        cb(authError('server unavailable', 3) as never, false);
-      });
-    };
-
-    aedes.authorizePublish = (client, packet, cb) => {
-      const who = client ? this.identities.get(client) : undefined;
-      if (!client || !who) return cb(null); // the broker's own publishes (wills of gone clients)
-      const decision = authorizePublish(who, packet.topic, packet.retain, packet.payload as Buffer);
-      if (!decision.ok) {
-        metrics.authzRefusals.inc({ action: 'publish', role: who.role });
-        this.gatedLog(client, 'publish-refused', 'info', { topic: printable(packet.topic, 256), reason: printable(decision.reason, 512), code: 'GW_ERR_NOT_AUTHORIZED' }, 'publish refused; closing the connection');
-        return cb(new Error(decision.reason));
-      }
-      if (!decision.reading || who.role !== 'device') return cb(null);
-      o.ingest
-        .handle({ deviceId: who.id, channel: decision.channel, topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, messageId: packet.messageId })
-        .then(() => cb(null), (err: Error) => {
-          // Not kept, so not acknowledged: the device keeps the message and sends it again.
-          log.error({ err, clientId: client.id }, 'could not keep a message; closing the connection without acknowledging it');
-          cb(err);
-        });
-    };
-
-    // Answers synchronously: the subscription ledger relies on every filter of a packet being
-    // decided in the loop in which Aedes authorizes them (subscriptions.ts).
-    aedes.authorizeSubscribe = (client, sub, cb) => {
-      const who = this.identities.get(client);
-      if (!who || !authorizeSubscribe(who, sub.topic)) {
-        metrics.authzRefusals.inc({ action: 'subscribe', role: who?.role ?? 'unknown' });
-        this.gatedLog(client, 'subscribe-refused', 'info', { topic: printable(sub.topic, 256), code: 'GW_ERR_NOT_AUTHORIZED' }, 'subscription refused');
-        return cb(null, null); // SUBACK 0x80 for this filter; the connection stays
-      }
-      if (!this.subscriptions.admit(client, sub)) {
-        metrics.subscribeLimitRefusals.inc({ limit: 'subscriptions-per-client' });
-        this.gatedLog(client, 'subscribe-limit', 'warn', { topic: printable(sub.topic, 256), limit: o.config.mqtt.maxSubscriptionsPerClient, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, 'subscription refused: the client holds as many subscriptions as it may (mqtt.maxSubscriptionsPerClient)');
-        return cb(null, null);
-      }
-      cb(null, sub);
-    };
-    aedes.on('unsubscribe', (topics, client) => this.subscriptions.release(client, topics));
-
-    aedes.authorizeForward = (client, packet) => {
-      const who = this.identities.get(client);
-      return who && authorizeForward(who, packet.topic) ? packet : null;
-    };
-
-    aedes.on('clientReady', (client) => {
-      const who = this.identities.get(client);
-      if (!who) return;
-      metrics.connected.inc({ role: who.role });
-      if (who.role === 'device') metrics.connectedDevices.inc({ kind: who.kind, model: who.model });
-    });
-    aedes.on('clientDisconnect', (client) => {
-      const who = this.identities.get(client);
-      if (!who) return;
-      metrics.connected.dec({ role: who.role });
-      if (who.role === 'device') metrics.connectedDevices.dec({ kind: who.kind, model: who.model });
-    });
-    aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
-    aedes.on('connectionError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'connection error'));
+    const { aedes } = this;
+    aedes.preConnect = this.preConnect;
+    aedes.authenticate = this.authenticate;
+    aedes.authorizePublish = this.authorizePublish;
+    aedes.authorizeSubscribe = this.authorizeSubscribe;
+    aedes.authorizeForward = this.authorizeForward;
+    aedes.on('unsubscribe', this.unsubscribe);
+    aedes.on('clientReady', this.clientReady);
+    aedes.on('clientDisconnect', this.clientDisconnect);
+    aedes.on('clientError', this.clientError);
+    aedes.on('connectionError', this.connectionError);
     // Only a persistence that can fail (Redis) emits this (not in Aedes' typings); unheard, it would end the process.
-    (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err, code: this.cluster ? 'GW_ERR_REDIS_UNAVAILABLE' : undefined }, 'broker persistence error'));
-
-    // A device removed from the registry, or whose secret was rotated, is disconnected; so is
-    // a consumer whose purposes changed (its subscriptions were granted under the old ones).
-    registry.onChange(() => {
-      for (const client of Object.values((aedes as unknown as { clients: Record<string, Client> }).clients)) {
-        const who = this.identities.get(client);
-        if (!who || who.role === 'anonymous') continue;
-        const entry = registry.get(who.id);
-        if (entry?.secretHash !== this.authenticatedWith.get(client)) client.close();
-        else if (who.role === 'consumer' && entry?.role === 'consumer' && consumerCategories(entry).join() !== who.categories.join()) client.close();
-      }
-    });
+    (aedes as unknown as NodeJS.EventEmitter).on('error', this.persistenceError);
+    this.o.registry.onChange(this.registryChanged);
   }
+
+  private readonly preConnect: Aedes['preConnect'] = (client, packet, cb) => {
+    const { metrics } = this.o;
+    // [MQTT-3.1.3-8] an empty client id with a persistent session is refused with 0x02
+    if (!packet.clientId && !packet.clean) this.emptyIdPersistent.add(client);
+    // A malformed CONNECT closes the connection [MQTT-3.1.4-1]. These two rules the packet
+    // parser (mqtt-packet) does not check: Aedes would store a QoS 3 will, and take a
+    // password without a user name for an anonymous login.
+    const malformed = (packet.will?.qos ?? 0) > 2 ? 'will QoS 3 [MQTT-3.1.2-14]'
+      : packet.password !== undefined && packet.username === undefined ? 'password without user name [MQTT-3.1.2-22]'
+        : undefined;
+    if (malformed) {
+      metrics.connectionsRefused.inc({ reason: 'protocol-error' });
+      this.gatedLog(client, 'protocol-error', 'info', { clientId: printable(packet.clientId ?? ''), reason: malformed, code: 'GW_ERR_PROTOCOL' }, 'connection closed: the CONNECT breaks MQTT 3.1.1');
+      return cb(new Error(malformed), false); // closes the connection, no CONNACK
+    }
+    if (!this.accepting) {
+      metrics.connectionsRefused.inc({ reason: 'shutting-down' });
+      return cb(new Error('the gateway is shutting down'), false); // closes the connection
+    }
+    cb(null, true);
+  };
+
+  // Neither the password nor a username that names no registered identity is ever logged:
+  // a device that swaps the two fields would otherwise write its secret to the log.
+  private readonly authenticate: Aedes['authenticate'] = (client, username, password, cb) => {
+    const { metrics, log, registry } = this.o;
+    const address = addressKey(this.addressOf(client));
+    const throttled = this.logins.blockedFor(address);
+    if (throttled > 0) {
+      // Refused before any secret is checked: a flood of guesses costs a map lookup each.
+      metrics.authFailures.inc({ reason: 'throttled' });
+      this.gatedLog(client, 'login', 'warn', { throttledForMs: throttled, failures: this.logins.failures(address), code: 'GW_ERR_LOGIN_THROTTLED' }, 'connection refused: too many failed logins from this address');
+      return cb(authError('too many failed logins from this address', 3) as never, false);
+    }
+    const failed = (reason: 'no-credentials' | 'bad-credentials') => {
+      metrics.authFailures.inc({ reason });
+      const backoff = this.logins.failed(address);
+      const known = !!username && registry.get(username) !== undefined;
+      this.gatedLog(client, 'login', 'info', {
+        ...(known ? { username } : { usernameLength: username?.length ?? 0 }),
+        failures: this.logins.failures(address),
+        ...(backoff > 0 ? { throttledForMs: backoff } : {}),
+        code: 'GW_ERR_AUTH_FAILED',
+      }, reason === 'no-credentials' ? 'connection refused: no credentials' : 'connection refused: unknown identity or wrong secret');
+    };
+    if (this.emptyIdPersistent.has(client)) {
+      metrics.authFailures.inc({ reason: 'client-id' });
+      return cb(authError('empty client id with a persistent session', 2) as never, false);
+    }
+    if (!username) {
+      if (this.o.config.auth.anonymous) {
+        this.identities.set(client, { role: 'anonymous', id: client.id });
+        return cb(null, true);
+      }
+      failed('no-credentials');
+      return cb(authError('username and password are required', 4) as never, false);
+    }
+    registry.authenticate(username, password ?? Buffer.alloc(0)).then((entry) => {
+      if (!entry) {
+        failed('bad-credentials');
+        return cb(authError('bad user name or password', 4) as never, false);
+      }
+      const idOk = entry.role === 'device' ? client.id === entry.id : client.id === entry.id || client.id.startsWith(`${entry.id}:`);
+      if (!idOk) {
+        metrics.authFailures.inc({ reason: 'client-id' });
+        this.gatedLog(client, 'login', 'info', { username, code: 'GW_ERR_CLIENT_ID' }, 'connection refused: client id does not match the username');
+        return cb(authError('client id must equal the device id', 2) as never, false);
+      }
+      this.authenticatedWith.set(client, entry.secretHash);
+      this.identities.set(client, entry.role === 'device'
+        ? { role: 'device', id: entry.id, kind: entry.kind, model: entry.model }
+        : entry.role === 'consumer' ? { role: 'consumer', id: entry.id, categories: consumerCategories(entry) } : { role: entry.role, id: entry.id });
+      cb(null, true);
+    }, (err) => {
+      log.error({ err }, 'authentication failed on an internal error');
+      cb(authError('server unavailable', 3) as never, false);
+    });
+  };
+
+  private readonly authorizePublish: Aedes['authorizePublish'] = (client, packet, cb) => {
+    const who = client ? this.identities.get(client) : undefined;
+    if (!client || !who) return cb(null); // the broker's own publishes (wills of gone clients)
+    const decision = authorizePublish(who, packet.topic, packet.retain, packet.payload as Buffer);
+    if (!decision.ok) {
+      this.o.metrics.authzRefusals.inc({ action: 'publish', role: who.role });
+      this.gatedLog(client, 'publish-refused', 'info', { topic: printable(packet.topic, 256), reason: printable(decision.reason, 512), code: 'GW_ERR_NOT_AUTHORIZED' }, 'publish refused; closing the connection');
+      return cb(new Error(decision.reason));
+    }
+    if (!decision.reading || who.role !== 'device') return cb(null);
+    this.o.ingest
+      .handle({ deviceId: who.id, channel: decision.channel, topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, messageId: packet.messageId })
+      .then(() => cb(null), (err: Error) => {
+        // Not kept, so not acknowledged: the device keeps the message and sends it again.
+        this.o.log.error({ err, clientId: client.id }, 'could not keep a message; closing the connection without acknowledging it');
+        cb(err);
+      });
+  };
+
+  // Answers synchronously: the subscription ledger relies on every filter of a packet being
+  // decided in the loop in which Aedes authorizes them (subscriptions.ts).
+  private readonly authorizeSubscribe: Aedes['authorizeSubscribe'] = (client, sub, cb) => {
+    const { metrics } = this.o;
+    const who = this.identities.get(client);
+    if (!who || !authorizeSubscribe(who, sub.topic)) {
+      metrics.authzRefusals.inc({ action: 'subscribe', role: who?.role ?? 'unknown' });
+      this.gatedLog(client, 'subscribe-refused', 'info', { topic: printable(sub.topic, 256), code: 'GW_ERR_NOT_AUTHORIZED' }, 'subscription refused');
+      return cb(null, null); // SUBACK 0x80 for this filter; the connection stays
+    }
+    if (!this.subscriptions.admit(client, sub)) {
+      metrics.subscribeLimitRefusals.inc({ limit: 'subscriptions-per-client' });
+      this.gatedLog(client, 'subscribe-limit', 'warn', { topic: printable(sub.topic, 256), limit: this.o.config.mqtt.maxSubscriptionsPerClient, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, 'subscription refused: the client holds as many subscriptions as it may (mqtt.maxSubscriptionsPerClient)');
+      return cb(null, null);
+    }
+    cb(null, sub);
+  };
+
+  private readonly authorizeForward: Aedes['authorizeForward'] = (client, packet) => {
+    const who = this.identities.get(client);
+    return who && authorizeForward(who, packet.topic) ? packet : null;
+  };
+
+  private readonly unsubscribe = (topics: string[], client: Client): void => this.subscriptions.release(client, topics);
+
+  private readonly clientReady = (client: Client): void => {
+    const who = this.identities.get(client);
+    if (!who) return;
+    this.o.metrics.connected.inc({ role: who.role });
+    if (who.role === 'device') this.o.metrics.connectedDevices.inc({ kind: who.kind, model: who.model });
+  };
+
+  private readonly clientDisconnect = (client: Client): void => {
+    const who = this.identities.get(client);
+    if (!who) return;
+    this.o.metrics.connected.dec({ role: who.role });
+    if (who.role === 'device') this.o.metrics.connectedDevices.dec({ kind: who.kind, model: who.model });
+  };
+
+  private readonly clientError = (client: Client, err: Error): void => this.o.log.debug({ clientId: client.id, err: err.message }, 'client error');
+
+  private readonly connectionError = (client: Client | undefined, err: Error): void => this.o.log.debug({ clientId: client?.id, err: err.message }, 'connection error');
+
+  private readonly persistenceError = (err: Error): void => this.o.log.error({ err, code: this.cluster ? 'GW_ERR_REDIS_UNAVAILABLE' : undefined }, 'broker persistence error');
+
+  // A device removed from the registry, or whose secret was rotated, is disconnected; so is
+  // a consumer whose purposes changed (its subscriptions were granted under the old ones).
+  private readonly registryChanged = (): void => {
+    const { registry } = this.o;
+    for (const client of Object.values((this.aedes as unknown as { clients: Record<string, Client> }).clients)) {
+      const who = this.identities.get(client);
+      if (!who || who.role === 'anonymous') continue;
+      const entry = registry.get(who.id);
+      if (entry?.secretHash !== this.authenticatedWith.get(client)) client.close();
+      else if (who.role === 'consumer' && entry?.role === 'consumer' && consumerCategories(entry).join() !== who.categories.join()) client.close();
+    }
+  };
 
   /** The remote address a client connected from ('local' for in-process connections). */
   private addressOf(client: Client | undefined): string {
