@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { routesOf } from './routes.ts';
+import { routesOf } from './route-table.ts';
 
 /**
  * The routes anyone may call without the token, as `METHOD /path` with the path as registered
