@@ -69,7 +69,11 @@ function authError(message: string, returnCode: number): Error {
  */
 export class Broker {
   readonly aedes: Aedes;
-  private readonly o: BrokerOptions;
+  private readonly config: Readonly<ResolvedConfig>;
+  private readonly registry: Registry;
+  private readonly ingest: Ingest;
+  private readonly metrics: Metrics;
+  private readonly log: Logger;
   private readonly identities = new WeakMap<Client, Identity>();
   private readonly emptyIdPersistent = new WeakSet<Client>();
   /** The secret hash each client authenticated against, to tell when it was rotated. */
@@ -90,7 +94,7 @@ export class Broker {
   private readonly logGate: LogGate;
 
   constructor(opts: BrokerOptions) {
-    this.o = opts;
+    ({ config: this.config, registry: this.registry, ingest: this.ingest, metrics: this.metrics, log: this.log } = opts);
     const { mqtt, cluster } = opts.config;
     if (cluster.redisUrl) this.cluster = new ClusterLink({ ...cluster, redisUrl: cluster.redisUrl, log: opts.log });
     this.subscriptions = new SubscriptionLedger(mqtt.maxSubscriptionsPerClient);
@@ -128,11 +132,11 @@ export class Broker {
     aedes.on('connectionError', this.connectionError);
     // Only a persistence that can fail (Redis) emits this (not in Aedes' typings); unheard, it would end the process.
     (aedes as unknown as NodeJS.EventEmitter).on('error', this.persistenceError);
-    this.o.registry.onChange(this.registryChanged);
+    this.registry.onChange(this.registryChanged);
   }
 
   private readonly preConnect: Aedes['preConnect'] = (client, packet, cb) => {
-    const { metrics } = this.o;
+    const { metrics } = this;
     // [MQTT-3.1.3-8] an empty client id with a persistent session is refused with 0x02
     if (!packet.clientId && !packet.clean) this.emptyIdPersistent.add(client);
     // A malformed CONNECT closes the connection [MQTT-3.1.4-1]. These two rules the packet
@@ -156,7 +160,7 @@ export class Broker {
   // Neither the password nor a username that names no registered identity is ever logged:
   // a device that swaps the two fields would otherwise write its secret to the log.
   private readonly authenticate: Aedes['authenticate'] = (client, username, password, cb) => {
-    const { metrics, log, registry } = this.o;
+    const { metrics, log, registry } = this;
     const address = addressKey(this.addressOf(client));
     const throttled = this.logins.blockedFor(address);
     if (throttled > 0) {
@@ -181,7 +185,7 @@ export class Broker {
       return cb(authError('empty client id with a persistent session', 2) as never, false);
     }
     if (!username) {
-      if (this.o.config.auth.anonymous) {
+      if (this.config.auth.anonymous) {
         this.identities.set(client, { role: 'anonymous', id: client.id });
         return cb(null, true);
       }
@@ -215,16 +219,16 @@ export class Broker {
     if (!client || !who) return cb(null); // the broker's own publishes (wills of gone clients)
     const decision = authorizePublish(who, packet.topic, packet.retain, packet.payload as Buffer);
     if (!decision.ok) {
-      this.o.metrics.authzRefusals.inc({ action: 'publish', role: who.role });
+      this.metrics.authzRefusals.inc({ action: 'publish', role: who.role });
       this.gatedLog(client, 'publish-refused', 'info', { topic: printable(packet.topic, 256), reason: printable(decision.reason, 512), code: 'GW_ERR_NOT_AUTHORIZED' }, 'publish refused; closing the connection');
       return cb(new Error(decision.reason));
     }
     if (!decision.reading || who.role !== 'device') return cb(null);
-    this.o.ingest
+    this.ingest
       .handle({ deviceId: who.id, channel: decision.channel, topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, messageId: packet.messageId })
       .then(() => cb(null), (err: Error) => {
         // Not kept, so not acknowledged: the device keeps the message and sends it again.
-        this.o.log.error({ err, clientId: client.id }, 'could not keep a message; closing the connection without acknowledging it');
+        this.log.error({ err, clientId: client.id }, 'could not keep a message; closing the connection without acknowledging it');
         cb(err);
       });
   };
@@ -232,7 +236,7 @@ export class Broker {
   // Answers synchronously: the subscription ledger relies on every filter of a packet being
   // decided in the loop in which Aedes authorizes them (subscriptions.ts).
   private readonly authorizeSubscribe: Aedes['authorizeSubscribe'] = (client, sub, cb) => {
-    const { metrics } = this.o;
+    const { metrics } = this;
     const who = this.identities.get(client);
     if (!who || !authorizeSubscribe(who, sub.topic)) {
       metrics.authzRefusals.inc({ action: 'subscribe', role: who?.role ?? 'unknown' });
@@ -241,7 +245,7 @@ export class Broker {
     }
     if (!this.subscriptions.admit(client, sub)) {
       metrics.subscribeLimitRefusals.inc({ limit: 'subscriptions-per-client' });
-      this.gatedLog(client, 'subscribe-limit', 'warn', { topic: printable(sub.topic, 256), limit: this.o.config.mqtt.maxSubscriptionsPerClient, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, 'subscription refused: the client holds as many subscriptions as it may (mqtt.maxSubscriptionsPerClient)');
+      this.gatedLog(client, 'subscribe-limit', 'warn', { topic: printable(sub.topic, 256), limit: this.config.mqtt.maxSubscriptionsPerClient, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, 'subscription refused: the client holds as many subscriptions as it may (mqtt.maxSubscriptionsPerClient)');
       return cb(null, null);
     }
     cb(null, sub);
@@ -257,27 +261,27 @@ export class Broker {
   private readonly clientReady = (client: Client): void => {
     const who = this.identities.get(client);
     if (!who) return;
-    this.o.metrics.connected.inc({ role: who.role });
-    if (who.role === 'device') this.o.metrics.connectedDevices.inc({ kind: who.kind, model: who.model });
+    this.metrics.connected.inc({ role: who.role });
+    if (who.role === 'device') this.metrics.connectedDevices.inc({ kind: who.kind, model: who.model });
   };
 
   private readonly clientDisconnect = (client: Client): void => {
     const who = this.identities.get(client);
     if (!who) return;
-    this.o.metrics.connected.dec({ role: who.role });
-    if (who.role === 'device') this.o.metrics.connectedDevices.dec({ kind: who.kind, model: who.model });
+    this.metrics.connected.dec({ role: who.role });
+    if (who.role === 'device') this.metrics.connectedDevices.dec({ kind: who.kind, model: who.model });
   };
 
-  private readonly clientError = (client: Client, err: Error): void => this.o.log.debug({ clientId: client.id, err: err.message }, 'client error');
+  private readonly clientError = (client: Client, err: Error): void => this.log.debug({ clientId: client.id, err: err.message }, 'client error');
 
-  private readonly connectionError = (client: Client | undefined, err: Error): void => this.o.log.debug({ clientId: client?.id, err: err.message }, 'connection error');
+  private readonly connectionError = (client: Client | undefined, err: Error): void => this.log.debug({ clientId: client?.id, err: err.message }, 'connection error');
 
-  private readonly persistenceError = (err: Error): void => this.o.log.error({ err, code: this.cluster ? 'GW_ERR_REDIS_UNAVAILABLE' : undefined }, 'broker persistence error');
+  private readonly persistenceError = (err: Error): void => this.log.error({ err, code: this.cluster ? 'GW_ERR_REDIS_UNAVAILABLE' : undefined }, 'broker persistence error');
 
   // A device removed from the registry, or whose secret was rotated, is disconnected; so is
   // a consumer whose purposes changed (its subscriptions were granted under the old ones).
   private readonly registryChanged = (): void => {
-    const { registry } = this.o;
+    const { registry } = this;
     for (const client of Object.values((this.aedes as unknown as { clients: Record<string, Client> }).clients)) {
       const who = this.identities.get(client);
       if (!who || who.role === 'anonymous') continue;
@@ -298,7 +302,7 @@ export class Broker {
     const unlogged = this.logGate.pass(`${kind} ${addressKey(remoteAddress)}`);
     if (unlogged === undefined) return;
     const clientId = typeof client === 'object' && client.id ? printable(client.id) : undefined;
-    this.o.log[level]({ clientId, remoteAddress, ...fields, ...(unlogged > 0 ? { unloggedBefore: unlogged } : {}) }, msg);
+    this.log[level]({ clientId, remoteAddress, ...fields, ...(unlogged > 0 ? { unloggedBefore: unlogged } : {}) }, msg);
   }
 
   /** Tells a device why (part of) a message was refused. */
@@ -308,14 +312,14 @@ export class Broker {
 
   /** Feeds one connection (any duplex stream) to the broker, through the frame guard and the connect guard. */
   handle(conn: Duplex, remoteAddress = 'local'): void {
-    const { maxPayloadBytes, maxFiltersPerSubscribe } = this.o.config.mqtt;
+    const { maxPayloadBytes, maxFiltersPerSubscribe } = this.config.mqtt;
     const max = maxPayloadBytes + PACKET_OVERHEAD;
     const clientOf = () => (guarded as unknown as { client?: Client }).client;
     const guarded = new FrameGuard(conn, {
       maxPacketBytes: max,
       maxFiltersPerSubscribe,
       onTooLarge: (announced) => {
-        this.o.metrics.packetsTooLarge.inc();
+        this.metrics.packetsTooLarge.inc();
         const client = clientOf();
         this.gatedLog(client ?? remoteAddress, 'packet-too-large', 'warn', { announced, limit: max, code: 'GW_ERR_PACKET_TOO_LARGE' }, 'packet over the size limit; connection closed before reading it');
         const who = client ? this.identities.get(client) : undefined;
@@ -327,7 +331,7 @@ export class Broker {
         }
       },
       onTooManyFilters: (packetBytes) => {
-        this.o.metrics.subscribeLimitRefusals.inc({ limit: 'filters-per-subscribe' });
+        this.metrics.subscribeLimitRefusals.inc({ limit: 'filters-per-subscribe' });
         this.gatedLog(clientOf() ?? remoteAddress, 'subscribe-limit', 'warn', { packetBytes, limit: maxFiltersPerSubscribe, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, `SUBSCRIBE with more than ${maxFiltersPerSubscribe} filters (mqtt.maxFiltersPerSubscribe); connection closed before any of it was looked at`);
       },
     }, remoteAddress);
@@ -336,10 +340,10 @@ export class Broker {
     const timer = setTimeout(() => {
       const client = clientOf();
       if (client?.connected || guarded.destroyed) return;
-      this.o.metrics.connectionsRefused.inc({ reason: 'connect-timeout' });
-      this.gatedLog(client ?? remoteAddress, 'connect-timeout', 'info', { timeoutMs: this.o.config.mqtt.connectTimeoutMs, code: 'GW_ERR_CONNECT_TIMEOUT' }, 'connection closed: not logged in within mqtt.connectTimeoutMs');
+      this.metrics.connectionsRefused.inc({ reason: 'connect-timeout' });
+      this.gatedLog(client ?? remoteAddress, 'connect-timeout', 'info', { timeoutMs: this.config.mqtt.connectTimeoutMs, code: 'GW_ERR_CONNECT_TIMEOUT' }, 'connection closed: not logged in within mqtt.connectTimeoutMs');
       guarded.destroy();
-    }, this.o.config.mqtt.connectTimeoutMs);
+    }, this.config.mqtt.connectTimeoutMs);
     timer.unref();
     guarded.once('close', () => clearTimeout(timer));
     this.aedes.handle(guarded as never);
@@ -351,7 +355,7 @@ export class Broker {
     const key = addressKey(remoteAddress);
     const n = this.perIp.get(key) ?? 0;
     const refuse = (reason: string, code: string | undefined, msg: string) => {
-      this.o.metrics.connectionsRefused.inc({ reason });
+      this.metrics.connectionsRefused.inc({ reason });
       this.gatedLog(remoteAddress, reason, 'warn', { fromAddress: n, total: this.connections, code }, msg);
       socket.destroy();
       return false;
@@ -374,24 +378,24 @@ export class Broker {
   /** Errors of a listener after it started (none reaches an unheard 'error' event). */
   private onListenerError = (err: NodeJS.ErrnoException): void => {
     if (err.code === 'EMFILE' || err.code === 'ENFILE') {
-      this.o.metrics.connectionsRefused.inc({ reason: 'no-file-descriptors' });
+      this.metrics.connectionsRefused.inc({ reason: 'no-file-descriptors' });
       const unlogged = this.logGate.pass('listener no-file-descriptors');
-      if (unlogged !== undefined) this.o.log.warn({ code: 'GW_ERR_NO_FILE_DESCRIPTORS', err: err.code, unloggedBefore: unlogged || undefined }, 'a connection could not be accepted: the process has no file descriptor left');
+      if (unlogged !== undefined) this.log.warn({ code: 'GW_ERR_NO_FILE_DESCRIPTORS', err: err.code, unloggedBefore: unlogged || undefined }, 'a connection could not be accepted: the process has no file descriptor left');
       return;
     }
-    this.o.log.error({ err }, 'MQTT listener error');
+    this.log.error({ err }, 'MQTT listener error');
   };
 
   /** Works out the connection caps from the configuration and the open-file limit. */
   private setLimits(): void {
-    const { mqtt } = this.o.config;
+    const { mqtt } = this.config;
     const files = openFileLimit();
     this.limits = connectionLimits(files.limit, mqtt);
     this.budget = new DescriptorBudget(files.limit);
     this.budget.sample(0);
-    this.o.log.info({ ...this.limits, openFileLimitFrom: files.source, configured: { maxConnections: mqtt.maxConnections, maxConnectionsPerIp: mqtt.maxConnectionsPerIp } }, 'connection limits');
+    this.log.info({ ...this.limits, openFileLimitFrom: files.source, configured: { maxConnections: mqtt.maxConnections, maxConnectionsPerIp: mqtt.maxConnectionsPerIp } }, 'connection limits');
     if (this.limits.maxConnections >= files.limit || this.limits.maxConnectionsPerIp >= files.limit) {
-      this.o.log.warn({ ...this.limits }, `mqtt.maxConnections or mqtt.maxConnectionsPerIp is at or above the process's open-file limit (${files.limit}): connections beyond what the descriptors allow are refused (GW_ERR_NO_FILE_DESCRIPTORS); raise the limit (ulimit -n, LimitNOFILE) or lower the caps`);
+      this.log.warn({ ...this.limits }, `mqtt.maxConnections or mqtt.maxConnectionsPerIp is at or above the process's open-file limit (${files.limit}): connections beyond what the descriptors allow are refused (GW_ERR_NO_FILE_DESCRIPTORS); raise the limit (ulimit -n, LimitNOFILE) or lower the caps`);
     }
   }
 
@@ -402,7 +406,7 @@ export class Broker {
   };
 
   async listen(): Promise<ListenAddresses> {
-    const { mqtt } = this.o.config;
+    const { mqtt } = this.config;
     this.setLimits();
     await this.cluster?.connect();
     await this.aedes.listen();
