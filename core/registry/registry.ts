@@ -22,7 +22,8 @@ import {
   type RegistryFile,
 } from '../../protocol/registry.ts';
 import type { TriggerCategory } from '../../protocol/topics.ts';
-import { digest, DUMMY_HASH, hashSecret, newSecret, verifySecret } from './secrets.ts';
+import { sha256 } from '../hash.ts';
+import { DUMMY_HASH, hashSecret, newSecret, verifySecret } from './secrets.ts';
 
 /** How a refused file is repaired, said after the list of its problems. */
 const REPAIR = 'Repair each entry listed: `usage-gateway devices set-owner <id> <owner>` replaces an owner that is not a pseudonymous id, `usage-gateway devices remove <id>` (or `consumers remove <id>`) drops an entry, or edit the file by hand';
@@ -190,7 +191,7 @@ export class Registry {
     await this.refresh();
     const entry = this.entries.get(id);
     const hash = entry?.secretHash ?? DUMMY_HASH;
-    const d = digest(secret);
+    const d = sha256(secret);
     const cached = entry ? this.verified.get(id) : undefined;
     if (cached && cached.hash === hash && timingSafeEqual(cached.digest, d)) return entry!;
     const ok = await verifySecret(secret, hash);

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 /**
  * Device secrets are 256-bit random tokens issued by the gateway, so guessing one is
@@ -40,6 +40,3 @@ export async function verifySecret(secret: Buffer | string, stored: string): Pro
 /** A fixed hash to verify against for unknown ids, so that timing does not tell which ids exist. */
 export const DUMMY_HASH = `scrypt$${N}$${R}$${P}$${Buffer.alloc(16).toString('base64url')}$${Buffer.alloc(KEYLEN).toString('base64url')}`;
 
-export function digest(secret: Buffer | string): Buffer {
-  return createHash('sha256').update(secret).digest();
-}
