@@ -3,6 +3,7 @@ import { triggerId, triggerSchema, type Trigger } from '../../protocol/trigger.t
 import { DAY_MS, type CohortStats, type Detection, type DeviceInfo, type DeviceSeries, type FeatureSpec, type HouseholdMember } from '../detectors/index.ts';
 import { PERCENTILES, type DailySource } from '../features/source.ts';
 import type { Rule } from '../rules.ts';
+import { dayFloor } from '../../core/time.ts';
 
 /** Where the devices come from: the registry (live runs) or a simulator manifest (backtest). */
 export interface DeviceDirectory {
@@ -39,8 +40,6 @@ export interface EvaluateOptions {
   /** After each page: `stage` is `cohorts` (the first pass, for fleet-relative rules) or `rules`. */
   onProgress?(p: { kind: string; done: number; total: number }): void;
 }
-
-export const dayFloor = (ms: number) => Math.floor(ms / DAY_MS) * DAY_MS;
 
 /** The features a kind's devices must have fetched: their rules' own, and what household-aware rules read of them. */
 export function featureSpecs(rules: Rule[], kind: string): FeatureSpec[] {
