@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { CLI } from '../test/harness/process.ts';
 import { DeviceSim } from '../firmware-sim/generate.ts';
 import { readingsToLines } from '../core/influx/index.ts';
+import { DAY_MS } from '../core/time.ts';
 import { readingsFor } from '../protocol/kinds/index.ts';
 import { tsToMillis } from '../protocol/reading-def.ts';
 import type { Reading } from '../protocol/readings.ts';
@@ -24,7 +25,6 @@ export interface AnalyticsOptions {
   keep?: string;
 }
 
-const DAY_MS = 86_400_000;
 
 /**
  * One full run of every rule over fleets of simulated devices with `days` of history. The

@@ -292,7 +292,5 @@ function consentOf(seed: number, household: number | string): ConsentPurpose[] {
   return new Rng(seed, 'consent', household).weighted(CONSENTS, CONSENT_WEIGHTS);
 }
 
-/** Midnight UTC of the day holding `ms`: the default epoch, so that runs of one day agree. */
-export function dayFloor(ms: number): number {
-  return Math.floor(ms / DAY_MS) * DAY_MS;
-}
+// The default epoch is the midnight UTC of a day (dayFloor), so that runs of one day agree.
+export { dayFloor } from '../core/time.ts';

@@ -10,6 +10,6 @@ export { formatSummary, type Figures } from './figures.ts';
 export { SimClock } from './clock.ts';
 export { provisionFleet, type ProvisionOptions } from './modes/provision.ts';
 export { streamFleet, type StreamOptions } from './modes/stream.ts';
-export { runLive, type LiveOptions, type LiveStatus } from './modes/live.ts';
+export { LiveFleet, type LiveOptions, type LiveStatus } from './modes/live.ts';
 export { benchFleet, dueReadings } from './modes/serial.ts';
 export { simulatedReadings, formatLine, runSimSerial, type SimSerialOptions, type SimSerialResult } from './serial-lines.ts';

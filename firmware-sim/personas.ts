@@ -4,7 +4,7 @@
  * clearly clear of every rule.
  */
 
-export const DAY_MS = 86_400_000;
+export { DAY_MS } from '../core/time.ts';
 
 export type Kind = 'washer' | 'fridge' | 'car';
 export const SIM_KINDS: readonly Kind[] = ['washer', 'fridge', 'car'];

@@ -1,6 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { routesOf } from './routes.ts';
+import { sha256 } from '../../core/hash.ts';
+import { routesOf } from './route-table.ts';
 
 /**
  * The routes anyone may call without the token, as `METHOD /path` with the path as registered
@@ -39,10 +40,8 @@ export function isPublic(req: FastifyRequest): boolean {
   return !req.is404 && url !== undefined && PUBLIC_ROUTES.has(routeKey(req.method, url));
 }
 
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-
 /** Who a change made through the API is recorded as: the token's fingerprint, never the token. */
-export const tokenIdentity = (token?: string) => `token:${token ? digest(token).toString('hex').slice(0, 12) : 'none'}`;
+export const tokenIdentity = (token?: string) => `token:${token ? sha256(token).toString('hex').slice(0, 12) : 'none'}`;
 
 /**
  * Installs the token check on `app` and on every plugin registered after it: call it right
@@ -51,7 +50,7 @@ export const tokenIdentity = (token?: string) => `token:${token ? digest(token).
  * token every non-public request is refused. At ready, every allow-list entry must be a route.
  */
 export function installGuard(app: FastifyInstance, token: string | undefined): void {
-  const want = token ? digest(token) : undefined;
+  const want = token ? sha256(token) : undefined;
   app.addHook('onRequest', async (req, reply) => {
     if (isPublic(req)) return;
     // What the API answers is about devices and owners: no cache along the way keeps it.
@@ -61,7 +60,7 @@ export function installGuard(app: FastifyInstance, token: string | undefined): v
     if (!want) return refuse('the analytics API has no token configured (analytics.api.token, UG_ANALYTICS_API_TOKEN); every call is refused');
     const m = /^Bearer[ \t]+(.+?)[ \t]*$/i.exec(req.headers.authorization ?? '');
     if (!m) return refuse('missing bearer token: send "Authorization: Bearer <token>"');
-    if (!timingSafeEqual(digest(m[1]), want)) return refuse('wrong bearer token');
+    if (!timingSafeEqual(sha256(m[1]), want)) return refuse('wrong bearer token');
   });
   app.addHook('onReady', async () => {
     const registered = new Set(routesOf(app).map((r) => routeKey(r.method, r.url)));

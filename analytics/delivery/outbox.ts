@@ -35,8 +35,8 @@ export class Outbox {
   private stopped = true;
   private readonly sinks: Map<string, Sink>;
 
-  constructor(private readonly o: OutboxOptions) {
-    this.sinks = new Map(o.sinks.map((s) => [s.name, s]));
+  constructor(private readonly options: OutboxOptions) {
+    this.sinks = new Map(options.sinks.map((s) => [s.name, s]));
   }
 
   start(): void {
@@ -45,11 +45,11 @@ export class Outbox {
     const tick = () => {
       if (this.stopped) return;
       this.running = this.drainOnce().catch((err) => {
-        this.o.log?.error({ err }, 'delivery loop failed; trying again');
+        this.options.log?.error({ err }, 'delivery loop failed; trying again');
         return 0;
       });
       void this.running.then(() => {
-        if (!this.stopped) this.timer = setTimeout(tick, this.o.pollMs);
+        if (!this.stopped) this.timer = setTimeout(tick, this.options.pollMs);
       });
     };
     tick();
@@ -76,12 +76,12 @@ export class Outbox {
 
   /** One pass over what is due now. */
   async drainOnce(): Promise<number> {
-    const concurrency = this.o.concurrency ?? 8;
+    const concurrency = this.options.concurrency ?? 8;
     let total = 0;
     for (;;) {
       const now = Date.now();
       // The lease outlasts one attempt, so a crashed process's claims come back by themselves.
-      const batch = await this.o.state.claimDue(now, concurrency * 4, 60_000);
+      const batch = await this.options.state.claimDue(now, concurrency * 4, 60_000);
       if (batch.length === 0) return total;
       total += batch.length;
       const queue = [...batch];
@@ -92,17 +92,17 @@ export class Outbox {
   }
 
   private async deliver(e: OutboxEntry): Promise<void> {
-    const { state, log } = this.o;
+    const { state, log } = this.options;
     const now = Date.now();
     const rec = state.get(e.triggerId);
     const sink = this.sinks.get(e.sink);
     let result: DeliveryResult;
-    const drop = rec && this.o.check ? await this.o.check(rec.trigger) : null;
+    const drop = rec && this.options.check ? await this.options.check(rec.trigger) : null;
     if (drop) {
       await state.dropped(e, `${drop.reason}: ${drop.words}`, Date.now());
       log?.info({ trigger: e.triggerId, sink: e.sink, reason: drop.reason }, 'delivery dropped: its grounds are gone');
-      this.o.onResult?.(e.sink, 'dropped');
-      this.o.onDropped?.(e.sink, drop.reason);
+      this.options.onResult?.(e.sink, 'dropped');
+      this.options.onDropped?.(e.sink, drop.reason);
       return;
     }
     if (!rec) result = { ok: false, retry: false, error: 'the trigger is no longer stored' };
@@ -114,20 +114,20 @@ export class Outbox {
     const after = Date.now();
     if (result.ok) {
       await state.delivered(e, after);
-      this.o.onResult?.(e.sink, 'delivered');
+      this.options.onResult?.(e.sink, 'delivered');
       return;
     }
     const first = e.firstAttemptAt ?? now;
-    if (!result.retry || after - first >= this.o.deadlineMs) {
+    if (!result.retry || after - first >= this.options.deadlineMs) {
       const reason = result.retry ? `still failing after ${Math.round((after - first) / 1000)} s: ${result.error}` : result.error;
       await state.deadLetter({ ...e, firstAttemptAt: first }, reason, after);
       log?.warn({ trigger: e.triggerId, sink: e.sink, attempts: e.attempts + 1, reason }, 'delivery dead-lettered');
-      this.o.onResult?.(e.sink, 'dead');
+      this.options.onResult?.(e.sink, 'dead');
       return;
     }
-    const wait = retryDelayMs(e.attempts, { minMs: this.o.retryMinMs, maxMs: this.o.retryMaxMs }, result.retryAfterMs);
-    await state.retry({ ...e, firstAttemptAt: first }, after + Math.min(wait, this.o.retryMaxMs), result.error, after);
+    const wait = retryDelayMs(e.attempts, { minMs: this.options.retryMinMs, maxMs: this.options.retryMaxMs }, result.retryAfterMs);
+    await state.retry({ ...e, firstAttemptAt: first }, after + Math.min(wait, this.options.retryMaxMs), result.error, after);
     log?.debug({ trigger: e.triggerId, sink: e.sink, attempts: e.attempts + 1, error: result.error, retryInMs: Math.round(wait) }, 'delivery failed; will retry');
-    this.o.onResult?.(e.sink, 'retry');
+    this.options.onResult?.(e.sink, 'retry');
   }
 }

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Model } from '../../protocol/models.ts';
 import type { Evidence, Offer } from '../../protocol/trigger.ts';
 
-export const DAY_MS = 86_400_000;
+export { DAY_MS } from '../../core/time.ts';
 
 /** A device as the engine sees it: from the registry, or from a simulator manifest in a backtest. */
 export interface DeviceInfo {

@@ -3,6 +3,7 @@ import { triggerId, triggerSchema, type Trigger } from '../../protocol/trigger.t
 import { DAY_MS, type CohortStats, type Detection, type DeviceInfo, type DeviceSeries, type FeatureSpec, type HouseholdMember } from '../detectors/index.ts';
 import { PERCENTILES, type DailySource } from '../features/source.ts';
 import type { Rule } from '../rules.ts';
+import { dayFloor } from '../../core/time.ts';
 
 /** Where the devices come from: the registry (live runs) or a simulator manifest (backtest). */
 export interface DeviceDirectory {
@@ -39,8 +40,6 @@ export interface EvaluateOptions {
   /** After each page: `stage` is `cohorts` (the first pass, for fleet-relative rules) or `rules`. */
   onProgress?(p: { kind: string; done: number; total: number }): void;
 }
-
-export const dayFloor = (ms: number) => Math.floor(ms / DAY_MS) * DAY_MS;
 
 /** The features a kind's devices must have fetched: their rules' own, and what household-aware rules read of them. */
 export function featureSpecs(rules: Rule[], kind: string): FeatureSpec[] {
@@ -105,7 +104,7 @@ export async function evaluate(o: EvaluateOptions): Promise<{ devices: number; e
           const from = to - rule.windowDays;
           const cohort = new Map<string, CohortStats>();
           for (const name of rule.detectorImpl.cohortFeatures?.(rule.params, device.kind) ?? []) {
-            const c = cohorts.get(`${name}|${step - rule.windowDays * DAY_MS}|${step}`)?.get(device.model);
+            const c = cohorts.get(cohortKey(name, step - rule.windowDays * DAY_MS, step))?.get(device.model);
             if (c) cohort.set(name, c);
           }
           evaluations++;
@@ -127,6 +126,9 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** `slope(car.soh)` → { stat: 'slope', feature: 'car.soh' }; `car.soh` → the total or mean. */
+/** Names one cohort: a cohort feature over the window from `fromMs` to `toMs`. */
+const cohortKey = (name: string, fromMs: number, toMs: number) => `${name}|${fromMs}|${toMs}`;
+
 function cohortEntry(name: string): { stat: 'value' | 'slope'; feature: string } {
   const m = /^slope\((.+)\)$/.exec(name);
   return m ? { stat: 'slope', feature: m[1] } : { stat: 'value', feature: name };
@@ -192,7 +194,7 @@ async function cohortStats(o: EvaluateOptions, startMs: number, days: number): P
           } else {
             value = totalOf ? sy[to] - sy[from] : (sy[to] - sy[from]) / k;
           }
-          const key = `${w.name}|${step - w.windowDays * DAY_MS}|${step}`;
+          const key = cohortKey(w.name, step - w.windowDays * DAY_MS, step);
           const byModel = values.get(key) ?? new Map<string, number[]>();
           values.set(key, byModel);
           const list = byModel.get(device.model) ?? [];

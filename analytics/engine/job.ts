@@ -5,7 +5,8 @@ import type { Trigger } from '../../protocol/trigger.ts';
 import { FeatureSource } from '../features/source.ts';
 import type { Rule } from '../rules.ts';
 import type { StateStore } from '../store/state.ts';
-import { buildTrigger, dayFloor, evaluate, type Candidate, type DeviceDirectory } from './evaluate.ts';
+import { dayFloor } from '../../core/time.ts';
+import { buildTrigger, evaluate, type Candidate, type DeviceDirectory } from './evaluate.ts';
 import { checkPolicy, heldBackWords, policyOrder, type PolicyOptions, type RunContext, type SuppressionReason } from './policy.ts';
 
 export interface JobDeps {

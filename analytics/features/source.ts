@@ -1,8 +1,7 @@
 import type { Catalogue } from '../../protocol/models.ts';
-import type { InfluxStore } from '../../core/influx/index.ts';
+import { ident, type InfluxStore } from '../../core/influx/index.ts';
 import { DAY_MS, type DeviceEvent, type DeviceInfo, type DeviceSeries, type FeatureFilter, type FeatureSpec } from '../detectors/index.ts';
 
-const ident = (s: string) => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
 /** Device ids are [A-Za-z0-9._-]: only "." needs escaping inside a regular expression. */
 const idRegex = (ids: string[]) => `/^(?:${ids.map((id) => id.replace(/\./g, '\\.')).join('|')})$/`;
 

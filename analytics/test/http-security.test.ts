@@ -6,7 +6,7 @@ import { triggerId, type Trigger } from '../../protocol/trigger.ts';
 import { checkPolicy } from '../engine/policy.ts';
 import { BODY_LIMIT, buildApiApp, REQUEST_TIMEOUT_MS } from '../api/app.ts';
 import { PUBLIC_ROUTES } from '../api/guard.ts';
-import { routesOf } from '../api/routes.ts';
+import { routesOf } from '../api/route-table.ts';
 import type { Analytics } from '../service.ts';
 import { analyticsEnv, DAY, TOKEN, type AnalyticsEnv } from './helpers/setup.ts';
 

@@ -3,11 +3,11 @@ import { DEFAULT_MODELS_PATH } from '../../config/load.ts';
 import { DEFAULT_MIX, planFleet, type Fleet, type SimDevice } from '../../firmware-sim/fleet.ts';
 import { DeviceSim } from '../../firmware-sim/generate.ts';
 import { Registry } from '../../core/registry/index.ts';
+import { DAY_MS, dayFloor } from '../../core/time.ts';
 import { loadCatalogue, type Catalogue } from '../../protocol/models.ts';
 import { topics } from '../../protocol/topics.ts';
 
 export const catalogue: Catalogue = loadCatalogue(DEFAULT_MODELS_PATH);
-const DAY_MS = 86_400_000;
 
 /**
  * A device of the load: its credentials and its readings' bodies, drawn from the simulator's
@@ -26,7 +26,7 @@ export interface LoadDevice {
 
 /** A fleet of the simulator (no misbehaving firmware: every reading sent should be stored). */
 export function benchFleet(devices: number, prefix: string, seed = 8): Fleet {
-  return planFleet({ seed, devices, mix: DEFAULT_MIX, epochMs: Math.floor(Date.now() / DAY_MS) * DAY_MS, catalogue, prefix, faultShare: 0 });
+  return planFleet({ seed, devices, mix: DEFAULT_MIX, epochMs: dayFloor(Date.now()), catalogue, prefix, faultShare: 0 });
 }
 
 /** Registers the fleet in the registry file a gateway will read; returns the secrets. */

@@ -79,22 +79,22 @@ function writePublish(s: DeviceState, payload: string, qos: 0 | 1, onAck?: () =>
  * device), so every reading sent is a distinct point in InfluxDB.
  */
 export class OpenLoop {
-  private readonly o: OpenLoopOptions;
+  private readonly options: OpenLoopOptions;
   private states: DeviceState[] = [];
   private next = 0;
 
   constructor(o: OpenLoopOptions) {
-    this.o = o;
+    this.options = o;
   }
 
   async connect(): Promise<void> {
-    const limiter = new RateLimiter(this.o.connectRate ?? 1_000);
+    const limiter = new RateLimiter(this.options.connectRate ?? 1_000);
     let done = 0;
-    const ticker = setInterval(() => this.o.log?.(`connecting: ${done}/${this.o.devices.length}`), 2_000);
+    const ticker = setInterval(() => this.options.log?.(`connecting: ${done}/${this.options.devices.length}`), 2_000);
     try {
-      this.states = await Promise.all(this.o.devices.map(async (d) => {
+      this.states = await Promise.all(this.options.devices.map(async (d) => {
         await limiter.take();
-        const client = await connectDevice(this.o.url, d, this.o.auth !== false);
+        const client = await connectDevice(this.options.url, d, this.options.auth !== false);
         done++;
         const topic = Buffer.alloc(2 + Buffer.byteLength(d.topic));
         topic.writeUInt16BE(topic.length - 2, 0);
@@ -115,18 +115,18 @@ export class OpenLoop {
 
   private payload(s: DeviceState, scheduledMs: number): string {
     const parts: string[] = [];
-    for (let i = 0; i < this.o.batch; i++) {
-      s.lastTs = Math.max(s.lastTs + 1, scheduledMs - this.o.batch + 1 + i);
+    for (let i = 0; i < this.options.batch; i++) {
+      s.lastTs = Math.max(s.lastTs + 1, scheduledMs - this.options.batch + 1 + i);
       s.seq++;
       parts.push(`{"ts":${s.lastTs},"seq":${s.seq},${s.d.bodies[s.body++ % s.d.bodies.length]}}`);
     }
-    return this.o.batch === 1 ? parts[0] : `[${parts.join(',')}]`;
+    return this.options.batch === 1 ? parts[0] : `[${parts.join(',')}]`;
   }
 
   /** Offers `rate` readings per second for `durationMs`, then waits for outstanding PUBACKs. */
   async step(rate: number, durationMs: number): Promise<StepResult> {
     if (!(rate > 0)) throw new Error(`a load step needs a rate above 0 readings/s, got ${rate}`);
-    const { qos, batch } = this.o;
+    const { qos, batch } = this.options;
     const msgRate = rate / batch;
     const interval = 1000 / msgRate;
     const total = Math.max(1, Math.round((durationMs / 1000) * msgRate));

@@ -1,4 +1,5 @@
-import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { sha256 } from '../hash.ts';
 
 /**
  * Device and consumer secrets are 256-bit random tokens made by the gateway (`newSecret`); no
@@ -19,19 +20,15 @@ export function newSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
-export function digest(secret: Buffer | string): Buffer {
-  return createHash('sha256').update(secret).digest();
-}
-
 /** The stored form of a secret the gateway made. */
 export function hashSecret(secret: Buffer | string): string {
-  return `${SHA256}$${digest(secret).toString('base64url')}`;
+  return `${SHA256}$${sha256(secret).toString('base64url')}`;
 }
 
 /** Constant-time comparison of a presented secret against a stored hash (either form). */
 export async function verifySecret(secret: Buffer | string, stored: string): Promise<boolean> {
   const parts = stored.split('$');
-  if (parts[0] === SHA256 && parts.length === 2) return same(digest(secret), Buffer.from(parts[1], 'base64url'));
+  if (parts[0] === SHA256 && parts.length === 2) return same(sha256(secret), Buffer.from(parts[1], 'base64url'));
   if (parts[0] === SCRYPT && parts.length === 6) {
     const [, n, r, p, salt, hash] = parts;
     return same(await scryptKey(secret, Buffer.from(salt, 'base64url'), Number(n), Number(r), Number(p)), Buffer.from(hash, 'base64url'));

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { startTestGateway, type TestGateway } from '../../test/harness/gateway.ts';
 import { dayFloor, DEFAULT_MIX } from '../fleet.ts';
 import { readFleetFile } from '../manifest.ts';
-import { runLive, type LiveStatus } from '../modes/live.ts';
+import { LiveFleet, type LiveStatus } from '../modes/live.ts';
 import { provisionFleet } from '../modes/provision.ts';
 import { DeviceSim } from '../generate.ts';
 import { catalogue } from './fixtures.ts';
@@ -35,13 +35,12 @@ describe('live through a real gateway', { timeout: 300_000 }, () => {
     const fromMs = Date.now() - 6 * 3_600_000;
     const online = fleet.devices.filter((d) => new DeviceSim(fleet, d, catalogue).reports(fromMs)).length;
     const { secrets } = await readFleetFile(fleetPath);
-    const abort = new AbortController();
     let gatewayCount = -1;
     let sawAll: LiveStatus | null = null;
     let checking = false;
-    const end = await runLive({
+    const devices: LiveFleet = new LiveFleet({
       fleet, catalogue, target: { url: t.mqttUrl, secrets }, speed: 3_600, fromMs,
-      connectRate: 500, signal: abort.signal, statusEveryMs: 100, durationMs: 240_000,
+      connectRate: 500, statusEveryMs: 100, durationMs: 240_000,
       onStatus: (s) => {
         if (s.connected < online || checking || sawAll) return;
         checking = true;
@@ -49,10 +48,12 @@ describe('live through a real gateway', { timeout: 300_000 }, () => {
         void fetch(`${t.httpUrl}/metrics`).then((r) => r.text()).then((text) => {
           gatewayCount = metricSum(text, 'ug_connected_devices');
           sawAll = s;
-          abort.abort();
+          void devices.stop();
         });
       },
     });
+    devices.start();
+    const end = await devices.ended;
     assert.ok(sawAll, `only ${end.connected} of ${online} devices connected`);
     assert.ok(online >= N * 0.97 && online <= fleet.devices.length, `${online} of ${fleet.devices.length} devices report`);
     assert.equal(gatewayCount, online);

@@ -69,7 +69,11 @@ function authError(message: string, returnCode: number): Error {
  */
 export class Broker {
   readonly aedes: Aedes;
-  private readonly o: BrokerOptions;
+  private readonly config: Readonly<ResolvedConfig>;
+  private readonly registry: Registry;
+  private readonly ingest: Ingest;
+  private readonly metrics: Metrics;
+  private readonly log: Logger;
   private readonly identities = new WeakMap<Client, Identity>();
   private readonly emptyIdPersistent = new WeakSet<Client>();
   /** The secret hash each client authenticated against, to tell when it was rotated. */
@@ -94,7 +98,7 @@ export class Broker {
   private readonly logGate: LogGate;
 
   constructor(opts: BrokerOptions) {
-    this.o = opts;
+    ({ config: this.config, registry: this.registry, ingest: this.ingest, metrics: this.metrics, log: this.log } = opts);
     const { mqtt, cluster } = opts.config;
     if (cluster.redisUrl) this.cluster = new ClusterLink({ ...cluster, redisUrl: cluster.redisUrl, log: opts.log });
     this.subscriptions = new SubscriptionLedger(mqtt.maxSubscriptionsPerClient);
@@ -117,158 +121,179 @@ export class Broker {
     this.installHooks();
   }
 
+  /** Installs the gateway's hooks and listeners on Aedes and the registry, one method each. */
   private installHooks(): void {
-    const { aedes, o } = this;
-    const { metrics, log, registry } = o;
-
-    aedes.preConnect = (client, packet, cb) => {
-      // [MQTT-3.1.3-8] an empty client id with a persistent session is refused with 0x02
-      if (!packet.clientId && !packet.clean) this.emptyIdPersistent.add(client);
-      // A malformed CONNECT closes the connection [MQTT-3.1.4-1]. These two rules the packet
-      // parser (mqtt-packet) does not check: Aedes would store a QoS 3 will, and take a
-      // password without a user name for an anonymous login.
-      const malformed = (packet.will?.qos ?? 0) > 2 ? 'will QoS 3 [MQTT-3.1.2-14]'
-        : packet.password !== undefined && packet.username === undefined ? 'password without user name [MQTT-3.1.2-22]'
-          : undefined;
-      if (malformed) {
-        metrics.connectionsRefused.inc({ reason: 'protocol-error' });
-        this.gatedLog(client, 'protocol-error', 'info', { clientId: printable(packet.clientId ?? ''), reason: malformed, code: 'GW_ERR_PROTOCOL' }, 'connection closed: the CONNECT breaks MQTT 3.1.1');
-        return cb(new Error(malformed), false); // closes the connection, no CONNACK
-      }
-      if (!this.accepting) {
-        metrics.connectionsRefused.inc({ reason: 'shutting-down' });
-        return cb(new Error('the gateway is shutting down'), false); // closes the connection
-      }
-      cb(null, true);
-    };
-
-    // Neither the password nor a username that names no registered identity is ever logged:
-    // a device that swaps the two fields would otherwise write its secret to the log.
-    aedes.authenticate = (client, username, password, cb) => {
-      const address = addressKey(this.addressOf(client));
-      const throttled = this.logins.blockedFor(address);
-      if (throttled > 0) {
-        // Refused before any secret is checked: a flood of guesses costs a map lookup each.
-        metrics.authFailures.inc({ reason: 'throttled' });
-        this.gatedLog(client, 'login', 'warn', { throttledForMs: throttled, failures: this.logins.failures(address), code: 'GW_ERR_LOGIN_THROTTLED' }, 'connection refused: too many failed logins from this address');
-        return cb(authError('too many failed logins from this address', 3) as never, false);
-      }
-      const failed = (reason: 'no-credentials' | 'bad-credentials') => {
-        metrics.authFailures.inc({ reason });
-        const backoff = this.logins.failed(address);
-        const known = !!username && registry.get(username) !== undefined;
-        this.gatedLog(client, 'login', 'info', {
-          ...(known ? { username } : { usernameLength: username?.length ?? 0 }),
-          failures: this.logins.failures(address),
-          ...(backoff > 0 ? { throttledForMs: backoff } : {}),
-          code: 'GW_ERR_AUTH_FAILED',
-        }, reason === 'no-credentials' ? 'connection refused: no credentials' : 'connection refused: unknown identity or wrong secret');
-      };
-      if (this.emptyIdPersistent.has(client)) {
-        metrics.authFailures.inc({ reason: 'client-id' });
-        return cb(authError('empty client id with a persistent session', 2) as never, false);
-      }
-      if (!username) {
-        if (o.config.auth.anonymous) {
-          this.identities.set(client, { role: 'anonymous', id: client.id });
-          return cb(null, true);
-        }
-        failed('no-credentials');
-        return cb(authError('username and password are required', 4) as never, false);
-      }
-      registry.authenticate(username, password ?? Buffer.alloc(0)).then((entry) => {
-        if (!entry) {
-          failed('bad-credentials');
-          return cb(authError('bad user name or password', 4) as never, false);
-        }
-        const idOk = entry.role === 'device' ? client.id === entry.id : client.id === entry.id || client.id.startsWith(`${entry.id}:`);
-        if (!idOk) {
-          metrics.authFailures.inc({ reason: 'client-id' });
-          this.gatedLog(client, 'login', 'info', { username, code: 'GW_ERR_CLIENT_ID' }, 'connection refused: client id does not match the username');
-          return cb(authError('client id must equal the device id', 2) as never, false);
-        }
-        this.authenticatedWith.set(client, [entry.secretHash, hashSecret(password ?? Buffer.alloc(0))]);
-        this.identities.set(client, entry.role === 'device'
-          ? { role: 'device', id: entry.id, kind: entry.kind, model: entry.model }
-          : entry.role === 'consumer' ? { role: 'consumer', id: entry.id, categories: consumerCategories(entry) } : { role: entry.role, id: entry.id });
-        cb(null, true);
-      }, (err) => {
-        log.error({ err }, 'authentication failed on an internal error');
-        cb(authError('server unavailable', 3) as never, false);
-      });
-    };
-
-    aedes.authorizePublish = (client, packet, cb) => {
-      const who = client ? this.identities.get(client) : undefined;
-      if (!client || !who) return cb(null); // the broker's own publishes (wills of gone clients)
-      const decision = authorizePublish(who, packet.topic, packet.retain, packet.payload as Buffer);
-      if (!decision.ok) {
-        metrics.authzRefusals.inc({ action: 'publish', role: who.role });
-        this.gatedLog(client, 'publish-refused', 'info', { topic: printable(packet.topic, 256), reason: printable(decision.reason, 512), code: 'GW_ERR_NOT_AUTHORIZED' }, 'publish refused; closing the connection');
-        return cb(new Error(decision.reason));
-      }
-      if (!decision.reading || who.role !== 'device') return cb(null);
-      o.ingest
-        .handle({ deviceId: who.id, channel: decision.channel, topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, messageId: packet.messageId })
-        .then(() => cb(null), (err: Error) => {
-          // Not kept, so not acknowledged: the device keeps the message and sends it again.
-          log.error({ err, clientId: client.id }, 'could not keep a message; closing the connection without acknowledging it');
-          cb(err);
-        });
-    };
-
-    // Answers synchronously: the subscription ledger relies on every filter of a packet being
-    // decided in the loop in which Aedes authorizes them (subscriptions.ts).
-    aedes.authorizeSubscribe = (client, sub, cb) => {
-      const who = this.identities.get(client);
-      if (!who || !authorizeSubscribe(who, sub.topic)) {
-        metrics.authzRefusals.inc({ action: 'subscribe', role: who?.role ?? 'unknown' });
-        this.gatedLog(client, 'subscribe-refused', 'info', { topic: printable(sub.topic, 256), code: 'GW_ERR_NOT_AUTHORIZED' }, 'subscription refused');
-        return cb(null, null); // SUBACK 0x80 for this filter; the connection stays
-      }
-      if (!this.subscriptions.admit(client, sub)) {
-        metrics.subscribeLimitRefusals.inc({ limit: 'subscriptions-per-client' });
-        this.gatedLog(client, 'subscribe-limit', 'warn', { topic: printable(sub.topic, 256), limit: o.config.mqtt.maxSubscriptionsPerClient, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, 'subscription refused: the client holds as many subscriptions as it may (mqtt.maxSubscriptionsPerClient)');
-        return cb(null, null);
-      }
-      cb(null, sub);
-    };
-    aedes.on('unsubscribe', (topics, client) => this.subscriptions.release(client, topics));
-
-    aedes.authorizeForward = (client, packet) => {
-      const who = this.identities.get(client);
-      return who && authorizeForward(who, packet.topic) ? packet : null;
-    };
-
-    aedes.on('clientReady', (client) => {
-      const who = this.identities.get(client);
-      if (!who) return;
-      metrics.connected.inc({ role: who.role });
-      if (who.role === 'device') metrics.connectedDevices.inc({ kind: who.kind, model: who.model });
-    });
-    aedes.on('clientDisconnect', (client) => {
-      const who = this.identities.get(client);
-      if (!who) return;
-      metrics.connected.dec({ role: who.role });
-      if (who.role === 'device') metrics.connectedDevices.dec({ kind: who.kind, model: who.model });
-    });
-    aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'client error'));
-    aedes.on('connectionError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'connection error'));
+    const { aedes } = this;
+    aedes.preConnect = this.preConnect;
+    aedes.authenticate = this.authenticate;
+    aedes.authorizePublish = this.authorizePublish;
+    aedes.authorizeSubscribe = this.authorizeSubscribe;
+    aedes.authorizeForward = this.authorizeForward;
+    aedes.on('unsubscribe', this.unsubscribe);
+    aedes.on('clientReady', this.clientReady);
+    aedes.on('clientDisconnect', this.clientDisconnect);
+    aedes.on('clientError', this.clientError);
+    aedes.on('connectionError', this.connectionError);
     // Only a persistence that can fail (Redis) emits this (not in Aedes' typings); unheard, it would end the process.
-    (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err, code: this.cluster ? 'GW_ERR_REDIS_UNAVAILABLE' : undefined }, 'broker persistence error'));
-
-    // A device removed from the registry, or whose secret was rotated, is disconnected; so is
-    // a consumer whose purposes changed (its subscriptions were granted under the old ones).
-    registry.onChange(() => {
-      for (const client of Object.values((aedes as unknown as { clients: Record<string, Client> }).clients)) {
-        const who = this.identities.get(client);
-        if (!who || who.role === 'anonymous') continue;
-        const entry = registry.get(who.id);
-        if (!entry || !this.authenticatedWith.get(client)?.includes(entry.secretHash)) client.close();
-        else if (who.role === 'consumer' && entry?.role === 'consumer' && consumerCategories(entry).join() !== who.categories.join()) client.close();
-      }
-    });
+    (aedes as unknown as NodeJS.EventEmitter).on('error', this.persistenceError);
+    this.registry.onChange(this.registryChanged);
   }
+
+  private readonly preConnect: Aedes['preConnect'] = (client, packet, cb) => {
+    const { metrics } = this;
+    // [MQTT-3.1.3-8] an empty client id with a persistent session is refused with 0x02
+    if (!packet.clientId && !packet.clean) this.emptyIdPersistent.add(client);
+    // A malformed CONNECT closes the connection [MQTT-3.1.4-1]. These two rules the packet
+    // parser (mqtt-packet) does not check: Aedes would store a QoS 3 will, and take a
+    // password without a user name for an anonymous login.
+    const malformed = (packet.will?.qos ?? 0) > 2 ? 'will QoS 3 [MQTT-3.1.2-14]'
+      : packet.password !== undefined && packet.username === undefined ? 'password without user name [MQTT-3.1.2-22]'
+        : undefined;
+    if (malformed) {
+      metrics.connectionsRefused.inc({ reason: 'protocol-error' });
+      this.gatedLog(client, 'protocol-error', 'info', { clientId: printable(packet.clientId ?? ''), reason: malformed, code: 'GW_ERR_PROTOCOL' }, 'connection closed: the CONNECT breaks MQTT 3.1.1');
+      return cb(new Error(malformed), false); // closes the connection, no CONNACK
+    }
+    if (!this.accepting) {
+      metrics.connectionsRefused.inc({ reason: 'shutting-down' });
+      return cb(new Error('the gateway is shutting down'), false); // closes the connection
+    }
+    cb(null, true);
+  };
+
+  // Neither the password nor a username that names no registered identity is ever logged:
+  // a device that swaps the two fields would otherwise write its secret to the log.
+  private readonly authenticate: Aedes['authenticate'] = (client, username, password, cb) => {
+    const { metrics, log, registry } = this;
+    const address = addressKey(this.addressOf(client));
+    const throttled = this.logins.blockedFor(address);
+    if (throttled > 0) {
+      // Refused before any secret is checked: a flood of guesses costs a map lookup each.
+      metrics.authFailures.inc({ reason: 'throttled' });
+      this.gatedLog(client, 'login', 'warn', { throttledForMs: throttled, failures: this.logins.failures(address), code: 'GW_ERR_LOGIN_THROTTLED' }, 'connection refused: too many failed logins from this address');
+      return cb(authError('too many failed logins from this address', 3) as never, false);
+    }
+    const failed = (reason: 'no-credentials' | 'bad-credentials') => {
+      metrics.authFailures.inc({ reason });
+      const backoff = this.logins.failed(address);
+      const known = !!username && registry.get(username) !== undefined;
+      this.gatedLog(client, 'login', 'info', {
+        ...(known ? { username } : { usernameLength: username?.length ?? 0 }),
+        failures: this.logins.failures(address),
+        ...(backoff > 0 ? { throttledForMs: backoff } : {}),
+        code: 'GW_ERR_AUTH_FAILED',
+      }, reason === 'no-credentials' ? 'connection refused: no credentials' : 'connection refused: unknown identity or wrong secret');
+    };
+    if (this.emptyIdPersistent.has(client)) {
+      metrics.authFailures.inc({ reason: 'client-id' });
+      return cb(authError('empty client id with a persistent session', 2) as never, false);
+    }
+    if (!username) {
+      if (this.config.auth.anonymous) {
+        this.identities.set(client, { role: 'anonymous', id: client.id });
+        return cb(null, true);
+      }
+      failed('no-credentials');
+      return cb(authError('username and password are required', 4) as never, false);
+    }
+    registry.authenticate(username, password ?? Buffer.alloc(0)).then((entry) => {
+      if (!entry) {
+        failed('bad-credentials');
+        return cb(authError('bad user name or password', 4) as never, false);
+      }
+      const idOk = entry.role === 'device' ? client.id === entry.id : client.id === entry.id || client.id.startsWith(`${entry.id}:`);
+      if (!idOk) {
+        metrics.authFailures.inc({ reason: 'client-id' });
+        this.gatedLog(client, 'login', 'info', { username, code: 'GW_ERR_CLIENT_ID' }, 'connection refused: client id does not match the username');
+        return cb(authError('client id must equal the device id', 2) as never, false);
+      }
+      this.authenticatedWith.set(client, [entry.secretHash, hashSecret(password ?? Buffer.alloc(0))]);
+      this.identities.set(client, entry.role === 'device'
+        ? { role: 'device', id: entry.id, kind: entry.kind, model: entry.model }
+        : entry.role === 'consumer' ? { role: 'consumer', id: entry.id, categories: consumerCategories(entry) } : { role: entry.role, id: entry.id });
+      cb(null, true);
+    }, (err) => {
+      log.error({ err }, 'authentication failed on an internal error');
+      cb(authError('server unavailable', 3) as never, false);
+    });
+  };
+
+  private readonly authorizePublish: Aedes['authorizePublish'] = (client, packet, cb) => {
+    const who = client ? this.identities.get(client) : undefined;
+    if (!client || !who) return cb(null); // the broker's own publishes (wills of gone clients)
+    const decision = authorizePublish(who, packet.topic, packet.retain, packet.payload as Buffer);
+    if (!decision.ok) {
+      this.metrics.authzRefusals.inc({ action: 'publish', role: who.role });
+      this.gatedLog(client, 'publish-refused', 'info', { topic: printable(packet.topic, 256), reason: printable(decision.reason, 512), code: 'GW_ERR_NOT_AUTHORIZED' }, 'publish refused; closing the connection');
+      return cb(new Error(decision.reason));
+    }
+    if (!decision.reading || who.role !== 'device') return cb(null);
+    this.ingest
+      .handle({ deviceId: who.id, channel: decision.channel, topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, messageId: packet.messageId })
+      .then(() => cb(null), (err: Error) => {
+        // Not kept, so not acknowledged: the device keeps the message and sends it again.
+        this.log.error({ err, clientId: client.id }, 'could not keep a message; closing the connection without acknowledging it');
+        cb(err);
+      });
+  };
+
+  // Answers synchronously: the subscription ledger relies on every filter of a packet being
+  // decided in the loop in which Aedes authorizes them (subscriptions.ts).
+  private readonly authorizeSubscribe: Aedes['authorizeSubscribe'] = (client, sub, cb) => {
+    const { metrics } = this;
+    const who = this.identities.get(client);
+    if (!who || !authorizeSubscribe(who, sub.topic)) {
+      metrics.authzRefusals.inc({ action: 'subscribe', role: who?.role ?? 'unknown' });
+      this.gatedLog(client, 'subscribe-refused', 'info', { topic: printable(sub.topic, 256), code: 'GW_ERR_NOT_AUTHORIZED' }, 'subscription refused');
+      return cb(null, null); // SUBACK 0x80 for this filter; the connection stays
+    }
+    if (!this.subscriptions.admit(client, sub)) {
+      metrics.subscribeLimitRefusals.inc({ limit: 'subscriptions-per-client' });
+      this.gatedLog(client, 'subscribe-limit', 'warn', { topic: printable(sub.topic, 256), limit: this.config.mqtt.maxSubscriptionsPerClient, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, 'subscription refused: the client holds as many subscriptions as it may (mqtt.maxSubscriptionsPerClient)');
+      return cb(null, null);
+    }
+    cb(null, sub);
+  };
+
+  private readonly authorizeForward: Aedes['authorizeForward'] = (client, packet) => {
+    const who = this.identities.get(client);
+    return who && authorizeForward(who, packet.topic) ? packet : null;
+  };
+
+  private readonly unsubscribe = (topics: string[], client: Client): void => this.subscriptions.release(client, topics);
+
+  private readonly clientReady = (client: Client): void => {
+    const who = this.identities.get(client);
+    if (!who) return;
+    this.metrics.connected.inc({ role: who.role });
+    if (who.role === 'device') this.metrics.connectedDevices.inc({ kind: who.kind, model: who.model });
+  };
+
+  private readonly clientDisconnect = (client: Client): void => {
+    const who = this.identities.get(client);
+    if (!who) return;
+    this.metrics.connected.dec({ role: who.role });
+    if (who.role === 'device') this.metrics.connectedDevices.dec({ kind: who.kind, model: who.model });
+  };
+
+  private readonly clientError = (client: Client, err: Error): void => this.log.debug({ clientId: client.id, err: err.message }, 'client error');
+
+  private readonly connectionError = (client: Client | undefined, err: Error): void => this.log.debug({ clientId: client?.id, err: err.message }, 'connection error');
+
+  private readonly persistenceError = (err: Error): void => this.log.error({ err, code: this.cluster ? 'GW_ERR_REDIS_UNAVAILABLE' : undefined }, 'broker persistence error');
+
+  // A device removed from the registry, or whose secret was rotated, is disconnected; so is
+  // a consumer whose purposes changed (its subscriptions were granted under the old ones).
+  private readonly registryChanged = (): void => {
+    const { registry } = this;
+    for (const client of Object.values((this.aedes as unknown as { clients: Record<string, Client> }).clients)) {
+      const who = this.identities.get(client);
+      if (!who || who.role === 'anonymous') continue;
+      const entry = registry.get(who.id);
+      if (!entry || !this.authenticatedWith.get(client)?.includes(entry.secretHash)) client.close();
+      else if (who.role === 'consumer' && entry?.role === 'consumer' && consumerCategories(entry).join() !== who.categories.join()) client.close();
+    }
+  };
 
   /** The remote address a client connected from ('local' for in-process connections). */
   private addressOf(client: Client | undefined): string {
@@ -281,7 +306,7 @@ export class Broker {
     const unlogged = this.logGate.pass(`${kind} ${addressKey(remoteAddress)}`);
     if (unlogged === undefined) return;
     const clientId = typeof client === 'object' && client.id ? printable(client.id) : undefined;
-    this.o.log[level]({ clientId, remoteAddress, ...fields, ...(unlogged > 0 ? { unloggedBefore: unlogged } : {}) }, msg);
+    this.log[level]({ clientId, remoteAddress, ...fields, ...(unlogged > 0 ? { unloggedBefore: unlogged } : {}) }, msg);
   }
 
   /** Tells a device why (part of) a message was refused. */
@@ -291,14 +316,14 @@ export class Broker {
 
   /** Feeds one connection (any duplex stream) to the broker, through the frame guard and the connect guard. */
   handle(conn: Duplex, remoteAddress = 'local'): void {
-    const { maxPayloadBytes, maxFiltersPerSubscribe } = this.o.config.mqtt;
+    const { maxPayloadBytes, maxFiltersPerSubscribe } = this.config.mqtt;
     const max = maxPayloadBytes + PACKET_OVERHEAD;
     const clientOf = () => (guarded as unknown as { client?: Client }).client;
     const guarded = new FrameGuard(conn, {
       maxPacketBytes: max,
       maxFiltersPerSubscribe,
       onTooLarge: (announced) => {
-        this.o.metrics.packetsTooLarge.inc();
+        this.metrics.packetsTooLarge.inc();
         const client = clientOf();
         this.gatedLog(client ?? remoteAddress, 'packet-too-large', 'warn', { announced, limit: max, code: 'GW_ERR_PACKET_TOO_LARGE' }, 'packet over the size limit; connection closed before reading it');
         const who = client ? this.identities.get(client) : undefined;
@@ -310,7 +335,7 @@ export class Broker {
         }
       },
       onTooManyFilters: (packetBytes) => {
-        this.o.metrics.subscribeLimitRefusals.inc({ limit: 'filters-per-subscribe' });
+        this.metrics.subscribeLimitRefusals.inc({ limit: 'filters-per-subscribe' });
         this.gatedLog(clientOf() ?? remoteAddress, 'subscribe-limit', 'warn', { packetBytes, limit: maxFiltersPerSubscribe, code: 'GW_ERR_SUBSCRIBE_LIMIT' }, `SUBSCRIBE with more than ${maxFiltersPerSubscribe} filters (mqtt.maxFiltersPerSubscribe); connection closed before any of it was looked at`);
       },
     }, remoteAddress);
@@ -319,10 +344,10 @@ export class Broker {
     const timer = setTimeout(() => {
       const client = clientOf();
       if (client?.connected || guarded.destroyed) return;
-      this.o.metrics.connectionsRefused.inc({ reason: 'connect-timeout' });
-      this.gatedLog(client ?? remoteAddress, 'connect-timeout', 'info', { timeoutMs: this.o.config.mqtt.connectTimeoutMs, code: 'GW_ERR_CONNECT_TIMEOUT' }, 'connection closed: not logged in within mqtt.connectTimeoutMs');
+      this.metrics.connectionsRefused.inc({ reason: 'connect-timeout' });
+      this.gatedLog(client ?? remoteAddress, 'connect-timeout', 'info', { timeoutMs: this.config.mqtt.connectTimeoutMs, code: 'GW_ERR_CONNECT_TIMEOUT' }, 'connection closed: not logged in within mqtt.connectTimeoutMs');
       guarded.destroy();
-    }, this.o.config.mqtt.connectTimeoutMs);
+    }, this.config.mqtt.connectTimeoutMs);
     timer.unref();
     guarded.once('close', () => clearTimeout(timer));
     this.aedes.handle(guarded as never);
@@ -334,7 +359,7 @@ export class Broker {
     const key = addressKey(remoteAddress);
     const n = this.perIp.get(key) ?? 0;
     const refuse = (reason: string, code: string | undefined, msg: string) => {
-      this.o.metrics.connectionsRefused.inc({ reason });
+      this.metrics.connectionsRefused.inc({ reason });
       this.gatedLog(remoteAddress, reason, 'warn', { fromAddress: n, total: this.connections, code }, msg);
       socket.destroy();
       return false;
@@ -357,24 +382,24 @@ export class Broker {
   /** Errors of a listener after it started (none reaches an unheard 'error' event). */
   private onListenerError = (err: NodeJS.ErrnoException): void => {
     if (err.code === 'EMFILE' || err.code === 'ENFILE') {
-      this.o.metrics.connectionsRefused.inc({ reason: 'no-file-descriptors' });
+      this.metrics.connectionsRefused.inc({ reason: 'no-file-descriptors' });
       const unlogged = this.logGate.pass('listener no-file-descriptors');
-      if (unlogged !== undefined) this.o.log.warn({ code: 'GW_ERR_NO_FILE_DESCRIPTORS', err: err.code, unloggedBefore: unlogged || undefined }, 'a connection could not be accepted: the process has no file descriptor left');
+      if (unlogged !== undefined) this.log.warn({ code: 'GW_ERR_NO_FILE_DESCRIPTORS', err: err.code, unloggedBefore: unlogged || undefined }, 'a connection could not be accepted: the process has no file descriptor left');
       return;
     }
-    this.o.log.error({ err }, 'MQTT listener error');
+    this.log.error({ err }, 'MQTT listener error');
   };
 
   /** Works out the connection caps from the configuration and the open-file limit. */
   private setLimits(): void {
-    const { mqtt } = this.o.config;
+    const { mqtt } = this.config;
     const files = openFileLimit();
     this.limits = connectionLimits(files.limit, mqtt);
     this.budget = new DescriptorBudget(files.limit);
     this.budget.sample(0);
-    this.o.log.info({ ...this.limits, openFileLimitFrom: files.source, configured: { maxConnections: mqtt.maxConnections, maxConnectionsPerIp: mqtt.maxConnectionsPerIp } }, 'connection limits');
+    this.log.info({ ...this.limits, openFileLimitFrom: files.source, configured: { maxConnections: mqtt.maxConnections, maxConnectionsPerIp: mqtt.maxConnectionsPerIp } }, 'connection limits');
     if (this.limits.maxConnections >= files.limit || this.limits.maxConnectionsPerIp >= files.limit) {
-      this.o.log.warn({ ...this.limits }, `mqtt.maxConnections or mqtt.maxConnectionsPerIp is at or above the process's open-file limit (${files.limit}): connections beyond what the descriptors allow are refused (GW_ERR_NO_FILE_DESCRIPTORS); raise the limit (ulimit -n, LimitNOFILE) or lower the caps`);
+      this.log.warn({ ...this.limits }, `mqtt.maxConnections or mqtt.maxConnectionsPerIp is at or above the process's open-file limit (${files.limit}): connections beyond what the descriptors allow are refused (GW_ERR_NO_FILE_DESCRIPTORS); raise the limit (ulimit -n, LimitNOFILE) or lower the caps`);
     }
   }
 
@@ -385,7 +410,7 @@ export class Broker {
   };
 
   async listen(): Promise<ListenAddresses> {
-    const { mqtt } = this.o.config;
+    const { mqtt } = this.config;
     this.setLimits();
     await this.cluster?.connect();
     await this.aedes.listen();

@@ -27,10 +27,16 @@ interface Entry {
  */
 export class LoginThrottle {
   private readonly entries = new Map<string, Entry>();
-  private readonly o: Required<LoginThrottleOptions>;
+  private readonly failuresAllowed: number;
+  private readonly minMs: number;
+  private readonly maxMs: number;
+  private readonly maxAddresses: number;
 
   constructor(o: LoginThrottleOptions) {
-    this.o = { maxAddresses: 100_000, ...o };
+    this.failuresAllowed = o.failuresAllowed;
+    this.minMs = o.minMs;
+    this.maxMs = o.maxMs;
+    this.maxAddresses = o.maxAddresses ?? 100_000;
   }
 
   /** Milliseconds the address is still throttled for; 0 when it may try. */
@@ -42,16 +48,16 @@ export class LoginThrottle {
   /** Records a failed login; returns how long the address is now throttled for (0: not yet). */
   failed(key: string, now = Date.now()): number {
     let e = this.entries.get(key);
-    if (e && now - e.lastFailure > 2 * this.o.maxMs) e = undefined;
+    if (e && now - e.lastFailure > 2 * this.maxMs) e = undefined;
     e ??= { failures: 0, lastFailure: now, until: 0 };
     e.failures++;
     e.lastFailure = now;
-    const over = e.failures - this.o.failuresAllowed;
-    if (over >= 0) e.until = now + Math.min(this.o.maxMs, this.o.minMs * 2 ** Math.min(over, 30));
+    const over = e.failures - this.failuresAllowed;
+    if (over >= 0) e.until = now + Math.min(this.maxMs, this.minMs * 2 ** Math.min(over, 30));
     // Re-inserted, so the map is ordered by last failure and the stalest are dropped first.
     this.entries.delete(key);
     this.entries.set(key, e);
-    if (this.entries.size > this.o.maxAddresses) this.entries.delete(this.entries.keys().next().value!);
+    if (this.entries.size > this.maxAddresses) this.entries.delete(this.entries.keys().next().value!);
     return Math.max(0, e.until - now);
   }
 

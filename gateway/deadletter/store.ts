@@ -87,7 +87,8 @@ export interface DeadLetterStoreOptions {
 export class DeadLetterStore {
   private readonly dir: string;
   private readonly maxBytes: number;
-  private readonly o: DeadLetterStoreOptions;
+  private readonly log?: Logger;
+  private readonly onRefused?: (entry: DeadLetter) => void;
   private day = '';
   private fh?: FileHandle;
   private appender?: GroupCommitAppender;
@@ -101,7 +102,8 @@ export class DeadLetterStore {
   constructor(dir: string, maxBytes: number, opts: DeadLetterStoreOptions = {}) {
     this.dir = dir;
     this.maxBytes = maxBytes;
-    this.o = opts;
+    this.log = opts.log;
+    this.onRefused = opts.onRefused;
   }
 
   async open(): Promise<void> {
@@ -135,9 +137,9 @@ export class DeadLetterStore {
       this.refused++;
       if (!this.full) {
         this.full = true;
-        this.o.log?.warn({ code: 'GW_ERR_DEADLETTER_FULL', dir: this.dir, bytes: this.bytes, maxBytes: this.maxBytes }, 'dead-letter store is full: refused messages are still counted and described to their devices, but no longer kept');
+        this.log?.warn({ code: 'GW_ERR_DEADLETTER_FULL', dir: this.dir, bytes: this.bytes, maxBytes: this.maxBytes }, 'dead-letter store is full: refused messages are still counted and described to their devices, but no longer kept');
       }
-      this.o.onRefused?.(e);
+      this.onRefused?.(e);
       return false;
     }
     this.bytes += buf.length;
@@ -158,7 +160,7 @@ export class DeadLetterStore {
     this.bytes = await this.measure();
     if (this.full && this.bytes < this.maxBytes) {
       this.full = false;
-      this.o.log?.info({ dir: this.dir, bytes: this.bytes, maxBytes: this.maxBytes }, 'dead-letter store has room again');
+      this.log?.info({ dir: this.dir, bytes: this.bytes, maxBytes: this.maxBytes }, 'dead-letter store has room again');
     }
   }
 

@@ -55,30 +55,30 @@ const MAX_LISTED_ERRORS = MAX_ERRORS_PER_ENTRY;
  * (I/O error), so that it is not acknowledged and the device sends it again.
  */
 export class Ingest {
-  private readonly o: IngestOptions;
+  private readonly options: IngestOptions;
   private readonly lastLogged = new Map<string, number>();
 
   constructor(opts: IngestOptions) {
-    this.o = opts;
+    this.options = opts;
   }
 
   async handle(msg: IngestMessage): Promise<void> {
-    const { registry, spool, metrics } = this.o;
+    const { registry, spool, metrics } = this.options;
     const receivedAtMs = Date.now();
     const device = registry.device(msg.deviceId);
     if (!device) throw new Error(`device ${msg.deviceId} is no longer registered`);
     metrics.messagesIn.inc({ qos: String(msg.qos) });
     const durable = msg.qos > 0;
 
-    if (msg.payload.length > this.o.maxPayloadBytes) {
-      return this.refuseWhole(msg, 'GW_ERR_PAYLOAD_TOO_LARGE', `payload of ${msg.payload.length} bytes is over the limit of ${this.o.maxPayloadBytes}`, durable);
+    if (msg.payload.length > this.options.maxPayloadBytes) {
+      return this.refuseWhole(msg, 'GW_ERR_PAYLOAD_TOO_LARGE', `payload of ${msg.payload.length} bytes is over the limit of ${this.options.maxPayloadBytes}`, durable);
     }
     const result = decodeReadings(msg.payload, {
       kind: device.kind,
       channel: msg.channel,
       receivedAtMs,
-      maxAgeMs: this.o.maxAgeMs,
-      maxFutureSkewMs: this.o.maxFutureSkewMs,
+      maxAgeMs: this.options.maxAgeMs,
+      maxFutureSkewMs: this.options.maxFutureSkewMs,
     });
     if (result.refusedWhole) {
       const e = result.errors[0];
@@ -104,7 +104,7 @@ export class Ingest {
     if (result.errors.length > 0) {
       const refusedReadings = new Set(result.errors.map((e) => e.index ?? 0)).size;
       for (const e of result.errors) metrics.readingsRefused.inc({ reason: e.code });
-      work.push(this.o.deadletter.add({
+      work.push(this.options.deadletter.add({
         source: 'ingest', code: result.errors[0].code, reason: summarize(result.errors), deviceId: msg.deviceId,
         topic: msg.topic, errors: result.errors, ...payloadForStore(msg.payload),
       }).then((kept) => { if (kept) metrics.deadLettered.inc({ source: 'ingest' }); }));
@@ -117,18 +117,18 @@ export class Ingest {
   private async refuseWhole(
     msg: IngestMessage, code: ErrorCode, reason: string, durable: boolean, errors?: ReadingError[], keep = true,
   ): Promise<void> {
-    this.o.metrics.messagesRefused.inc({ reason: code });
+    this.options.metrics.messagesRefused.inc({ reason: code });
     const list = errors ?? [{ code, reason }];
     this.notify(msg, code, 0, 1, list);
     if (!keep) return;
-    const entry = this.o.deadletter.add({ source: 'ingest', code, reason, deviceId: msg.deviceId, topic: msg.topic, errors: list, ...payloadForStore(msg.payload) })
-      .then((kept) => { if (kept) this.o.metrics.deadLettered.inc({ source: 'ingest' }); });
+    const entry = this.options.deadletter.add({ source: 'ingest', code, reason, deviceId: msg.deviceId, topic: msg.topic, errors: list, ...payloadForStore(msg.payload) })
+      .then((kept) => { if (kept) this.options.metrics.deadLettered.inc({ source: 'ingest' }); });
     if (durable) await entry;
-    else entry.catch((err) => this.o.log.error({ err }, 'cannot write to the dead-letter store'));
+    else entry.catch((err) => this.options.log.error({ err }, 'cannot write to the dead-letter store'));
   }
 
   private notify(msg: IngestMessage, code: ErrorCode, accepted: number, refused: number, errors: ReadingError[]): void {
-    this.o.notify(msg.deviceId, {
+    this.options.notify(msg.deviceId, {
       code, topic: msg.topic, messageId: msg.messageId, accepted, refused,
       errors: errors.slice(0, MAX_LISTED_ERRORS),
       moreErrors: errors.length > MAX_LISTED_ERRORS ? errors.length - MAX_LISTED_ERRORS : undefined,
@@ -137,10 +137,10 @@ export class Ingest {
     // Logged once per device per interval at most; always counted in metrics.
     const now = Date.now();
     const last = this.lastLogged.get(msg.deviceId) ?? 0;
-    if (now - last >= this.o.logEveryMs) {
+    if (now - last >= this.options.logEveryMs) {
       if (this.lastLogged.size > 100_000) this.lastLogged.clear();
       this.lastLogged.set(msg.deviceId, now);
-      this.o.log.warn({ deviceId: msg.deviceId, topic: msg.topic, code, accepted, refused, first: errors[0]?.reason }, 'refused readings from a device');
+      this.options.log.warn({ deviceId: msg.deviceId, topic: msg.topic, code, accepted, refused, first: errors[0]?.reason }, 'refused readings from a device');
     }
   }
 }

@@ -32,21 +32,21 @@ const float = (value: number) => ({ type: 'float' as const, value });
  * `instance,reason` (readings and messages refused); `instance,kind,model` (devices connected).
  */
 export class StatsReporter {
-  private readonly o: StatsReporterOptions;
+  private readonly options: StatsReporterOptions;
   private timer?: NodeJS.Timeout;
   private last?: { latencySum: number; latencyCount: number; buckets: Map<number, number> };
   private writing?: Promise<void>;
 
   constructor(opts: StatsReporterOptions) {
-    this.o = opts;
+    this.options = opts;
   }
 
   start(): void {
-    if (this.timer || this.o.intervalMs <= 0) return;
+    if (this.timer || this.options.intervalMs <= 0) return;
     this.timer = setInterval(() => {
       if (this.writing) return;
-      this.writing = this.report().catch((err) => this.o.log?.warn({ err }, 'cannot spool gateway_stats')).finally(() => { this.writing = undefined; });
-    }, this.o.intervalMs);
+      this.writing = this.report().catch((err) => this.options.log?.warn({ err }, 'cannot spool gateway_stats')).finally(() => { this.writing = undefined; });
+    }, this.options.intervalMs);
     this.timer.unref();
   }
 
@@ -58,8 +58,8 @@ export class StatsReporter {
 
   /** The points of one report (exported for tests and for a final report at shutdown). */
   async points(now = Date.now()): Promise<Point[]> {
-    const { metrics: m, spool, instance } = this.o;
-    this.o.refresh();
+    const { metrics: m, spool, instance } = this.options;
+    this.options.refresh();
     const s = spool.stats(now);
     const [latency, connected, byReason, byMessageReason, devices] = await Promise.all([
       m.writeLatency.get(), m.connected.get(), m.readingsRefused.get(), m.messagesRefused.get(), m.connectedDevices.get(),
@@ -113,6 +113,6 @@ export class StatsReporter {
   /** Appends one report to the spool (not fsynced: a lost report is replaced by the next). */
   async report(now = Date.now()): Promise<void> {
     const points = await this.points(now);
-    await this.o.spool.append(Buffer.from(points.map(formatPoint).join('\n')), points.length, false, now);
+    await this.options.spool.append(Buffer.from(points.map(formatPoint).join('\n')), points.length, false, now);
   }
 }

@@ -79,7 +79,7 @@ interface Queued {
  * `serial`, and the next line is read. Construct (no I/O) → start() → stop().
  */
 export class SerialBridge extends EventEmitter<BridgeEvents> {
-  private readonly o: BridgeOptions;
+  private readonly options: BridgeOptions;
   private readonly log: Logger;
   private readonly decoder: LineDecoder;
   private readonly link: PortLink;
@@ -97,7 +97,7 @@ export class SerialBridge extends EventEmitter<BridgeEvents> {
 
   constructor(opts: BridgeOptions) {
     super();
-    this.o = opts;
+    this.options = opts;
     this.log = opts.log.child({ port: opts.path, deviceId: opts.deviceId });
     this.decoder = new LineDecoder({ format: opts.format, fieldMap: opts.fieldMap, kind: opts.kind });
     this.rateLog = new RateLimitedLog(this.log, opts.logEveryMs ?? 10_000);
@@ -120,7 +120,7 @@ export class SerialBridge extends EventEmitter<BridgeEvents> {
     const { link, log } = this;
     link.on('open', () => {
       this.s.opens++;
-      log.info({ baudRate: this.o.baudRate, format: this.o.format, reopen: this.s.opens > 1 }, 'serial port open');
+      log.info({ baudRate: this.options.baudRate, format: this.options.format, reopen: this.s.opens > 1 }, 'serial port open');
       this.emit('open');
     });
     link.on('lost', (err) => {
@@ -135,13 +135,13 @@ export class SerialBridge extends EventEmitter<BridgeEvents> {
     link.on('line', (line) => this.onLine(line));
     link.on('overlong', (bytes, head) => {
       this.s.lines++;
-      this.refuse('GW_ERR_SERIAL_LINE_TOO_LONG', `line of ${bytes} bytes is longer than the limit of ${this.o.limits.maxLineBytes}; dropped up to its end (first ${head.length} bytes kept)`, head);
+      this.refuse('GW_ERR_SERIAL_LINE_TOO_LONG', `line of ${bytes} bytes is longer than the limit of ${this.options.limits.maxLineBytes}; dropped up to its end (first ${head.length} bytes kept)`, head);
     });
     link.on('partial', (bytes, why) => {
       this.s.lines++;
       this.refuse('GW_ERR_SERIAL_PARTIAL_LINE', why === 'lost'
         ? `the port was lost ${bytes.length} bytes into a line`
-        : `${bytes.length} bytes without a line end for ${this.o.limits.partialLineTimeoutMs} ms`, bytes);
+        : `${bytes.length} bytes without a line end for ${this.options.limits.partialLineTimeoutMs} ms`, bytes);
     });
     this.publisher.start();
     link.start();
@@ -167,7 +167,7 @@ export class SerialBridge extends EventEmitter<BridgeEvents> {
 
   stats(): BridgeStats {
     return {
-      path: this.o.path, deviceId: this.o.deviceId,
+      path: this.options.path, deviceId: this.options.deviceId,
       portOpen: this.link.isOpen, mqttConnected: this.publisher.connected, subscribed: this.publisher.subscribed,
       ...this.s, refused: { ...this.s.refused },
       queueDepth: this.queue.length, inFlight: this.inFlight, paused: this.paused,
@@ -186,7 +186,7 @@ export class SerialBridge extends EventEmitter<BridgeEvents> {
       return;
     }
     const payload = Buffer.from(JSON.stringify(d.reading));
-    const { queueLines } = this.o.limits;
+    const { queueLines } = this.options.limits;
     if (this.queue.length >= queueLines) {
       // Only when the port hands over more than it was asked to (a chunk of many lines).
       this.refuse('GW_ERR_SERIAL_QUEUE_FULL', `the queue holds ${queueLines} readings waiting for the gateway`, payload);
@@ -203,7 +203,7 @@ export class SerialBridge extends EventEmitter<BridgeEvents> {
   }
 
   private pump(): void {
-    const { maxInFlight, queueLines } = this.o.limits;
+    const { maxInFlight, queueLines } = this.options.limits;
     while (this.inFlight < maxInFlight && this.queue.length > 0) {
       const q = this.queue.shift()!;
       this.inFlight++;
@@ -231,8 +231,8 @@ export class SerialBridge extends EventEmitter<BridgeEvents> {
   private refuse(code: ErrorCode, reason: string, bytes: Uint8Array): void {
     this.s.refused[code] = (this.s.refused[code] ?? 0) + 1;
     this.rateLog.warn(code, { code, reason }, 'serial line refused');
-    const p = this.o.deadletter.add({
-      source: 'serial', code, reason, deviceId: this.o.deviceId, topic: `serial:${this.o.path}`, ...payloadForStore(bytes),
+    const p = this.options.deadletter.add({
+      source: 'serial', code, reason, deviceId: this.options.deviceId, topic: `serial:${this.options.path}`, ...payloadForStore(bytes),
     }).then(
       (kept) => {
         if (kept) this.s.deadLettered++;
@@ -258,7 +258,7 @@ export class SerialBridge extends EventEmitter<BridgeEvents> {
     }
     const problem = text === undefined ? 'not UTF-8'
       : /[\r\n]/.test(text) ? 'more than one line'
-      : payload.length > this.o.limits.maxLineBytes ? `longer than ${this.o.limits.maxLineBytes} bytes` : undefined;
+      : payload.length > this.options.limits.maxLineBytes ? `longer than ${this.options.limits.maxLineBytes} bytes` : undefined;
     if (problem) {
       this.s.commandsRefused++;
       this.rateLog.warn('command', { command: sub, code: 'GW_ERR_SERIAL_COMMAND' }, `command not written to the port: ${problem}`);

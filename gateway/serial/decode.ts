@@ -44,14 +44,16 @@ function typeTable(kind: string | undefined): Map<string, TypeInfo> {
  * (bytes, syntax); the reading's schema is the gateway's to check, as for any device.
  */
 export class LineDecoder {
-  private readonly o: LineDecoderOptions;
+  private readonly format: LineFormat;
+  private readonly fieldMap: Readonly<Record<string, string>>;
   private readonly types: Map<string, TypeInfo>;
 
   constructor(opts: LineDecoderOptions) {
     if (opts.kind && !KINDS.some((k) => k.kind === opts.kind)) {
       throw new Error(`unknown device kind "${opts.kind}" (known: ${KINDS.map((k) => k.kind).join(', ')})`);
     }
-    this.o = opts;
+    this.format = opts.format;
+    this.fieldMap = opts.fieldMap ?? {};
     this.types = typeTable(opts.kind);
   }
 
@@ -65,7 +67,7 @@ export class LineDecoder {
     text = text.replace(/^\uFEFF/, '').trim();
     if (text === '' || text.startsWith('#')) return { status: 'ignored' };
     let obj: Record<string, unknown>;
-    if (this.o.format === 'json') {
+    if (this.format === 'json') {
       let doc: unknown;
       try {
         doc = JSON.parse(text);
@@ -81,10 +83,10 @@ export class LineDecoder {
       if (!kv.ok) return { status: 'refused', code: 'GW_ERR_SERIAL_BAD_KV', reason: kv.reason };
       obj = kv.pairs;
     }
-    const mapped = applyFieldMap(obj, this.o.fieldMap ?? {});
-    if (!mapped.ok) return { status: 'refused', code: this.o.format === 'kv' ? 'GW_ERR_SERIAL_BAD_KV' : 'GW_ERR_NOT_A_READING', reason: mapped.reason };
+    const mapped = applyFieldMap(obj, this.fieldMap);
+    if (!mapped.ok) return { status: 'refused', code: this.format === 'kv' ? 'GW_ERR_SERIAL_BAD_KV' : 'GW_ERR_NOT_A_READING', reason: mapped.reason };
     const info = typeof mapped.value.type === 'string' ? this.types.get(mapped.value.type) : undefined;
-    const reading = this.o.format === 'kv' ? coerceValues(mapped.value, info?.fieldTypes) : mapped.value;
+    const reading = this.format === 'kv' ? coerceValues(mapped.value, info?.fieldTypes) : mapped.value;
     // An unknown or missing type still goes out: the gateway refuses it with the list of
     // types the device's kind may send, and dead-letters it like any device's message.
     return { status: 'reading', reading, channel: info?.channel ?? 'telemetry' };

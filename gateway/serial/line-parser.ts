@@ -23,7 +23,10 @@ const LF = 0x0a;
  * end and reported. Lines come out as Buffers so the bridge can tell noise from UTF-8.
  */
 export class BoundedLineParser extends DelimiterParser {
-  private readonly o: LineParserOptions;
+  private readonly maxLineBytes: number;
+  private readonly partialLineTimeoutMs: number;
+  private readonly onOverlong: LineParserOptions['onOverlong'];
+  private readonly onPartial: LineParserOptions['onPartial'];
   /** Bytes of the over-long line being dropped so far; 0 while not dropping. */
   private dropping = 0;
   private dropHead = Buffer.alloc(0);
@@ -32,7 +35,10 @@ export class BoundedLineParser extends DelimiterParser {
 
   constructor(opts: LineParserOptions) {
     super({ delimiter: [LF] });
-    this.o = opts;
+    this.maxLineBytes = opts.maxLineBytes;
+    this.partialLineTimeoutMs = opts.partialLineTimeoutMs;
+    this.onOverlong = opts.onOverlong;
+    this.onPartial = opts.onPartial;
   }
 
   override _transform(chunk: Buffer, encoding: BufferEncoding, cb: TransformCallback): void {
@@ -48,7 +54,7 @@ export class BoundedLineParser extends DelimiterParser {
       data = data.subarray(end + 1);
     }
     super._transform(data, encoding, (err) => {
-      if (this.buffer.length > this.o.maxLineBytes) {
+      if (this.buffer.length > this.maxLineBytes) {
         this.dropping = this.buffer.length;
         this.dropHead = Buffer.from(this.buffer.subarray(0, HEAD_BYTES));
         this.buffer = Buffer.alloc(0);
@@ -60,8 +66,8 @@ export class BoundedLineParser extends DelimiterParser {
 
   /** Complete lines within one chunk bypass the buffer check; they are bounded here. */
   override push(line: Buffer | null, encoding?: BufferEncoding): boolean {
-    if (line !== null && line.length > this.o.maxLineBytes) {
-      this.o.onOverlong(line.length, Buffer.from(line.subarray(0, HEAD_BYTES)));
+    if (line !== null && line.length > this.maxLineBytes) {
+      this.onOverlong(line.length, Buffer.from(line.subarray(0, HEAD_BYTES)));
       return true;
     }
     return super.push(line, encoding);
@@ -100,19 +106,19 @@ export class BoundedLineParser extends DelimiterParser {
   }
 
   private endDrop(total: number): void {
-    this.o.onOverlong(total, this.dropHead);
+    this.onOverlong(total, this.dropHead);
     this.dropping = 0;
     this.dropHead = Buffer.alloc(0);
   }
 
   private arm(): void {
     this.clearTimer();
-    if (this.held || this.o.partialLineTimeoutMs <= 0 || this.pendingBytes() === 0) return;
+    if (this.held || this.partialLineTimeoutMs <= 0 || this.pendingBytes() === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const rest = this.takePartial();
-      if (rest.length > 0) this.o.onPartial(rest);
-    }, this.o.partialLineTimeoutMs);
+      if (rest.length > 0) this.onPartial(rest);
+    }, this.partialLineTimeoutMs);
     this.timer.unref();
   }
 

@@ -29,7 +29,7 @@ export interface PortLinkEvents {
  * it cannot be opened or goes away (USB unplugged, adapter reset). Never throws at its owner.
  */
 export class PortLink extends EventEmitter<PortLinkEvents> {
-  private readonly o: PortLinkOptions;
+  private readonly options: PortLinkOptions;
   private port?: SerialPort;
   private parser?: BoundedLineParser;
   private timer?: NodeJS.Timeout;
@@ -39,7 +39,7 @@ export class PortLink extends EventEmitter<PortLinkEvents> {
 
   constructor(opts: PortLinkOptions) {
     super();
-    this.o = opts;
+    this.options = opts;
   }
 
   get isOpen(): boolean {
@@ -77,7 +77,7 @@ export class PortLink extends EventEmitter<PortLinkEvents> {
   /** Writes one line (a line end is added); rejects when the port is not open. */
   write(line: string): Promise<void> {
     const port = this.port;
-    if (!port?.isOpen) return Promise.reject(new Error(`${this.o.path} is not open`));
+    if (!port?.isOpen) return Promise.reject(new Error(`${this.options.path} is not open`));
     return new Promise((resolve, reject) => {
       port.write(`${line}\n`, (err) => (err ? reject(err) : port.drain((e) => (e ? reject(e) : resolve()))));
     });
@@ -85,7 +85,7 @@ export class PortLink extends EventEmitter<PortLinkEvents> {
 
   private open(): void {
     if (!this.running) return;
-    const { path, baudRate, rtscts } = this.o;
+    const { path, baudRate, rtscts } = this.options;
     const port = new SerialPort({ path, baudRate, rtscts, autoOpen: false });
     this.port = port;
     port.open((err) => {
@@ -106,8 +106,8 @@ export class PortLink extends EventEmitter<PortLinkEvents> {
 
   private attach(port: SerialPort): void {
     const parser = new BoundedLineParser({
-      maxLineBytes: this.o.maxLineBytes,
-      partialLineTimeoutMs: this.o.partialLineTimeoutMs,
+      maxLineBytes: this.options.maxLineBytes,
+      partialLineTimeoutMs: this.options.partialLineTimeoutMs,
       onOverlong: (bytes, head) => this.emit('overlong', bytes, head),
       onPartial: (bytes) => this.emit('partial', bytes, 'quiet'),
     });
@@ -115,7 +115,7 @@ export class PortLink extends EventEmitter<PortLinkEvents> {
     parser.on('data', (line: Buffer) => this.emit('line', line));
     port.pipe(parser);
     if (this.paused) this.pause();
-    port.on('error', (err) => this.o.log.debug({ err, path: this.o.path }, 'serial port error'));
+    port.on('error', (err) => this.options.log.debug({ err, path: this.options.path }, 'serial port error'));
     port.once('close', (err?: Error) => {
       if (this.port !== port) return;
       const rest = parser.takePartial();
@@ -137,10 +137,10 @@ export class PortLink extends EventEmitter<PortLinkEvents> {
 
   /** Schedules the next open: after a loss at once-ish (minMs), after a failed open with backoff. */
   private retryLater(err: Error, afterLoss = false): void {
-    let delayMs = this.o.reconnect.minMs;
+    let delayMs = this.options.reconnect.minMs;
     if (!afterLoss) {
       const attempt = ++this.attempt;
-      delayMs = backoffMs(attempt - 1, this.o.reconnect);
+      delayMs = backoffMs(attempt - 1, this.options.reconnect);
       this.emit('retry', err, attempt, delayMs);
     }
     this.timer = setTimeout(() => {

@@ -24,7 +24,7 @@ export interface PublisherOptions {
  * mqtt.js keeps unacknowledged QoS 1 messages and sends them again after a reconnect.
  */
 export class Publisher {
-  private readonly o: PublisherOptions;
+  private readonly options: PublisherOptions;
   private client?: MqttClient;
   /** Rejecters of publishes not yet acknowledged: mqtt.js keeps them for ever while it may reconnect. */
   private readonly unacked = new Set<(err: Error) => void>();
@@ -33,7 +33,7 @@ export class Publisher {
 
   constructor(opts: PublisherOptions) {
     if (!opts.url === !opts.connectStream) throw new Error('give exactly one of url and connectStream');
-    this.o = opts;
+    this.options = opts;
   }
 
   get connected(): boolean {
@@ -41,8 +41,8 @@ export class Publisher {
   }
 
   start(): void {
-    const { deviceId, secret, log } = this.o;
-    const options: IClientOptions = {
+    const { deviceId, secret, log } = this.options;
+    const clientOptions: IClientOptions = {
       clientId: deviceId,
       username: deviceId,
       password: secret,
@@ -53,14 +53,14 @@ export class Publisher {
       keepalive: 30,
       will: { topic: topics.status(deviceId), payload: Buffer.from('offline'), qos: 1, retain: true },
     };
-    const client = this.o.url ? mqtt.connect(this.o.url, options) : new MqttClient(() => this.o.connectStream!(), options);
+    const client = this.options.url ? mqtt.connect(this.options.url, clientOptions) : new MqttClient(() => this.options.connectStream!(), clientOptions);
     this.client = client;
     let wasConnected = false;
     client.on('connect', () => {
       log.info({ reconnect: wasConnected }, 'connected to the gateway');
       wasConnected = true;
       client.publish(topics.status(deviceId), 'online', { qos: 1, retain: true });
-      const filters = [topics.rejected(deviceId), ...(this.o.commands ? [topics.commands(deviceId)] : [])];
+      const filters = [topics.rejected(deviceId), ...(this.options.commands ? [topics.commands(deviceId)] : [])];
       client.subscribe(filters, { qos: 1 }, (err, granted) => {
         const refused = granted?.filter((g) => g.qos === 128).map((g) => g.topic) ?? [];
         if (err || refused.length > 0) log.warn({ err, refused }, 'the gateway refused a subscription of the bridge');
@@ -73,12 +73,12 @@ export class Publisher {
       const rest = topic.slice(prefix.length);
       if (rest === 'rejected') {
         try {
-          this.o.onRejected(JSON.parse(payload.toString('utf8')) as Record<string, unknown>);
+          this.options.onRejected(JSON.parse(payload.toString('utf8')) as Record<string, unknown>);
         } catch {
-          this.o.onRejected({ reason: payload.toString('utf8').slice(0, 200) });
+          this.options.onRejected({ reason: payload.toString('utf8').slice(0, 200) });
         }
       } else if (rest.startsWith('commands/')) {
-        this.o.onCommand(rest.slice('commands/'.length), payload);
+        this.options.onCommand(rest.slice('commands/'.length), payload);
       }
     });
     // mqtt.js reports connection failures as 'error' and reconnects by itself.
@@ -97,7 +97,7 @@ export class Publisher {
     if (!client) return Promise.reject(new Error('publisher not started'));
     return new Promise((resolve, reject) => {
       this.unacked.add(reject);
-      client.publish(channel === 'events' ? topics.events(this.o.deviceId) : topics.telemetry(this.o.deviceId), payload, { qos: 1 }, (err) => {
+      client.publish(channel === 'events' ? topics.events(this.options.deviceId) : topics.telemetry(this.options.deviceId), payload, { qos: 1 }, (err) => {
         this.unacked.delete(reject);
         if (err) reject(err);
         else resolve();
@@ -112,7 +112,7 @@ export class Publisher {
     this.client = undefined;
     if (client.connected) {
       await Promise.race([
-        client.publishAsync(topics.status(this.o.deviceId), 'offline', { qos: 1, retain: true }).catch(() => {}),
+        client.publishAsync(topics.status(this.options.deviceId), 'offline', { qos: 1, retain: true }).catch(() => {}),
         new Promise((r) => setTimeout(r, 2_000).unref()),
       ]);
     }

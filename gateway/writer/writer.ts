@@ -40,7 +40,7 @@ class Stopped extends Error {}
  * found, which go to the dead-letter store with InfluxDB's error.
  */
 export class Writer {
-  private readonly o: WriterOptions;
+  private readonly options: WriterOptions;
   private running = false;
   private draining = false;
   private readonly hardStop = new AbortController();
@@ -50,7 +50,7 @@ export class Writer {
   private lastWarnAt = 0;
 
   constructor(opts: WriterOptions) {
-    this.o = opts;
+    this.options = opts;
   }
 
   status(): WriterStatus {
@@ -61,8 +61,8 @@ export class Writer {
     if (this.running) return;
     this.running = true;
     const onData = () => this.wake?.();
-    this.o.spool.on('data', onData);
-    this.loop = this.run().finally(() => this.o.spool.off('data', onData));
+    this.options.spool.on('data', onData);
+    this.loop = this.run().finally(() => this.options.spool.off('data', onData));
   }
 
   /** Writes what it can until the spool is empty or the deadline passes; the rest stays spooled. */
@@ -88,12 +88,12 @@ export class Writer {
   }
 
   private async run(): Promise<void> {
-    const { spool } = this.o;
+    const { spool } = this.options;
     let pos = spool.committedOffset;
     try {
       for (;;) {
         if (this.hardStop.signal.aborted) return;
-        const records = await spool.read(pos, this.o.batchMaxLines, this.o.batchMaxBytes);
+        const records = await spool.read(pos, this.options.batchMaxLines, this.options.batchMaxBytes);
         if (records.length === 0) {
           if (this.draining) return;
           await new Promise<void>((resolve) => {
@@ -111,13 +111,13 @@ export class Writer {
       }
     } catch (err) {
       if (!(err instanceof Stopped)) {
-        this.o.log.error({ err }, 'writer stopped on an unexpected error; the spool keeps the data for the next start');
+        this.options.log.error({ err }, 'writer stopped on an unexpected error; the spool keeps the data for the next start');
       }
     }
   }
 
   private async writeLines(lines: string[]): Promise<void> {
-    const { store, metrics, log } = this.o;
+    const { store, metrics, log } = this.options;
     let attempt = 0;
     for (;;) {
       if (this.hardStop.signal.aborted) throw new Stopped();
@@ -155,11 +155,11 @@ export class Writer {
         metrics.writeRetries.inc({ cause: res.status ? String(res.status) : 'unreachable' });
       }
       // Retry-After is honoured, but never beyond retryMaxMs (core/retry.ts).
-      const delay = retryDelayMs(attempt, { minMs: this.o.retryMinMs, maxMs: this.o.retryMaxMs }, res.kind === 'retry' ? res.retryAfterMs : undefined);
+      const delay = retryDelayMs(attempt, { minMs: this.options.retryMinMs, maxMs: this.options.retryMaxMs }, res.kind === 'retry' ? res.retryAfterMs : undefined);
       attempt++;
       if (Date.now() - this.lastWarnAt > 30_000) {
         this.lastWarnAt = Date.now();
-        log.warn({ error: this.state.lastError, retryInMs: Math.round(delay), spool: this.o.spool.stats() }, 'InfluxDB write failed; retrying, readings wait in the spool');
+        log.warn({ error: this.state.lastError, retryInMs: Math.round(delay), spool: this.options.spool.stats() }, 'InfluxDB write failed; retrying, readings wait in the spool');
       }
       try {
         await sleep(delay, undefined, { signal: this.hardStop.signal });
@@ -173,8 +173,8 @@ export class Writer {
   private async isolate(lines: string[], error: string): Promise<void> {
     if (lines.length === 1) {
       const deviceId = /(?:^|,)device_id=((?:\\.|[^,\s\\])+)/.exec(lines[0])?.[1]?.replace(/\\(.)/g, '$1');
-      if (await this.o.deadletter.add({ source: 'influx', code: 'GW_ERR_INFLUX_REFUSED', reason: error, deviceId, line: lines[0] })) this.o.metrics.deadLettered.inc({ source: 'influx' });
-      this.o.log.warn({ deviceId, error, code: 'GW_ERR_INFLUX_REFUSED' }, 'InfluxDB refused a point; dead-lettered');
+      if (await this.options.deadletter.add({ source: 'influx', code: 'GW_ERR_INFLUX_REFUSED', reason: error, deviceId, line: lines[0] })) this.options.metrics.deadLettered.inc({ source: 'influx' });
+      this.options.log.warn({ deviceId, error, code: 'GW_ERR_INFLUX_REFUSED' }, 'InfluxDB refused a point; dead-lettered');
       return;
     }
     const mid = Math.ceil(lines.length / 2);

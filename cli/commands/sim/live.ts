@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { cliContext, type CliContext } from '../../context.ts';
 import type { Figures } from '../../../firmware-sim/figures.ts';
 import type { Fleet } from '../../../firmware-sim/fleet.ts';
-import { runLive } from '../../../firmware-sim/modes/live.ts';
+import { LiveFleet } from '../../../firmware-sim/modes/live.ts';
 import { chooseFleet, number } from '../../../firmware-sim/options.ts';
 import { liveStart } from '../../../firmware-sim/options.ts';
 import { fleetOptions, printSummary, run, type RunOpts } from './common.ts';
@@ -28,11 +28,12 @@ export async function live(ctx: CliContext, fleet: Fleet, secrets: Map<string, s
       const catchUp = fromMs < Date.now() - 1_000 ? `, replaying from ${new Date(fromMs).toISOString()} at ${speed}× until it reaches now` : '';
       process.stderr.write(`live: ${fleet.devices.length} devices${catchUp}; Ctrl-C to stop\n`);
     }
-    const end = await runLive({
+    const devices = new LiveFleet({
       fleet, catalogue: ctx.catalogue, target, speed, fromMs, durationMs, signal, connectRate,
       onStatus: opts.quiet ? undefined : (s) => process.stderr.write(`live: ${s.connected}/${fleet.devices.length} connected, sim time ${new Date(s.simTimeMs).toISOString().slice(0, 19)}Z, ${s.figures.sent} sent, ${s.figures.acked} acked, ${s.figures.refused} refused\n`),
     });
-    return end.figures;
+    devices.start();
+    return (await devices.ended).figures;
   }, { from: new Date(fromMs).toISOString() }));
   return value;
 }
