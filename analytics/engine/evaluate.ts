@@ -125,10 +125,10 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-/** `slope(car.soh)` → { stat: 'slope', feature: 'car.soh' }; `car.soh` → the total or mean. */
 /** Names one cohort: a cohort feature over the window from `fromMs` to `toMs`. */
 const cohortKey = (name: string, fromMs: number, toMs: number) => `${name}|${fromMs}|${toMs}`;
 
+/** `slope(car.soh)` → { stat: 'slope', feature: 'car.soh' }; `car.soh` → the total or mean. */
 function cohortEntry(name: string): { stat: 'value' | 'slope'; feature: string } {
   const m = /^slope\((.+)\)$/.exec(name);
   return m ? { stat: 'slope', feature: m[1] } : { stat: 'value', feature: name };
