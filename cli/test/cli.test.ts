@@ -209,6 +209,8 @@ describe('devices and models from the command line, with the gateway running in 
     const { id, secret } = json(await cli('devices', 'add', 'wm-0004', '--kind', 'washer', '--model', 'WM-8', '--owner', 'cust-22'));
     const path = join(p.dir, 'registry.json');
     const good = await readFile(path, 'utf8');
+    // The gateway has the good version (a login re-reads a changed file) before it is broken.
+    await close(await connect(url, id, secret));
     const reported = () => gw.logs.filter((l) => l.code === 'GW_ERR_REGISTRY').length;
     // Replaced in one step, as an editor or a deployment tool would: one bad version to report.
     await writeFile(`${path}.new`, '{"version": 1, "entries": [{"id": "half-written"');
