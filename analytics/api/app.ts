@@ -15,6 +15,7 @@ import type { TriggerRecord } from '../store/state.ts';
 import { installGuard, tokenIdentity } from './guard.ts';
 import { installSecurityHeaders, SECURITY_HEADERS } from './headers.ts';
 import { recordRoutes } from './routes.ts';
+import { insightsRoutes } from './insights.ts';
 
 const INBOX = new URL('./inbox/', import.meta.url);
 const asset = (name: string) => readFileSync(new URL(name, INBOX), 'utf8');
@@ -204,6 +205,7 @@ export async function buildApiApp(o: { analytics: ApiDeps; token?: string }): Pr
     return report;
   });
 
+  await app.register(insightsRoutes, { analytics });
   app.get('/api/rules', { schema: { ...tags('rules'), summary: 'The rule catalogue' } }, async () =>
     analytics.rules.map((r) => ({ id: r.id, version: r.version, enabled: r.enabled, category: r.category, purpose: r.purpose, kinds: r.kinds, description: r.description.trim(), offer: r.offer, windowDays: r.windowDays, cooldownDays: r.cooldownDays })));
   app.get('/api/models', { schema: { ...tags('rules'), summary: 'The model catalogue (for filters)' } }, async () => analytics.catalogue.models);
