@@ -8,6 +8,7 @@ import { fridgeSim } from './models/fridge.ts';
 import { washerSim } from './models/washer.ts';
 import { DAY_MS, FAULT_RATE, type Kind } from './personas.ts';
 import { DEFAULT_NOISE } from './profile.ts';
+import { firmwareOf } from './profiles.ts';
 import { Rng } from './rng.ts';
 import { ambientC, Calendar, isPublicHoliday, REGIONS, regionOf } from './world.ts';
 
@@ -81,6 +82,8 @@ export class DeviceSim {
   private readonly spells = new Map<number, Spell[]>();
   private block: { index: number; plans: unknown[] } | null = null;
   private counters: { day: number; c: Counters } | null = null;
+  /** The firmware version it runs, sent with every reading. */
+  readonly firmware: string;
 
   constructor(fleet: Fleet, device: SimDevice, catalogue: Catalogue) {
     const model = catalogue.get(device.model);
@@ -90,6 +93,7 @@ export class DeviceSim {
     const realistic = (fleet.profile ?? 'clean') === 'realistic';
     this.noise = realistic ? fleet.noise ?? DEFAULT_NOISE : undefined;
     // A resold device lives with each of its owners in turn: their home, their habits.
+    this.firmware = firmwareOf(fleet.seed, device);
     const owners = [...(device.previousOwners ?? []).map((p) => ({ owner: p.owner, untilDay: Math.floor(p.untilMs / DAY_MS) })), { owner: device.owner, untilDay: Infinity }];
     this.ctxs = owners.map(({ owner, untilDay }, i) => {
       const region = regionOf(fleet.seed, owner);
@@ -103,7 +107,7 @@ export class DeviceSim {
         const first = this.sim.traits(new Rng(fleet.seed, device.id, 'traits'), device, model, real, new Rng(fleet.seed, habitsOf, 'household', owners[0].owner)) as Record<string, unknown>;
         for (const k of this.sim.machineTraits as readonly unknown[] as readonly string[]) traits[k] = first[k];
       }
-      return { untilDay, ctx: { seed: fleet.seed, epochMs: fleet.epochMs, device, model, traits, real }, calendar: realistic ? new Calendar(fleet.seed, owner) : null };
+      return { untilDay, ctx: { seed: fleet.seed, epochMs: fleet.epochMs, device, model, traits, firmware: this.firmware, real }, calendar: realistic ? new Calendar(fleet.seed, owner) : null };
     });
     this.anchorDay = Math.floor(fleet.epochMs / DAY_MS) - HISTORY_DAYS;
   }
@@ -228,7 +232,9 @@ export class DeviceSim {
     const plan = this.planFor(day);
     const start = this.countersAt(day);
     const { ctx } = this.ctxAt(day);
-    return this.sim.day(ctx, day, plan, { ...start }, new Rng(ctx.seed, this.device.id, 'day', day), this.envAt(day));
+    const raw = this.sim.day(ctx, day, plan, { ...start }, new Rng(ctx.seed, this.device.id, 'day', day), this.envAt(day));
+    for (const r of raw) r.body.firmware = this.firmware;
+    return raw;
   }
 
   private planFor(day: number): unknown {

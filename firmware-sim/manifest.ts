@@ -5,10 +5,12 @@ import { UsageGatewayError } from '../protocol/errors.ts';
 import type { Catalogue } from '../protocol/models.ts';
 import { CONSENT_PURPOSES } from '../protocol/registry.ts';
 import { DEVICE_ID_RE } from '../protocol/topics.ts';
-import { DEVICE_TRAITS, type Fleet, type Mix, type SimDevice } from './fleet.ts';
+import { DEVICE_TRAITS, episodesOf, type Fleet, type Mix, type SimDevice } from './fleet.ts';
 import { DeviceSim, truthOf, type TruthSpan } from './generate.ts';
 import { DAY_MS, FAULTS, PERSONAS, SIM_KINDS } from './personas.ts';
 import { PROFILES, type NoiseSettings, type Profile } from './profile.ts';
+import { failureProfileOf, FIRMWARE_RELEASES, firmwareMultiplier, firmwareOf, modelThatFits, usageProfileOf, type FailureProfile, type UsageProfile } from './profiles.ts';
+import { overloadOf, type WasherTraits } from './models/washer.ts';
 
 /**
  * The ground truth of a fleet: device → kind, model, owner, persona and when its pattern
@@ -26,12 +28,39 @@ export interface Manifest {
   run?: { mode: string; from?: string; to?: string; startedAt: string };
   /** The days the devices' `truth` covers. */
   truthRange?: { from: string; to: string };
+  /**
+   * What each model of the fleet's kinds plants (with a catalogue): the firmware releases its
+   * devices run and, realistic, its owners' usage profile and its failure profile (base
+   * warnings per 100 cycles, the overload multiplier, the faulty firmware version).
+   */
+  models?: ManifestModel[];
   devices: ManifestEntry[];
+}
+
+export interface ManifestModel {
+  id: string;
+  kind: string;
+  firmware: { versions: readonly string[]; shares: readonly number[] };
+  usage?: UsageProfile;
+  failure?: FailureProfile;
 }
 
 export interface ManifestEntry {
   id: string; kind: string; model: string; owner: string; consent: string[];
   persona: string; patternStart: string | null; firmware: string;
+  /** The firmware version it runs (every reading carries it); `firmware` is whether that firmware misbehaves. */
+  firmwareVersion?: string;
+  /** Realistic: it runs its model's faulty firmware version (warnings that many times as often). */
+  faultyFirmware?: number;
+  /**
+   * Washers (with a catalogue): whether the owner outgrows the model, washing above its capacity
+   * on most cycles; for an overloading household the share of its washes above the drum, their
+   * typical load and the smallest model whose drum would hold it (null: none in the catalogue).
+   */
+  outgrows?: boolean;
+  overload?: { share: number; typicalKg: number; fits: string | null };
+  /** Realistic: its recurring error follows its overloaded washes (both patterns at once). */
+  errorsFollowOverload?: boolean;
   traits?: string[];
   /** When the current owner took the device over (a resale). */
   ownerSince?: string;
@@ -59,7 +88,7 @@ export function manifestOf(fleet: Fleet, run?: Manifest['run'], catalogue?: Cata
     profile: fleet.profile ?? 'clean',
     ...(fleet.noise ? { noise: fleet.noise } : {}),
     ...(run ? { run } : {}),
-    ...(catalogue ? { truthRange: { from: iso(fromMs), to: iso(toMs) } } : {}),
+    ...(catalogue ? { truthRange: { from: iso(fromMs), to: iso(toMs) }, models: modelsOf(fleet, catalogue) } : {}),
     devices: fleet.devices.map((d) => ({
       id: d.id, kind: d.kind, model: d.model, owner: d.owner, consent: d.consent, persona: d.persona,
       patternStart: d.patternStartMs === null ? null : iso(d.patternStartMs),
@@ -70,9 +99,52 @@ export function manifestOf(fleet: Fleet, run?: Manifest['run'], catalogue?: Cata
       ...(d.activeUntilMs != null ? { activeUntil: iso(d.activeUntilMs) } : {}),
       ...(d.replaces ? { replaces: d.replaces } : {}),
       ...(d.replacedBy ? { replacedBy: d.replacedBy } : {}),
+      firmwareVersion: firmwareOf(fleet.seed, d),
+      ...(catalogue ? usageFacts(fleet, d, catalogue, toMs) : {}),
       ...(catalogue ? { truth: truthOf(new DeviceSim(fleet, d, catalogue), fromMs, toMs) } : {}),
     })),
   };
+}
+
+function modelsOf(fleet: Fleet, catalogue: Catalogue): ManifestModel[] {
+  const realistic = (fleet.profile ?? 'clean') === 'realistic';
+  const kinds = new Set(fleet.devices.map((d) => d.kind));
+  return catalogue.models.filter((m) => kinds.has(m.kind as never)).map((m) => {
+    const releases = FIRMWARE_RELEASES[m.kind as keyof typeof FIRMWARE_RELEASES];
+    const usage = realistic ? usageProfileOf(m) : undefined;
+    const failure = realistic ? failureProfileOf(m) : undefined;
+    return { id: m.id, kind: m.kind, firmware: { versions: releases.versions, shares: releases.weights }, ...(usage ? { usage } : {}), ...(failure ? { failure } : {}) };
+  });
+}
+
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** A device's planted usage and failure facts: faulty firmware, an owner outgrowing the washer, errors that follow overloads. */
+function usageFacts(fleet: Fleet, d: SimDevice, catalogue: Catalogue, atMs: number): Partial<ManifestEntry> {
+  const realistic = (fleet.profile ?? 'clean') === 'realistic';
+  const model = catalogue.get(d.model);
+  if (!model) return {};
+  const out: Partial<ManifestEntry> = {};
+  const fw = firmwareMultiplier(model, firmwareOf(fleet.seed, d));
+  if (realistic && fw > 1) out.faultyFirmware = fw;
+  if (d.kind !== 'washer') return out;
+  const overloads = episodesOf(d).some((e) => e.persona === 'washer-overloader');
+  out.outgrows = false;
+  if (overloads) {
+    const traits = new DeviceSim(fleet, d, catalogue).traitsAt(Math.floor(atMs / DAY_MS)) as WasherTraits;
+    const o = overloadOf(traits, realistic);
+    out.outgrows = o.share >= 0.5;
+    out.overload = { share: r3(o.share), typicalKg: Math.round(o.typicalKg * 10) / 10, fits: modelThatFits(catalogue, 'washer', o.typicalKg) };
+  }
+  if (realistic) {
+    const ep = episodesOf(d);
+    const over = ep.filter((e) => e.persona === 'washer-overloader');
+    const rec = ep.filter((e) => e.persona === 'recurring-error');
+    const overlap = (a: { fromMs: number | null; toMs: number | null }, b: { fromMs: number | null; toMs: number | null }) =>
+      (a.fromMs ?? -Infinity) < (b.toMs ?? Infinity) && (b.fromMs ?? -Infinity) < (a.toMs ?? Infinity);
+    if (over.some((a) => rec.some((b) => overlap(a, b)))) out.errorsFollowOverload = true;
+  }
+  return out;
 }
 
 /** Writes a file atomically (temp file, then rename), with the given mode. */

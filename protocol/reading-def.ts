@@ -68,6 +68,12 @@ export function fieldTypeOf(name: string, schema: z.ZodType): FieldType {
   throw new Error(`field ${name}: no InfluxDB field type for this schema`);
 }
 
+/**
+ * The firmware version a device runs, optional on every reading (`3.2.0`, `5.1.0-rc1`): a
+ * device reports it with its readings, so what it ran when it sent them is known.
+ */
+export const firmwareSchema = z.string().regex(/^[A-Za-z0-9._+-]{1,32}$/, 'expected a firmware version such as 3.2.0 (letters, digits, ".", "_", "+", "-"; up to 32)');
+
 export function compileReading(def: ReadingDef): CompiledReading {
   const fieldTypes: Record<string, FieldType> = {};
   for (const [name, schema] of Object.entries(def.fields.shape)) {
@@ -79,8 +85,11 @@ export function compileReading(def: ReadingDef): CompiledReading {
       type: z.literal(def.type),
       ts: tsSchema.optional(),
       seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
+      firmware: firmwareSchema.optional(),
       ...def.fields.shape,
     })
     .strict();
-  return { ...def, schema, fieldTypes };
+  // The firmware version is a tag of every reading type: a small set of values per fleet, so
+  // boards and product insight can group error rates and usage by it.
+  return { ...def, tags: [...(def.tags ?? []), 'firmware'], schema, fieldTypes };
 }

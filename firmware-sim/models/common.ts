@@ -29,6 +29,8 @@ export interface DeviceCtx<T> {
   device: SimDevice;
   model: Model;
   traits: T;
+  /** The firmware version the device runs (sent with every reading). */
+  firmware: string;
   /** Realistic fleets: sensor noise and where the household lives; null on clean fleets. */
   real: { noise: NoiseSettings; region: number; tzH: number; owner: string } | null;
 }

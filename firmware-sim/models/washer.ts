@@ -1,12 +1,13 @@
 import type { Model } from '../../protocol/models.ts';
 import type { SimDevice } from '../fleet.ts';
 import { DAY_MS } from '../personas.ts';
-import { clamp, round, type Rng } from '../rng.ts';
+import { clamp, round } from '../rng.ts';
 import {
   collapseDay, drawTimeOfDay, hourProfile, isWeekend, localToUtc, MINUTE_MS, on, patternDays, stuckAt, trickleDay, usageFactor, weekday, winter,
   type Counters, type DayEnv, type DeviceCtx, type KindSim, type RawReading,
 } from './common.ts';
-import { hashKey } from '../rng.ts';
+import { hashKey, Rng } from '../rng.ts';
+import { failureProfileOf, firmwareMultiplier, usageProfileOf, WASHER_FAULT_CODES } from '../profiles.ts';
 
 type Program = 'cotton' | 'synthetics' | 'wool' | 'quick' | 'eco' | 'intensive' | 'delicates';
 
@@ -144,8 +145,20 @@ export const washerSim: KindSim<WasherTraits, number> = {
   initial: () => ({ seq: 0, odo: 0 }),
 };
 
-function errorFor(ctx: DeviceCtx<WasherTraits>, ms: number, rng: Rng): Record<string, string> | null {
-  if (on(ctx.device, 'recurring-error', ms) && rng.chance(0.55)) {
+/** Chance that a cycle of a recurring-error episode reports the code: an overloader's blocked pump follows its overloaded washes. */
+export const RECURRING_CHANCE = { usual: 0.55, overloadedDay: 0.8, otherDay: 0.15 } as const;
+
+/**
+ * Does the device's recurring error follow its overloaded washes? So on a realistic fleet when
+ * it overloads at the same time: the code comes mostly on days with an overloaded cycle.
+ */
+export function errorsFollowOverload(device: SimDevice, ms: number): boolean {
+  return on(device, 'recurring-error', ms) && on(device, 'washer-overloader', ms);
+}
+
+function errorFor(ctx: DeviceCtx<WasherTraits>, ms: number, rng: Rng, overloadedToday = false): Record<string, string> | null {
+  const chance = ctx.real && errorsFollowOverload(ctx.device, ms) ? (overloadedToday ? RECURRING_CHANCE.overloadedDay : RECURRING_CHANCE.otherDay) : RECURRING_CHANCE.usual;
+  if (on(ctx.device, 'recurring-error', ms) && rng.chance(chance)) {
     return { code: ctx.traits.errorCode, severity: 'warning', detail: 'drain pump blocked: water drained slowly' };
   }
   const x = rng.float();
@@ -164,6 +177,8 @@ function realisticTraits(rng: Rng, device: SimDevice, model: Model, noise: { loa
   // How much a household washes is the household's (a replacement machine keeps its family).
   const usual = clamp(Math.exp(household.normal(Math.log(4.3), 0.35)), 1.5, 9);
   const near = device.traits?.includes('near-threshold') || device.traits?.includes('replacement');
+  // The model's owners: a small drum filled fuller and washed on lighter programs, a big one on hotter, longer ones.
+  const usage = usageProfileOf(model) ?? { loadShift: 0, programs: {} };
   return {
     capacityKg,
     maxSpin: model.segment === 'entry' ? 1_200 : model.segment === 'mid' ? 1_400 : 1_600,
@@ -172,9 +187,10 @@ function realisticTraits(rng: Rng, device: SimDevice, model: Model, noise: { loa
     // use collapses washed like an ordinary one before (3.5 a week at least: less has little to lose).
     cyclesPerWeek: p === 'heavy-user' ? rng.uniform(13, 18) : p === 'usage-collapse' ? Math.max(usual, 3.5) : usual,
     // Most households fill the drum half to three-quarters; some fill it to the brim (85–95%).
-    loadFrac: near ? rng.uniform(0.85, 0.95) : rng.uniform(0.45, 0.72),
+    // (A household already at the brim stays there, whatever the model.)
+    loadFrac: near ? rng.uniform(0.85, 0.95) : rng.uniform(0.45, 0.72) + usage.loadShift,
     loadSpread: rng.uniform(0.06, 0.1),
-    programWeights: PROGRAM_NAMES.map((n) => PROGRAMS[n].share * rng.uniform(0.5, 1.5)),
+    programWeights: PROGRAM_NAMES.map((n) => PROGRAMS[n].share * (usage.programs[n] ?? 1) * rng.uniform(0.5, 1.5)),
     vibrationG: rng.uniform(0.35, 0.6),
     autoDose: rng.chance(0.5),
     errorCode: 'E21',
@@ -214,6 +230,11 @@ function realisticDay(ctx: DeviceCtx<WasherTraits>, day: number, cycles: number,
   const starts = Array.from({ length: cycles }, () => drawTimeOfDay(rng, profile)).sort((a, b) => a - b);
   const out: RawReading[] = [];
   let busyUntil = 0;
+  // Machine faults from their own stream, so the household's washes are the same with or without them.
+  const failure = failureProfileOf(ctx.model);
+  const faults = failure ? new Rng(ctx.seed, device.id, 'machine-faults', day) : null;
+  const firmwareFactor = firmwareMultiplier(ctx.model, ctx.firmware);
+  let overloadedToday = false;
   starts.forEach((local, i) => {
     const program = rng.weighted(PROGRAM_NAMES, t.programWeights);
     const spec = PROGRAMS[program];
@@ -240,8 +261,35 @@ function realisticDay(ctx: DeviceCtx<WasherTraits>, day: number, cycles: number,
     };
     if (t.autoDose) body.detergent_ml = Math.round(30 + 6 * trueKg);
     out.push({ timeMs: end, channel: 'telemetry', body, seq: start.seq + i });
-    const error = errorFor(ctx, end, rng);
+    // A drum above its capacity strains the motor and unbalances the spin: that cycle and the
+    // household's later washes of the day are likelier to end in a warning.
+    if (trueKg > t.capacityKg) overloadedToday = true;
+    const error = errorFor(ctx, end, rng, overloadedToday);
     if (error) out.push({ timeMs: end + 1_000, channel: 'events', body: { type: 'error', ...error } });
+    if (failure && faults) {
+      const p = (failure.errorsPer100Cycles / 100) * (overloadedToday ? failure.overloadMultiplier : 1) * firmwareFactor;
+      const hit = faults.chance(p);
+      const fault = faults.pick(WASHER_FAULT_CODES);
+      if (hit && !error) out.push({ timeMs: end + 2_000, channel: 'events', body: { type: 'error', code: fault.code, severity: 'warning', detail: fault.detail } });
+    }
   });
   return out;
+}
+
+/**
+ * What an overloading household's habit amounts to (ground truth for the manifest): the share
+ * of its washes loaded above the drum (wool and delicates are never overloaded) and the
+ * typical load of those washes, kg.
+ */
+export function overloadOf(t: WasherTraits, realistic: boolean): { share: number; typicalKg: number } {
+  let small = 0;
+  let total = 0;
+  PROGRAM_NAMES.forEach((n, i) => {
+    total += t.programWeights[i];
+    if (n === 'wool' || n === 'delicates') small += t.programWeights[i];
+  });
+  const nonSmall = total > 0 ? 1 - small / total : 1;
+  return realistic
+    ? { share: t.overloadShare * nonSmall, typicalKg: t.capacityKg * (1 + t.overloadBy) }
+    : { share: OVERLOAD_SHARE.overloader * nonSmall, typicalKg: t.capacityKg * 1.25 };
 }

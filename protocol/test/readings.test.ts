@@ -56,3 +56,27 @@ describe('refusal reasons say what was wrong in words', () => {
     assert.equal(r.errors[0].reason, 'expected an error code such as E21 or P0301');
   });
 });
+
+describe('the firmware version', () => {
+  const decode = (fields: string) => decodeReadings(Buffer.from(`{${cycle},"load_kg":7,${fields}}`), { kind: 'washer', channel: 'telemetry', receivedAtMs, maxAgeMs: 400 * 86_400_000 });
+
+  it('is optional on every reading and kept as a tag, not a field', () => {
+    const r = decode('"firmware":"4.2.1"');
+    assert.equal(r.errors.length, 0, JSON.stringify(r.errors));
+    assert.equal(r.readings[0].values.firmware, '4.2.1');
+    assert.ok(r.readings[0].def.tags?.includes('firmware'));
+    assert.equal(r.readings[0].def.fieldTypes.firmware, undefined);
+    const events = decodeReadings(Buffer.from('{"type":"error","code":"E32","severity":"warning","firmware":"4.2.1"}'), { kind: 'washer', channel: 'events', receivedAtMs, maxAgeMs: 400 * 86_400_000 });
+    assert.equal(events.errors.length, 0, JSON.stringify(events.errors));
+  });
+
+  it('that is not a version is refused with the field and the reason', () => {
+    for (const bad of ['"4 2 1"', '""', '421', `"${'9'.repeat(33)}"`]) {
+      const r = decode(`"firmware":${bad}`);
+      assert.equal(r.readings.length, 0, bad);
+      assert.equal(r.errors[0].field, 'firmware', bad);
+      assert.equal(r.errors[0].code, 'GW_ERR_INVALID_READING');
+    }
+    assert.match(decode('"firmware":"4 2 1"').errors[0].reason, /expected a firmware version such as 3\.2\.0/);
+  });
+});
