@@ -15,8 +15,6 @@ export interface DeviceInfo {
   /** ISO time the device was registered; an ownerSince after it means the device changed hands. */
   registeredAt?: string;
   consent?: readonly string[];
-  /** Firmware version the device runs, when known (a simulator manifest records it); the insight report groups error rates by it. */
-  firmware?: string;
 }
 
 /** The aggregates a daily feature may be: over the readings of one device and one UTC day. */

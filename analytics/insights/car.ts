@@ -2,7 +2,7 @@ import type { Catalogue, Model } from '../../protocol/models.ts';
 import type { InsightChart, ModelInsight } from '../../protocol/insights.ts';
 import type { FeatureSpec } from '../detectors/index.ts';
 import { cell, fmt, Histogram, Means, monthOf, RateAcc, told, tooFewCell, type Ctx } from './aggregate.ts';
-import { daysPerMonth, ErrorRates, total, type DeviceData, type KindInsights } from './kind.ts';
+import { daysPerMonth, ErrorRates, faultsOf, total, type DeviceData, type KindInsights } from './kind.ts';
 import { tooFewModel, trendFinding } from './washer.ts';
 
 const SPECS: FeatureSpec[] = [
@@ -40,6 +40,7 @@ class ModelAcc {
 
 export class CarInsights implements KindInsights {
   readonly kind = 'car';
+  readonly readings = { measurement: 'car_trip', field: 'distance_km' };
   readonly specs = SPECS;
   readonly per = PER;
   private readonly models = new Map<string, ModelAcc>();
@@ -63,6 +64,7 @@ export class CarInsights implements KindInsights {
     const m = this.models.get(d.device.model) ?? new ModelAcc();
     this.models.set(d.device.model, m);
     m.devices++;
+    const faults = faultsOf(d.series.events);
     const perMonth = dist / (d.series.days / DAYS_PER_MONTH);
     m.kmMonth.add(perMonth);
     const hours = total(d.series.daily.get('i.s')) / 3600;
@@ -80,7 +82,7 @@ export class CarInsights implements KindInsights {
       if (d.device.registeredAt) m.sohByAge.add(bandOf((this.nowMs - Date.parse(d.device.registeredAt)) / (365.25 * 86_400_000), AGE_EDGES, AGE_BANDS), soh);
     }
     const band = perMonth >= 1500 ? CAR_BANDS[2] : perMonth >= 500 ? CAR_BANDS[1] : CAR_BANDS[0];
-    m.errors.add(band, d.device.firmware, d.series.events.length, dist);
+    m.errors.add(d.firmware, faults.length, dist, { [band]: [faults.length, dist] });
     const dpm = daysPerMonth(d.series.startMs, d.series.days);
     const kmPerMonth = new Map<string, number>();
     km.forEach((v, i) => {
@@ -91,7 +93,7 @@ export class CarInsights implements KindInsights {
     });
     for (const [mo, v] of kmPerMonth) {
       m.kmByMonth.add(mo, (v / dpm.get(mo)!) * DAYS_PER_MONTH);
-      m.errors.addMonth(mo, d.series.events.filter((e) => monthOf(e.timeMs) === mo).length, v);
+      m.errors.addMonth(mo, faults.filter((e) => monthOf(e.timeMs) === mo).length, v);
     }
   }
 
@@ -112,7 +114,7 @@ export class CarInsights implements KindInsights {
       const top = afterSales.comparisons[0];
       if (!top.tooFew && top.differs && top.ratio! > 1) findings.push(`Faults concentrate in heavy use: cars driven 1,500 km a month or more report ${fmt(top.ratio!, 2)}× the trouble codes per 1,000 km of the rest (${Math.round(c.level * 100)}% CI ${fmt(top.lower!, 2)}–${fmt(top.upper!, 2)}×).`);
       for (const cmp of afterSales.comparisons.slice(1)) {
-        if (!cmp.tooFew && cmp.differs && cmp.ratio! > 1) findings.push(`${cmp.a[0].toUpperCase()}${cmp.a.slice(1)} faults more: ${fmt(cmp.ratio!, 2)}× the trouble codes per 1,000 km of the other versions (${Math.round(c.level * 100)}% CI ${fmt(cmp.lower!, 2)}–${fmt(cmp.upper!, 2)}×).`);
+        if (!cmp.tooFew && cmp.differs && cmp.ratio! > 1) findings.push(`${cmp.a[0].toUpperCase()}${cmp.a.slice(1)} faults more: ${fmt(cmp.ratio!, 2)}× the trouble codes per 1,000 km of the other versions (${Math.round(c.level * 100)}% CI for all versions together, ${fmt(cmp.lower!, 2)}–${fmt(cmp.upper!, 2)}×).`);
       }
       const months = [...m.kmByMonth.acc.keys()].sort();
       const trends: InsightChart[] = [

@@ -73,8 +73,10 @@ export async function buildInsights(deps: InsightsDeps, o: InsightsOptions): Pro
     for (const [kind, devices] of byKind) {
       const k = kinds.get(kind)!;
       const series = await source.page(devices, k.specs, true, startMs, days);
-      const tags = k.byTag ? await tagCounts(deps.store, k.byTag, devices, startMs, startMs + days * DAY_MS) : new Map<string, Record<string, number>>();
-      for (const d of devices) k.add({ device: d, model: catalogue.get(d.model), series: series.get(d.id)!, tagCounts: tags.get(d.id) ?? {} });
+      const endMs = startMs + days * DAY_MS;
+      const tags = k.byTag ? await tagCounts(deps.store, k.byTag, devices, startMs, endMs) : new Map<string, Record<string, number>>();
+      const firmware = await tagCounts(deps.store, { ...k.readings, tag: 'firmware' }, devices, startMs, endMs);
+      for (const d of devices) k.add({ device: d, model: catalogue.get(d.model), series: series.get(d.id)!, tagCounts: tags.get(d.id) ?? {}, firmware: mostUsed(firmware.get(d.id)) });
     }
   }
 
@@ -92,8 +94,8 @@ export async function buildInsights(deps: InsightsDeps, o: InsightsOptions): Pro
       const top = afterSales.comparisons[0];
       const kindFindings = !top.tooFew
         ? [top.differs
-          ? `Across ${kind} models, ${pooled.topBand} comes with ${fmt(top.ratio!, 2)}× the errors per ${k.per.label} of the rest (${pct} CI ${fmt(top.lower!, 2)}–${fmt(top.upper!, 2)}×).`
-          : `Across ${kind} models, ${pooled.topBand} shows no clear difference in errors per ${k.per.label}: ${fmt(top.ratio!, 2)}× the rest (${pct} CI ${fmt(top.lower!, 2)}–${fmt(top.upper!, 2)}×).`]
+          ? `Across ${kind} models, ${pooled.topBand}: ${fmt(top.ratio!, 2)}× the errors per ${k.per.label} of the rest (${pct} CI ${fmt(top.lower!, 2)}–${fmt(top.upper!, 2)}×).`
+          : `Across ${kind} models, ${pooled.topBand}: no clear difference in errors per ${k.per.label}, ${fmt(top.ratio!, 2)}× the rest (${pct} CI ${fmt(top.lower!, 2)}–${fmt(top.upper!, 2)}×).`]
         : [];
       kindViews.push({ kind, devices: n, tooFew: false, findings: kindFindings, afterSales });
       findings.push(...kindFindings);
@@ -134,6 +136,13 @@ export async function buildInsights(deps: InsightsDeps, o: InsightsOptions): Pro
   });
 }
 
+/** The firmware version with the most readings (a device updated within the period counts under the version it ran longest). */
+function mostUsed(counts: Record<string, number> | undefined): string | undefined {
+  let best: string | undefined;
+  for (const [v, n] of Object.entries(counts ?? {})) if (v && (best === undefined || n > counts![best])) best = v;
+  return best;
+}
+
 function catalogueOrder(catalogue: Catalogue, id: string): number {
   const i = catalogue.models.findIndex((m) => m.id === id);
   return i < 0 ? Number.MAX_SAFE_INTEGER : i;
@@ -147,7 +156,7 @@ async function tagCounts(store: InfluxStore, t: { measurement: string; field: st
   const out = new Map<string, Record<string, number>>();
   for (const r of rows) {
     const counts = out.get(r.device_id) ?? {};
-    counts[String(r[t.tag])] = Number(r.count);
+    counts[String(r[t.tag] ?? '')] = Number(r.count);
     out.set(r.device_id, counts);
   }
   return out;

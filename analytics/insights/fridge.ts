@@ -2,7 +2,7 @@ import type { Catalogue } from '../../protocol/models.ts';
 import type { InsightChart, ModelInsight } from '../../protocol/insights.ts';
 import type { FeatureSpec } from '../detectors/index.ts';
 import { cell, fmt, Histogram, Means, monthOf, RateAcc, seasonOf, SEASONS, told, tooFewCell, type Ctx } from './aggregate.ts';
-import { ErrorRates, total, type DeviceData, type KindInsights } from './kind.ts';
+import { ErrorRates, faultsOf, total, type DeviceData, type KindInsights } from './kind.ts';
 import { tooFewModel, trendFinding } from './washer.ts';
 
 const SPECS: FeatureSpec[] = [
@@ -41,6 +41,7 @@ function meansBy(a: Float64Array | undefined, startMs: number, label: (ms: numbe
 
 export class FridgeInsights implements KindInsights {
   readonly kind = 'fridge';
+  readonly readings = { measurement: 'fridge_state', field: 'temp_c' };
   readonly specs = SPECS;
   readonly per = PER;
   private readonly models = new Map<string, ModelAcc>();
@@ -62,6 +63,7 @@ export class FridgeInsights implements KindInsights {
     const m = this.models.get(d.device.model) ?? new ModelAcc();
     this.models.set(d.device.model, m);
     m.devices++;
+    const faults = faultsOf(d.series.events);
     const perDay = total(door) / days;
     m.door.add(perDay);
     const start = d.series.startMs;
@@ -71,7 +73,7 @@ export class FridgeInsights implements KindInsights {
     for (const [mo, v] of meansBy(door, start, monthOf)) m.doorMonth.add(mo, v);
     for (const [mo, v] of meansBy(d.series.daily.get('i.duty'), start, monthOf)) m.dutyMonth.add(mo, 100 * v);
     const band = perDay >= 70 ? FRIDGE_BANDS[2] : perDay >= 40 ? FRIDGE_BANDS[1] : FRIDGE_BANDS[0];
-    m.errors.add(band, d.device.firmware, d.series.events.length, days);
+    m.errors.add(d.firmware, faults.length, days, { [band]: [faults.length, days] });
     const daysByMonth = new Map<string, number>();
     d.series.daily.get('i.temp')!.forEach((v, i) => {
       if (Number.isFinite(v)) {
@@ -79,7 +81,7 @@ export class FridgeInsights implements KindInsights {
         daysByMonth.set(mo, (daysByMonth.get(mo) ?? 0) + 1);
       }
     });
-    for (const [mo, n] of daysByMonth) m.errors.addMonth(mo, d.series.events.filter((e) => monthOf(e.timeMs) === mo).length, n);
+    for (const [mo, n] of daysByMonth) m.errors.addMonth(mo, faults.filter((e) => monthOf(e.timeMs) === mo).length, n);
   }
 
   finish(c: Ctx, catalogue: Catalogue): ModelInsight[] {
@@ -101,7 +103,7 @@ export class FridgeInsights implements KindInsights {
       const top = afterSales.comparisons[0];
       if (!top.tooFew && top.differs && top.ratio! > 1) findings.push(`Faults concentrate in busy households: fridges opened 70 times a day or more report ${fmt(top.ratio!, 2)}× the errors of the rest (${Math.round(c.level * 100)}% CI ${fmt(top.lower!, 2)}–${fmt(top.upper!, 2)}×).`);
       for (const cmp of afterSales.comparisons.slice(1)) {
-        if (!cmp.tooFew && cmp.differs && cmp.ratio! > 1) findings.push(`${cmp.a[0].toUpperCase()}${cmp.a.slice(1)} faults more: ${fmt(cmp.ratio!, 2)}× the errors of the other versions (${Math.round(c.level * 100)}% CI ${fmt(cmp.lower!, 2)}–${fmt(cmp.upper!, 2)}×).`);
+        if (!cmp.tooFew && cmp.differs && cmp.ratio! > 1) findings.push(`${cmp.a[0].toUpperCase()}${cmp.a.slice(1)} faults more: ${fmt(cmp.ratio!, 2)}× the errors of the other versions (${Math.round(c.level * 100)}% CI for all versions together, ${fmt(cmp.lower!, 2)}–${fmt(cmp.upper!, 2)}×).`);
       }
       const months = [...m.doorMonth.acc.keys()].sort();
       const trends: InsightChart[] = [

@@ -10,6 +10,8 @@ export interface DeviceData {
   series: DeviceSeries;
   /** Readings per value of `byTag` over the period (washes per program). */
   tagCounts: Record<string, number>;
+  /** The firmware version it reported most readings with in the period (the `firmware` tag), if any. */
+  firmware?: string;
 }
 
 /** A count of readings per device and tag value over the whole period (one InfluxQL query per page). */
@@ -22,6 +24,8 @@ export interface TagCount {
 /** The insights of one device kind: the daily features it reads, and per model the sums it keeps. */
 export interface KindInsights {
   readonly kind: string;
+  /** The measurement and a field every reading of it has (to count readings per firmware version). */
+  readonly readings: { measurement: string; field: string };
   readonly specs: FeatureSpec[];
   readonly byTag?: TagCount;
   add(d: DeviceData): void;
@@ -32,6 +36,26 @@ export interface KindInsights {
   pooled(): { rates: ErrorRates; topBand: string };
   /** What the rate is per, and its scale: `100 washes`, 100. */
   readonly per: { label: string; scale: number };
+}
+
+/** Reports of one code on one device less than this apart belong to the same fault. */
+export const INCIDENT_GAP_MS = 7 * 86_400_000;
+
+/**
+ * The faults of a device: its error events, a code that keeps coming back counted once (until it
+ * has been quiet for INCIDENT_GAP_MS). After-sales counts faults, not reports: a drain pump that
+ * blocks on every wash for a month is one repair, and would otherwise outweigh a hundred devices.
+ * Returns the time of each fault's first report.
+ */
+export function faultsOf(events: ReadonlyArray<{ timeMs: number; code: string }>): Array<{ timeMs: number }> {
+  const last = new Map<string, number>();
+  const out: Array<{ timeMs: number }> = [];
+  for (const e of [...events].sort((a, b) => a.timeMs - b.timeMs)) {
+    const prev = last.get(e.code);
+    if (prev === undefined || e.timeMs - prev >= INCIDENT_GAP_MS) out.push({ timeMs: e.timeMs });
+    last.set(e.code, e.timeMs);
+  }
+  return out;
 }
 
 /** The months [startMs, startMs + days) spans, as `2026-08`. */
@@ -72,9 +96,13 @@ export class ErrorRates {
     for (const b of bandLabels) this.bands.set(b, new RateAcc());
   }
 
-  add(band: string, firmware: string | undefined, events: number, exposure: number): void {
+  /**
+   * One device: its events and exposure over the period, and per usage band its [events,
+   * exposure] (a device may fall in one band, or spread over several).
+   */
+  add(firmware: string | undefined, events: number, exposure: number, bands: Record<string, number[]>): void {
     this.model.add(events, exposure);
-    this.bands.get(band)?.add(events, exposure);
+    for (const [b, [e, x]] of Object.entries(bands)) this.bands.get(b)?.add(e, x);
     if (firmware) {
       const acc = this.firmware.get(firmware) ?? new RateAcc();
       acc.add(events, exposure);
@@ -108,7 +136,10 @@ export class ErrorRates {
       for (const [f, acc] of [...this.firmware].sort(([a], [b]) => a.localeCompare(b))) {
         const others = new RateAcc();
         for (const [g, o] of this.firmware) if (g !== f) others.merge(o);
-        comparisons.push(compare(`errors per ${per.label}: firmware ${f} against the other versions`, { label: `firmware ${f}`, acc }, { label: 'other versions', acc: others }, c));
+        // Each version is compared with the others: the interval is widened for the number of
+        // versions (Bonferroni), so that a model with many releases does not flag one by chance.
+        const wide = { ...c, level: 1 - (1 - c.level) / this.firmware.size };
+        comparisons.push(compare(`errors per ${per.label}: firmware ${f} against the other versions (${Math.round(c.level * 100)}% for all ${this.firmware.size} versions together)`, { label: `firmware ${f}`, acc }, { label: 'other versions', acc: others }, wide));
       }
     }
     return { rates, comparisons };

@@ -3,14 +3,14 @@ import { WASHER_PROGRAMS } from '../../protocol/kinds/washer.ts';
 import { TOO_FEW, type InsightCell, type InsightChart, type ModelInsight } from '../../protocol/insights.ts';
 import type { FeatureSpec } from '../detectors/index.ts';
 import { cell, fmt, Histogram, Means, monthOf, RateAcc, shareOf, Shares, told, tooFewCell, type Ctx } from './aggregate.ts';
-import { daysPerMonth, ErrorRates, monthsOf, total, type DeviceData, type KindInsights } from './kind.ts';
+import { daysPerMonth, ErrorRates, faultsOf, monthsOf, total, type DeviceData, type KindInsights } from './kind.ts';
 
 /**
- * An owner outgrows a washer when at least this share of their washes is loaded above its
- * capacity: the threshold of the washer-overloaded upsell rule (config/rules.yaml), so that the
- * report and the offers agree on who needs a bigger drum.
+ * An owner outgrows a washer when most of their washes (half or more) are loaded above its
+ * capacity in the period: the drum no longer fits the household's laundry, not now and then
+ * but as a rule. (The washer-overloaded upsell rule acts earlier, from a third of washes.)
  */
-export const OUTGROW_SHARE = 1 / 3;
+export const OUTGROW_SHARE = 0.5;
 /** Washes a device needs in the period before it counts towards the outgrowing share. */
 export const OUTGROW_MIN_WASHES = 8;
 
@@ -32,8 +32,13 @@ const SPECS: FeatureSpec[] = [
 
 const LOAD_BANDS = ['under 50%', '50–80%', '80–100%', '100–120%', 'over 120%'] as const;
 const TEMP_BANDS = ['30 °C or less', '40 °C', '50–60 °C', 'over 60 °C'] as const;
-export const USAGE_BANDS = ['within capacity (under 10% of washes above)', 'above capacity on 10–33% of washes', 'above capacity on a third of washes or more'] as const;
-const TOP_BAND = USAGE_BANDS[2];
+/**
+ * Washes by the day they were run on: a day with at least one wash above the drum's capacity
+ * against days within it. Errors are counted on the day they are reported (a fault shows at the
+ * end of the wash that caused it, or soon after).
+ */
+export const USAGE_BANDS = ['washes on days within capacity', 'washes on days with a wash above capacity'] as const;
+const TOP_BAND = USAGE_BANDS[1];
 const PER = { label: '100 washes', scale: 100 };
 
 class ModelAcc {
@@ -59,6 +64,7 @@ function heavyLoad(maxLoad: Float64Array | undefined): number {
 
 export class WasherInsights implements KindInsights {
   readonly kind = 'washer';
+  readonly readings = { measurement: 'washer_cycle', field: 'load_kg' };
   readonly specs = SPECS;
   readonly byTag = { measurement: 'washer_cycle', field: 'load_kg', tag: 'program' };
   readonly per = PER;
@@ -92,6 +98,7 @@ export class WasherInsights implements KindInsights {
     const m = this.models.get(d.device.model) ?? new ModelAcc();
     this.models.set(d.device.model, m);
     m.devices++;
+    const faults = faultsOf(d.series.events);
     const [l50, l80, over, l120] = ['i.l50', 'i.l80', 'i.over', 'i.l120'].map((n) => total(f(n)));
     const [t30, t40, t60] = ['i.t30', 'i.t40', 'i.t60'].map((n) => total(f(n)));
     m.loads.addDevice({ [LOAD_BANDS[0]]: washes - l50, [LOAD_BANDS[1]]: l50 - l80, [LOAD_BANDS[2]]: l80 - over, [LOAD_BANDS[3]]: over - l120, [LOAD_BANDS[4]]: l120 });
@@ -113,9 +120,21 @@ export class WasherInsights implements KindInsights {
     m.perWeek.add(washes / (Math.max(7, last - first + 1) / 7));
 
     const share = over / washes;
-    const band = share >= OUTGROW_SHARE ? USAGE_BANDS[2] : share >= 0.1 ? USAGE_BANDS[1] : USAGE_BANDS[0];
-    const errorsOf = (from: number, to: number) => d.series.events.filter((e) => e.timeMs >= from && e.timeMs < to).length;
-    m.errors.add(band, d.device.firmware, d.series.events.length, washes);
+    const errorsOf = (from: number, to: number) => faults.filter((e) => e.timeMs >= from && e.timeMs < to).length;
+    const overDaily = f('i.over');
+    const perBand = { [USAGE_BANDS[0]]: [0, 0], [USAGE_BANDS[1]]: [0, 0] };
+    const errorsByDay = new Map<number, number>();
+    for (const e of faults) {
+      const i = Math.floor((e.timeMs - d.series.startMs) / 86_400_000);
+      errorsByDay.set(i, (errorsByDay.get(i) ?? 0) + 1);
+    }
+    daily.forEach((v, i) => {
+      if (!(v > 0)) return;
+      const b = perBand[(overDaily?.[i] ?? 0) > 0 ? USAGE_BANDS[1] : USAGE_BANDS[0]];
+      b[0] += errorsByDay.get(i) ?? 0;
+      b[1] += v;
+    });
+    m.errors.add(d.firmware, faults.length, washes, perBand);
     if (washes >= OUTGROW_MIN_WASHES) {
       m.eligible++;
       if (share >= OUTGROW_SHARE) {
@@ -163,13 +182,13 @@ export class WasherInsights implements KindInsights {
     const afterSales = m.errors.view(PER, TOP_BAND, c);
     const top = afterSales.comparisons[0];
     if (!top.tooFew && top.differs && top.ratio! > 1) {
-      findings.push(`Faults concentrate in overloaded use: washers loaded above capacity on a third of washes or more report ${fmt(top.ratio!, 2)}× the errors per 100 washes of the rest (${Math.round(c.level * 100)}% CI ${fmt(top.lower!, 2)}–${fmt(top.upper!, 2)}×).`);
+      findings.push(`Faults concentrate in overloaded use: washes on days with a wash above capacity come with ${fmt(top.ratio!, 2)}× the errors per 100 washes of the rest (${Math.round(c.level * 100)}% CI ${fmt(top.lower!, 2)}–${fmt(top.upper!, 2)}×).`);
     } else if (!top.tooFew) {
-      findings.push(`Overloading shows no clear effect on errors: ${fmt(top.ratio!, 2)}× the rate of the rest (${Math.round(c.level * 100)}% CI ${fmt(top.lower!, 2)}–${fmt(top.upper!, 2)}×).`);
+      findings.push(`Overloaded days show no clear effect on errors: ${fmt(top.ratio!, 2)}× the rate of the rest (${Math.round(c.level * 100)}% CI ${fmt(top.lower!, 2)}–${fmt(top.upper!, 2)}×).`);
     }
     for (const cmp of afterSales.comparisons.slice(1)) {
       if (!cmp.tooFew && cmp.differs && cmp.ratio! > 1) {
-        findings.push(`${cmp.a[0].toUpperCase()}${cmp.a.slice(1)} faults more: ${fmt(cmp.ratio!, 2)}× the errors per 100 washes of the other versions (${Math.round(c.level * 100)}% CI ${fmt(cmp.lower!, 2)}–${fmt(cmp.upper!, 2)}×).`);
+        findings.push(`${cmp.a[0].toUpperCase()}${cmp.a.slice(1)} faults more: ${fmt(cmp.ratio!, 2)}× the errors per 100 washes of the other versions (${Math.round(c.level * 100)}% CI for all versions together, ${fmt(cmp.lower!, 2)}–${fmt(cmp.upper!, 2)}×).`);
       }
     }
 
@@ -181,7 +200,7 @@ export class WasherInsights implements KindInsights {
       const needs: InsightCell[] = [...m.needs.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([target, n]) => (n >= c.minDevices ? cell(target, (100 * n) / m.outgrowing, n, c) : tooFewCell(target)));
       outgrowing = { eligible: m.eligible, outgrowing: m.outgrowing, ...s, needs, tooFew: false };
       const main = needs.filter((n) => !n.tooFew).sort((a, b) => b.value! - a.value!)[0];
-      findings.push(`${fmt(s.share)}% of owners (${Math.round(c.level * 100)}% CI ${fmt(s.lower)}–${fmt(s.upper)}%) outgrow it: a third of their washes or more are above capacity${main ? `; most of them would need the ${main.label}` : ''}.`);
+      findings.push(`${fmt(s.share)}% of owners (${Math.round(c.level * 100)}% CI ${fmt(s.lower)}–${fmt(s.upper)}%) outgrow it: most of their washes are above capacity${main ? `; most of them would need the ${main.label}` : ''}.`);
     }
     const rarePrograms = WASHER_PROGRAMS.map((p) => ({ program: p, washShare: m.programs.share(p), ownerShare: (100 * m.programs.devices(p)) / m.devices }))
       .filter((p) => p.washShare < 3 && p.ownerShare < 10)

@@ -23,7 +23,7 @@ export function insightsCommand(): Command {
     .option('--to <time>', 'end of the period (ISO date or time, "now")', 'now')
     .addOption(new Option('--format <format>', 'output format').choices(['md', 'html', 'json']).default('md'))
     .option('--out <file>', 'write the report to this file instead of standard output')
-    .option('--manifest <file>', 'take the devices (with consent and firmware) from a simulator manifest instead of the registry')
+    .option('--manifest <file>', 'take the devices (with their consent) from a simulator manifest instead of the registry')
     .action(async (o: { model?: string; kind?: string; from: string; to: string; format: 'md' | 'html' | 'json'; out?: string; manifest?: string }, c: Command) => {
       const config = loadConfig({ file: c.optsWithGlobals().config });
       const nowMs = Date.now();

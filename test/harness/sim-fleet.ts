@@ -50,7 +50,7 @@ export async function backfillSim(store: InfluxStore, catalogue: Catalogue, o: {
   }
   await flush();
   await inFlight;
-  return { fleet, manifest: manifestOf(fleet), points };
+  return { fleet, manifest: manifestOf(fleet, undefined, catalogue), points };
 }
 
 /** A simulated fleet's manifest and readings, generated in memory (the simulator's own, for backtests without a database). */
