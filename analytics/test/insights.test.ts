@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -9,6 +10,7 @@ import { insightsReportSchema, TOO_FEW, type InsightsReport, type ModelInsight }
 import { loadCatalogue } from '../../protocol/models.ts';
 import type { ConsentPurpose } from '../../protocol/registry.ts';
 import { ensureChromium } from '../../test/harness/browser.ts';
+import { runCli } from '../../test/harness/process.ts';
 import { backfillSim } from '../../test/harness/sim-fleet.ts';
 import { registryDirectory } from '../engine/directory.ts';
 import { buildInsights, insightsHtml, insightsMarkdown, type InsightsOptions } from '../insights/index.ts';
@@ -48,12 +50,12 @@ function consentOf(d: ManifestEntry, sparseLeft: { n: number }): ConsentPurpose[
 
 before(async () => {
   env = await analyticsEnv();
-  const a = await backfillSim(env.store, catalogue, { seed: 5, devices: 1300, epochMs: EPOCH, days: DAYS, prefix: 'ins', mix: MIX });
+  const a = await backfillSim(env.store, catalogue, { seed: 5, devices: 1300, epochMs: EPOCH, days: DAYS, prefix: 'ins', mix: MIX, batchPoints: 25_000 });
   fleet = a.manifest.devices;
   const sparse = { n: SPARSE_DEVICES };
   await env.registry.addDevices(fleet.map((d) => ({ id: d.id, kind: d.kind, model: d.model, owner: d.owner, consent: consentOf(d, sparse) })));
   // A second fleet in the same database, whose owners gave no analytics consent.
-  const b = await backfillSim(env.store, catalogue, { seed: 6, devices: 150, epochMs: EPOCH, days: DAYS, prefix: 'nc', mix: MIX });
+  const b = await backfillSim(env.store, catalogue, { seed: 6, devices: 150, epochMs: EPOCH, days: DAYS, prefix: 'nc', mix: MIX, batchPoints: 25_000 });
   extra = b.manifest.devices;
 });
 after(async () => {
@@ -197,6 +199,28 @@ test('devices without the analytics consent change no figure', async () => {
   for (const d of extra.slice(0, 40)) await env.registry.setConsent(d.id, ['marketing', 'service']);
 });
 
+test('usage-gateway insights prints the same report as JSON, writes HTML to a file, and refuses a bad kind or model in words', async () => {
+  const cliEnv = { UG_DATA_DIR: env.dir, UG_INFLUX_URL: env.influxUrl, UG_INFLUX_DATABASE: env.database, UG_LOG_LEVEL: 'silent' };
+  const period = ['--from', new Date(EPOCH - DAYS * DAY).toISOString(), '--to', new Date(EPOCH).toISOString()];
+  const json = await runCli(['insights', '--kind', 'washer', ...period, '--format', 'json'], cliEnv);
+  assert.equal(json.code, 0, json.stderr);
+  const printed = insightsReportSchema.parse(JSON.parse(json.stdout));
+  assert.deepEqual({ ...printed, generatedAt: '' }, { ...(await report({ kind: 'washer' })), generatedAt: '' });
+  const out = join(env.dir, 'washers.html');
+  const html = await runCli(['insights', '--kind', 'washer', ...period, '--format', 'html', '--out', out], cliEnv);
+  assert.equal(html.code, 0, html.stderr);
+  assert.match(readFileSync(out, 'utf8'), /^<!doctype html>[\s\S]*<svg class="chart"/);
+  const kind = await runCli(['insights', '--kind', 'toaster'], cliEnv);
+  assert.equal(kind.code, 1);
+  assert.match(kind.stderr, /^error GW_ERR_USAGE: --kind must be one of washer, fridge, car, not "toaster"/);
+  const model = await runCli(['insights', '--model', 'WM-99'], cliEnv);
+  assert.equal(model.code, 1);
+  assert.match(model.stderr, /^error GW_ERR_MODEL_UNKNOWN: model "WM-99" is not in the catalogue/);
+  const format = await runCli(['insights', '--format', 'pdf'], cliEnv);
+  assert.equal(format.code, 2);
+  assert.match(format.stderr, /GW_ERR_USAGE.*pdf/);
+});
+
 test('GET /api/insights answers the same JSON as the command, and refuses a bad query', async () => {
   const a = env.analytics();
   const { api } = await a.start();
@@ -241,8 +265,11 @@ test('the HTML report opens in headless Chromium without network access, every c
     const expected = r.models.filter((m) => !m.tooFew).reduce((n, m) => n + m.usage.length + m.trends.length + 1, 0) + r.kinds.filter((k) => !k.tooFew).length;
     const charts = await page.$$eval('svg.chart', (svgs) => svgs.map((s) => {
       const box = s.getBoundingClientRect();
-      return { id: s.getAttribute('data-chart'), w: box.width, h: box.height, marks: s.querySelectorAll('rect.bar, circle.dot, rect.few, circle.few').length };
+      const nums = (sel: string) => [...s.querySelectorAll(sel)].map((t) => Number(t.textContent)).filter((v) => Number.isFinite(v));
+      return { id: s.getAttribute('data-chart'), w: box.width, h: box.height, marks: s.querySelectorAll('rect.bar, circle.dot, rect.few, circle.few').length, axisTop: Math.max(...nums('text.axis')), top: Math.max(...nums('text.val')) };
     }));
+    // The axis reaches the largest bar's figure (the top tick reads 100, not 1).
+    for (const c of charts.filter((x) => Number.isFinite(x.top) && Number.isFinite(x.axisTop))) assert.ok(c.axisTop >= c.top, `chart ${c.id}: axis up to ${c.axisTop}, a bar of ${c.top}`);
     assert.equal(charts.length, expected, 'one drawn chart per usage chart, trend and rate table');
     for (const c of charts) assert.ok(c.w > 100 && c.h > 50 && c.marks > 0, `chart ${c.id} is drawn: ${JSON.stringify(c)}`);
     assert.ok(await page.locator(`text=${TOO_FEW}`).count() > 0, 'the suppressed model says so');

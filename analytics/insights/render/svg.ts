@@ -11,7 +11,7 @@ export const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', 
 
 const W = 560;
 const H = 220;
-const PAD = { l: 48, r: 12, t: 12, b: 56 };
+const PAD = { l: 48, r: 12, t: 24, b: 56 };
 
 function niceMax(v: number): number {
   if (!(v > 0)) return 1;
@@ -20,16 +20,17 @@ function niceMax(v: number): number {
   return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
 }
 
-const num = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2)).replace(/\.?0+$/, '') || '0';
+/** A figure as a label: a few significant digits, no trailing zeros after the point (100 stays 100). */
+export const num = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2)).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
 
 function axes(max: number, min: number, unit: string): string {
   const plotH = H - PAD.t - PAD.b;
   const ticks = [0, 0.5, 1].map((f) => {
     const v = min + (max - min) * f;
     const y = PAD.t + plotH * (1 - f);
-    return `<line x1="${PAD.l}" x2="${W - PAD.r}" y1="${y}" y2="${y}" class="grid"/><text x="${PAD.l - 4}" y="${y + 4}" text-anchor="end" class="tick">${esc(num(v))}</text>`;
+    return `<line x1="${PAD.l}" x2="${W - PAD.r}" y1="${y}" y2="${y}" class="grid"/><text x="${PAD.l - 4}" y="${y + 4}" text-anchor="end" class="tick axis">${esc(num(v))}</text>`;
   });
-  return `${ticks.join('')}<text x="4" y="${PAD.t + 8}" class="unit">${esc(unit)}</text>`;
+  return `${ticks.join('')}<text x="4" y="12" class="unit">${esc(unit)}</text>`;
 }
 
 function xLabel(x: number, label: string): string {
