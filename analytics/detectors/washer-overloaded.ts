@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { levelText, pct, round, slice, sum, wilson } from './stats.ts';
+import { linkFigures, linkSentence, overloadFeatureName, overloadFeatures, overloadLink } from './overload.ts';
 import type { Detector } from './types.ts';
 
 const params = z.object({
@@ -16,7 +17,8 @@ const params = z.object({
   windowDays: z.number().int().min(1).max(365).default(28),
 }).strict();
 
-const limitOf = (capacity: unknown, p: { overCapacityFactor: number; sensorMarginKg: number }) => (typeof capacity === 'number' ? round(capacity * p.overCapacityFactor + p.sensorMarginKg, 3) : 1e9);
+/** Error reports that count against overloading: warnings and critical faults (`info` is a note). */
+const FAULT = (e: { severity: string }) => e.severity === 'warning' || e.severity === 'critical';
 
 /** Share of cycles with a load clearly above the model's drum capacity, with a confidence bound. */
 export const washerOverloaded: Detector<z.infer<typeof params>> = {
@@ -25,20 +27,12 @@ export const washerOverloaded: Detector<z.infer<typeof params>> = {
   kinds: ['washer'],
   params,
   windowDays: (p) => p.windowDays,
-  features: (p) => [
-    { name: 'washer.cycles', measurement: 'washer_cycle', agg: 'count', field: 'load_kg' },
-    {
-      name: `washer.overloaded.${p.overCapacityFactor}.${p.sensorMarginKg}`,
-      measurement: 'washer_cycle',
-      agg: 'count',
-      field: 'load_kg',
-      // A model without a capacity never counts as overloaded.
-      filter: (m) => ({ field: 'load_kg', op: '>', value: limitOf(m?.capacity_kg, p) }),
-    },
-  ],
+  features: (p) => overloadFeatures(p),
+  // The machine's own error reports, set against its overloaded washes in the evidence.
+  events: true,
   detect({ series, from, to, params: p, model, successor }) {
     const cycles = slice(series.daily.get('washer.cycles')!, from, to);
-    const over = slice(series.daily.get(`washer.overloaded.${p.overCapacityFactor}.${p.sensorMarginKg}`)!, from, to);
+    const over = slice(series.daily.get(overloadFeatureName(p))!, from, to);
     const n = sum(cycles);
     const o = sum(over);
     if (n < p.minCycles) return null;
@@ -47,9 +41,13 @@ export const washerOverloaded: Detector<z.infer<typeof params>> = {
     if (lower < p.minShare) return null;
     const capacity = Number(model?.capacity_kg ?? NaN);
     const level = levelText(p.level);
+    // Where the machine's own faults follow its overloaded washes, the offer says so: the
+    // service trigger of the same machine names the same cause (recurring-error).
+    const link = overloadLink(series, from, to, p, FAULT);
+    const repairs = link?.follows ? ` ${linkSentence(link, 'error reports in the window')} The overloading is straining the machine.` : '';
     return {
-      summary: `${o} of ${n} wash cycles (${pct(share)}) in the last ${to - from} days were loaded more than ${p.sensorMarginKg} kg (the load sensor's accuracy) above the ${capacity} kg capacity of this ${model?.name ?? 'machine'}; ${level} sure at least ${pct(lower)} of its washes are overloaded, and the rule fires from ${pct(p.minShare)}.`,
-      figures: { cycles: n, overloaded_cycles: o, overload_share: round(share, 3), overload_share_lower_bound: round(lower, 3), capacity_kg: capacity },
+      summary: `${o} of ${n} wash cycles (${pct(share)}) in the last ${to - from} days were loaded more than ${p.sensorMarginKg} kg (the load sensor's accuracy) above the ${capacity} kg capacity of this ${model?.name ?? 'machine'}; ${level} sure at least ${pct(lower)} of its washes are overloaded, and the rule fires from ${pct(p.minShare)}.${repairs}`,
+      figures: { cycles: n, overloaded_cycles: o, overload_share: round(share, 3), overload_share_lower_bound: round(lower, 3), capacity_kg: capacity, ...(link && link.reports > 0 ? linkFigures(link, 'error_reports') : {}) },
       thresholds: { min_overload_share: p.minShare, min_cycles: p.minCycles, over_capacity_factor: p.overCapacityFactor, sensor_margin_kg: p.sensorMarginKg },
       series: { label: 'overloaded cycles per day', values: over.map((v, i) => (Number.isNaN(cycles[i]) ? NaN : Number.isNaN(v) ? 0 : v)) },
       confidence: { summary: `${level} sure at least ${pct(lower)} of its washes are overloaded (the rule needs ${pct(p.minShare)})`, figure: 'overload_share', bound: round(lower, 3), threshold: p.minShare, level: p.level },

@@ -117,6 +117,57 @@ describe('detectors', () => {
     assert.equal(run('recurring-error', 'washer', 'WM-8', 28, {}, { events: [ev(3, 'E10', 'info'), ev(9, 'E10', 'info'), ev(20, 'E10', 'info')] }), null);
   });
 
+  describe('usage-linked repairs: a washer whose faults follow its overloaded washes', () => {
+    // Washes on 12 days (3 a week), 8 of them overloaded (days 0, 2, 7, 9, 14, 16, 21, 23): 8 of
+    // the 12 washing days are an overloaded day or the day after, the share reports would have by chance.
+    const overDays = new Set([0, 2, 7, 9, 14, 16, 21, 23]);
+    const daily = {
+      'washer.cycles': fill(28, washes),
+      'washer.overloaded.1.0.5': fill(28, (i) => (Number.isNaN(washes(i)) ? NaN : overDays.has(i) ? 1 : NaN)),
+    };
+    const ev = (day: number, code = 'E21') => ({ timeMs: START + day * DAY + 20 * 3_600_000, code, severity: 'warning' });
+    const upsell = (events: DeviceEvent[]) => run('washer-overloaded', 'washer', 'WM-7', 28, daily, { events })!;
+    const service = (events: DeviceEvent[]) => run('recurring-error', 'washer', 'WM-7', 28, daily, { events })!;
+
+    test('3 of 4 reports on an overloaded day or the next: the upsell and the service trigger both say so', () => {
+      // Days 2 and 9 were overloaded; 17 is the day after 16; 25 is neither.
+      const events = [ev(2), ev(9), ev(17), ev(25)];
+      const u = upsell(events);
+      assert.match(u.summary, /3 of the 4 error reports in the window came within a day of an overloaded cycle \(on its day or the next; 67% of the washing days were such days\)/);
+      assert.deepEqual([u.figures.error_reports, u.figures.error_reports_after_overload, u.figures.wash_days_after_overload_share], [4, 3, 0.667]);
+      const s = service(events);
+      assert.match(s.summary, /Error E21 was reported 4 times/);
+      assert.match(s.summary, /3 of the 4 reports of E21 came within a day of an overloaded cycle .* Overloading is a likely cause/);
+      assert.equal(s.figures.occurrences_after_overload, 3);
+    });
+
+    test('reports on washing days away from the overloads: neither says so', () => {
+      // Days 4, 11, 18 and 25 were washed without overload, and so were the days before.
+      const events = [ev(4), ev(11), ev(18), ev(25)];
+      const u = upsell(events);
+      assert.doesNotMatch(u.summary, /within a day of an overloaded cycle/);
+      assert.equal(u.figures.error_reports_after_overload, 0);
+      const s = service(events);
+      assert.ok(s, 'the error still recurs');
+      assert.doesNotMatch(s.summary, /overloaded|Overloading/);
+    });
+
+    test('no more of them than chance would put there, or a single one: neither says so', () => {
+      // Every washing day overloaded: every report "follows" an overload, as it would by chance.
+      const always = { 'washer.cycles': daily['washer.cycles'], 'washer.overloaded.1.0.5': daily['washer.cycles'] };
+      const events = [ev(2), ev(9), ev(16)];
+      assert.doesNotMatch(run('washer-overloaded', 'washer', 'WM-7', 28, always, { events })!.summary, /within a day/);
+      assert.doesNotMatch(run('recurring-error', 'washer', 'WM-7', 28, always, { events })!.summary, /within a day/);
+      // One report after an overload of three others elsewhere.
+      assert.doesNotMatch(upsell([ev(2), ev(4), ev(11)]).summary, /within a day/);
+      // Info notes are not faults.
+      assert.doesNotMatch(upsell([2, 9, 16].map((d) => ({ ...ev(d, 'E10'), severity: 'info' }))).summary, /within a day/);
+      // A fridge's recurring error has no load to set it against.
+      const fridgeErr = run('recurring-error', 'fridge', 'FR-350', 28, {}, { events: [ev(2, 'F07'), ev(9, 'F07'), ev(17, 'F07')] })!;
+      assert.equal(fridgeErr.figures.occurrences_after_overload, undefined);
+    });
+  });
+
   test('fridge-crowded: far above the model cohort on openings and duty, beyond its spread', () => {
     const c = { 'fridge.door_openings': cohort('FR-250', 28 * 35), 'fridge.duty': cohort('FR-250', 0.33, 0.04) };
     const hit = run('fridge-crowded', 'fridge', 'FR-250', 28, { 'fridge.door_openings': fill(28, () => 100), 'fridge.duty': fill(28, () => 0.46) }, { cohort: c });

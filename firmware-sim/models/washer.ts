@@ -1,12 +1,11 @@
 import type { Model } from '../../protocol/models.ts';
 import type { SimDevice } from '../fleet.ts';
 import { DAY_MS } from '../personas.ts';
-import { clamp, round } from '../rng.ts';
+import { clamp, hashKey, Rng, round } from '../rng.ts';
 import {
   collapseDay, drawTimeOfDay, hourProfile, isWeekend, localToUtc, MINUTE_MS, on, patternDays, stuckAt, trickleDay, usageFactor, weekday, winter,
   type Counters, type DayEnv, type DeviceCtx, type KindSim, type RawReading,
 } from './common.ts';
-import { hashKey, Rng } from '../rng.ts';
 import { failureProfileOf, firmwareMultiplier, usageProfileOf, WASHER_FAULT_CODES } from '../profiles.ts';
 
 type Program = 'cotton' | 'synthetics' | 'wool' | 'quick' | 'eco' | 'intensive' | 'delicates';
@@ -149,8 +148,8 @@ export const washerSim: KindSim<WasherTraits, number> = {
 export const RECURRING_CHANCE = { usual: 0.55, overloadedDay: 0.8, otherDay: 0.15 } as const;
 
 /**
- * Does the device's recurring error follow its overloaded washes? So on a realistic fleet when
- * it overloads at the same time: the code comes mostly on days with an overloaded cycle.
+ * Does the device's recurring error follow its overloaded washes? On a realistic fleet, while it
+ * also overloads: the code then comes mostly on days with an overloaded wash.
  */
 export function errorsFollowOverload(device: SimDevice, ms: number): boolean {
   return on(device, 'recurring-error', ms) && on(device, 'washer-overloader', ms);

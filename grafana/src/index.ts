@@ -1,6 +1,7 @@
 import { device } from './device.ts';
 import { fleet } from './fleet.ts';
 import { health } from './health.ts';
+import { product } from './product.ts';
 import { triggers } from './triggers.ts';
 import { usage } from './usage.ts';
 
@@ -13,4 +14,5 @@ export const DASHBOARDS: Record<string, Record<string, unknown>> = {
   'device.json': device,
   'triggers.json': triggers,
   'gateway-health.json': health,
+  'product-design.json': product,
 };

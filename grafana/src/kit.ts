@@ -1,5 +1,5 @@
 /**
- * Small builders for Grafana dashboard JSON, so the five boards share one datasource
+ * Small builders for Grafana dashboard JSON, so the boards share one datasource
  * reference, one panel-id sequence and one layout rule. Queries are raw InfluxQL: the subset
  * that InfluxDB 1.x, 2.x (v1-compatible API) and 3.x all serve.
  */

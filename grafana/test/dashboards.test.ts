@@ -22,10 +22,10 @@ test('the JSON on disk is what grafana/src generates (run grafana/build.ts after
   }
 });
 
-test('the five boards exist with unique uids and titles, and the schema version of Grafana 11', async () => {
+test('the six boards exist with unique uids and titles, and the schema version of Grafana 11', async () => {
   const list = await boards();
   assert.deepEqual(list.map(([, b]) => b.title).sort(), [
-    'Usage Gateway · Device', 'Usage Gateway · Fleet', 'Usage Gateway · Gateway health', 'Usage Gateway · Triggers', 'Usage Gateway · Usage patterns',
+    'Usage Gateway · Device', 'Usage Gateway · Fleet', 'Usage Gateway · Gateway health', 'Usage Gateway · Product design', 'Usage Gateway · Triggers', 'Usage Gateway · Usage patterns',
   ]);
   assert.equal(new Set(list.map(([, b]) => b.uid)).size, list.length);
   for (const [name, b] of list) {
@@ -105,6 +105,25 @@ test('the boards filter by kind, model and device where they should', async () =
   assert.deepEqual(vars['device.json'].slice(0, 3), ['kind', 'model', 'device']);
   assert.ok(vars['usage-patterns.json'].includes('model'));
   assert.ok(vars['triggers.json'].includes('kind') && vars['triggers.json'].includes('model'));
+  assert.deepEqual(vars['product-design.json'], ['kind', 'model']);
+});
+
+test('the product design board shows model aggregates only: no device variable, no query that returns devices', async () => {
+  const board = (await boards()).find(([n]) => n === 'product-design.json')![1];
+  assert.ok(!board.templating.list.some((v: any) => /device/.test(v.name) || /device_id/.test(v.query)), 'no device variable');
+  for (const p of allPanels(board)) {
+    for (const t of p.targets ?? []) {
+      if (!t.query) continue;
+      // device_id appears only inside a subquery or in per device-day counts the panel sums per model before showing.
+      const outer = t.query.replace(/\((SELECT[^()]*(\([^()]*\)[^()]*)*)\)/g, '(…)');
+      const perDay = /GROUP BY time\(1d\), "device_id", "model"/.test(t.query);
+      if (/device_id/.test(outer)) {
+        assert.ok(perDay, `panel "${p.title}" returns devices: ${t.query}`);
+        assert.ok((p.transformations ?? []).some((x: any) => x.id === 'groupBy' && !('device_id' in x.options.fields)), `panel "${p.title}" sums its device-days per model`);
+      }
+    }
+    assert.doesNotMatch(JSON.stringify(p.transformations ?? []), /"device_id":\{"aggregations":\[\],"operation":"groupby"/, `panel "${p.title}" groups by device`);
+  }
 });
 
 test('long-range panels read the roll-ups', async () => {

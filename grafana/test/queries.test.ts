@@ -107,6 +107,11 @@ test('the figures on the boards match what was sent', async () => {
   assert.equal(await q(`SELECT sum("n") FROM "rollup"."washer_cycle_1d"`), n.washer_cycle);
   assert.equal(await q(`SELECT sum("n") FROM "rollup"."fridge_state_1h"`), n.fridge_state);
   assert.equal(await q(`SELECT count("trigger_id") FROM "trigger"`), fleet.triggers);
+  // The firmware version is a tag of every reading that carried one (the live reading of each washer carried none).
+  const byFirmware = await run(`SELECT count("load_kg") FROM "washer_cycle" WHERE "firmware" =~ /.+/ GROUP BY "firmware"`);
+  const washers = fleet.devices.filter((d) => d.kind === 'washer').length;
+  assert.deepEqual(byFirmware.map((x) => x.tags!.firmware).sort(), ['4.1.0', '4.2.1']);
+  assert.equal(byFirmware.reduce((a, x) => a + Number(x.values[0][1]), 0), n.washer_cycle - washers);
   // Refusals on the boards are the gateway's own counters (stats are written after the fact).
   const counters = new Map<string, number>();
   const m = fleet.gw.gateway.metrics;

@@ -79,14 +79,19 @@ export async function startFleet(opts: { statsIntervalS?: number } = {}): Promis
     devices.push(d);
     const client = await connect(gw.mqttUrl, d.id, d.secret);
     clients.push(client);
-    const past = history(model.kind, model, now, r);
+    // Devices report their firmware version: two versions across the catalogue, so boards can compare them.
+    const firmware = devices.length % 2 ? '4.2.1' : '4.1.0';
+    const past: Array<Record<string, unknown>> = history(model.kind, model, now, r).map((x) => ({ ...x, firmware }));
     await client.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify(past), { qos: 1 });
     await client.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify(live(model.kind)), { qos: 1 });
     readings[MEASUREMENT[model.kind]] += past.length + 1;
+    // A warning on a day the washer was overloaded and one on a day it was not (other kinds: any day).
+    const days = past.filter((x) => x.type === 'cycle').map((x) => ({ ts: Number(x.ts), over: Number(x.load_kg) > Number(model.capacity_kg) + 0.5 }));
+    const dayOf = (over: boolean) => days.find((x) => x.over === over)?.ts ?? now - Math.floor(r() * 25) * DAY - 3_600_000;
     const events = [
-      { type: 'error', ts: now - Math.floor(r() * 25) * DAY - 3_600_000, code: 'E21', severity: 'warning' },
-      { type: 'error', ts: now - Math.floor(r() * 25) * DAY - 7_200_000, code: model.kind === 'car' ? 'P0301' : 'E05', severity: 'critical', detail: 'seen twice' },
-      { type: 'error', code: 'E01', severity: 'info' },
+      { type: 'error', ts: dayOf(true) + 1_000, code: 'E21', severity: 'warning', firmware },
+      { type: 'error', ts: dayOf(false) + 1_000, code: model.kind === 'car' ? 'P0301' : 'E05', severity: 'critical', detail: 'seen twice', firmware },
+      { type: 'error', code: 'E01', severity: 'info', firmware },
     ];
     await client.publishAsync(`devices/${d.id}/events`, JSON.stringify(events), { qos: 1 });
     readings.device_event += events.length;
