@@ -265,8 +265,9 @@ test('the HTML report opens in headless Chromium without network access, every c
     const expected = r.models.filter((m) => !m.tooFew).reduce((n, m) => n + m.usage.length + m.trends.length + 1, 0) + r.kinds.filter((k) => !k.tooFew).length;
     const charts = await page.$$eval('svg.chart', (svgs) => svgs.map((s) => {
       const box = s.getBoundingClientRect();
-      const nums = (sel: string) => [...s.querySelectorAll(sel)].map((t) => Number(t.textContent)).filter((v) => Number.isFinite(v));
-      return { id: s.getAttribute('data-chart'), w: box.width, h: box.height, marks: s.querySelectorAll('rect.bar, circle.dot, rect.few, circle.few').length, axisTop: Math.max(...nums('text.axis')), top: Math.max(...nums('text.val')) };
+      // No named helper in here: the page runs this function's text, without the test's module around it.
+      const [axis, vals] = ['text.axis', 'text.val'].map((sel) => [...s.querySelectorAll(sel)].map((t) => Number(t.textContent)).filter((v) => Number.isFinite(v)));
+      return { id: s.getAttribute('data-chart'), w: box.width, h: box.height, marks: s.querySelectorAll('rect.bar, circle.dot, rect.few, circle.few').length, axisTop: Math.max(...axis), top: Math.max(...vals) };
     }));
     // The axis reaches the largest bar's figure (the top tick reads 100, not 1).
     for (const c of charts.filter((x) => Number.isFinite(x.top) && Number.isFinite(x.axisTop))) assert.ok(c.axisTop >= c.top, `chart ${c.id}: axis up to ${c.axisTop}, a bar of ${c.top}`);
