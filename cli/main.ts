@@ -5,6 +5,7 @@ import { configCommand } from './commands/config.ts';
 import { deadletterCommand } from './commands/deadletter.ts';
 import { devicesCommand, consumersCommand } from './commands/devices.ts';
 import { gatewayCommand } from './commands/gateway.ts';
+import { insightsCommand } from './commands/insights.ts';
 import { modelsCommand } from './commands/models.ts';
 import { ownersCommand } from './commands/owners.ts';
 import { statusCommand } from './commands/status.ts';
@@ -22,7 +23,7 @@ const program = new Command('usage-gateway')
   .showHelpAfterError()
   .exitOverride();
 
-for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), ownersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), serialCommand(), analyticsCommand(), simCommand()]) {
+for (const cmd of [gatewayCommand(), devicesCommand(), consumersCommand(), ownersCommand(), modelsCommand(), deadletterCommand(), statusCommand(), configCommand(), serialCommand(), analyticsCommand(), insightsCommand(), simCommand()]) {
   program.addCommand(cmd);
 }
 

@@ -183,6 +183,9 @@ export const configSchema = z
       if (v.delivery.webhookMarketingUrl && !v.delivery.webhookMarketingSecret) ctx.addIssue({ code: 'custom', path: ['delivery', 'webhookMarketingSecret'], message: 'a webhook needs a shared secret to sign its bodies' });
       if (v.delivery.webhookServiceUrl && !v.delivery.webhookServiceSecret) ctx.addIssue({ code: 'custom', path: ['delivery', 'webhookServiceSecret'], message: 'a webhook needs a shared secret to sign its bodies' });
     }).prefault({}),
+    insights: z.object({
+      minDevices: z.number().int().min(2).max(100_000).default(20).describe('The product-insight report (`usage-gateway insights`, GET /api/insights) shows no figure, bar or finding built from fewer devices than this; it says "too few devices" instead.'),
+    }).strict().prefault({}),
   })
   .strict();
 

@@ -11,6 +11,7 @@ import { catalogueRoutes } from './routes/catalogue.ts';
 import { consentRoutes } from './routes/consent.ts';
 import { healthRoutes } from './routes/health.ts';
 import { inboxRoutes } from './routes/inbox.ts';
+import { insightsRoutes } from './routes/insights.ts';
 import { ownerRoutes } from './routes/owners.ts';
 import { triggerRoutes } from './routes/triggers.ts';
 
@@ -69,6 +70,7 @@ export async function buildApiApp(o: { analytics: ApiDeps; token?: string }): Pr
   await app.register(ownerRoutes, { analytics });
   await app.register(catalogueRoutes, { analytics });
   await app.register(inboxRoutes);
+  await app.register(insightsRoutes, { analytics });
   await app.register(healthRoutes, { analytics });
   return app;
 }

@@ -59,15 +59,20 @@ export class FeatureSource implements DailySource {
     const out = emptySeries(devices, specs, startMs, days);
     // One query per measurement and extra condition; a condition that depends on the model
     // (a capacity) splits the page by model.
-    const groups = new Map<string, { measurement: string; where: string; specs: Map<string, FeatureSpec>; ids: Set<string> }>();
+    // Two features may share a condition for different models (the load above 80% of a 10 kg
+    // drum and above the whole of an 8 kg one): a group answers each device only the features
+    // whose condition it is for that device's model.
+    const groups = new Map<string, { measurement: string; where: string; specs: Map<string, FeatureSpec>; ids: Map<string, Set<string>> }>();
     for (const d of devices) {
       const model = this.catalogue.get(d.model);
       for (const s of specs) {
         const where = whereOf(s.filter?.(model));
         const key = `${s.measurement}\n${where}`;
-        const g = groups.get(key) ?? { measurement: s.measurement, where, specs: new Map(), ids: new Set() };
+        const g = groups.get(key) ?? { measurement: s.measurement, where, specs: new Map(), ids: new Map() };
         g.specs.set(s.name, s);
-        g.ids.add(d.id);
+        const names = g.ids.get(d.id) ?? new Set<string>();
+        names.add(s.name);
+        g.ids.set(d.id, names);
         groups.set(key, g);
       }
     }
@@ -75,14 +80,16 @@ export class FeatureSource implements DailySource {
     for (const g of groups.values()) {
       const names = [...g.specs.keys()];
       const select = names.map((n, i) => `${selectOf(g.specs.get(n)!)} AS "f${i}"`).join(', ');
-      const q = `SELECT ${select} FROM ${ident(g.measurement)} WHERE ${time} AND "device_id" =~ ${idRegex([...g.ids])}${g.where ? ` AND ${g.where}` : ''} GROUP BY time(1d), "device_id" fill(none)`;
+      const q = `SELECT ${select} FROM ${ident(g.measurement)} WHERE ${time} AND "device_id" =~ ${idRegex([...g.ids.keys()])}${g.where ? ` AND ${g.where}` : ''} GROUP BY time(1d), "device_id" fill(none)`;
       const rows = await this.query<Record<string, unknown> & { time: Date; device_id: string }>(q);
       for (const row of rows) {
         const s = out.get(row.device_id);
         if (!s) continue;
         const day = Math.floor((new Date(row.time).getTime() - startMs) / DAY_MS);
         if (day < 0 || day >= days) continue;
+        const mine = g.ids.get(row.device_id);
         names.forEach((n, i) => {
+          if (!mine?.has(n)) return;
           const v = row[`f${i}`];
           if (typeof v === 'number' && Number.isFinite(v)) s.daily.get(n)![day] = v;
         });

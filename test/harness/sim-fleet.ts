@@ -4,7 +4,7 @@ import { readingsFor } from '../../protocol/kinds/index.ts';
 import type { Catalogue } from '../../protocol/models.ts';
 import type { Reading } from '../../protocol/readings.ts';
 import { DeviceSim } from '../../firmware-sim/generate.ts';
-import { planFleet, DEFAULT_MIX, type Fleet } from '../../firmware-sim/fleet.ts';
+import { planFleet, DEFAULT_MIX, type Fleet, type Mix } from '../../firmware-sim/fleet.ts';
 import { manifestOf, type Manifest } from '../../firmware-sim/manifest.ts';
 
 /**
@@ -15,8 +15,8 @@ import { manifestOf, type Manifest } from '../../firmware-sim/manifest.ts';
  * MQTT path to the same points is tested in gateway/ and firmware-sim/. This is what makes 90
  * days of a 1,000-device fleet a matter of a minute and a half instead of a quarter of an hour.
  */
-export async function backfillSim(store: InfluxStore, catalogue: Catalogue, o: { seed: number; devices: number; epochMs: number; days: number; prefix: string; batchPoints?: number }): Promise<{ fleet: Fleet; manifest: Manifest; points: number }> {
-  const fleet = planFleet({ seed: o.seed, devices: o.devices, mix: DEFAULT_MIX, epochMs: o.epochMs, catalogue, prefix: o.prefix, faultShare: 0 });
+export async function backfillSim(store: InfluxStore, catalogue: Catalogue, o: { seed: number; devices: number; epochMs: number; days: number; prefix: string; batchPoints?: number; mix?: Mix }): Promise<{ fleet: Fleet; manifest: Manifest; points: number }> {
+  const fleet = planFleet({ seed: o.seed, devices: o.devices, mix: o.mix ?? DEFAULT_MIX, epochMs: o.epochMs, catalogue, prefix: o.prefix, faultShare: 0 });
   const fromMs = o.epochMs - o.days * 86_400_000;
   const batch = o.batchPoints ?? 100_000;
   let chunks: string[] = [];
@@ -50,7 +50,7 @@ export async function backfillSim(store: InfluxStore, catalogue: Catalogue, o: {
   }
   await flush();
   await inFlight;
-  return { fleet, manifest: manifestOf(fleet), points };
+  return { fleet, manifest: manifestOf(fleet, undefined, catalogue), points };
 }
 
 /** A simulated fleet's manifest and readings, generated in memory (the simulator's own, for backtests without a database). */
