@@ -288,8 +288,13 @@ function ownerId(seed: number, household: number | string): string {
   return `cust-${a}${b.slice(0, 4)}`;
 }
 
+/** Of the owners who consented to marketing or service, the share who also let their data count in product statistics (illustrative). */
+const ANALYTICS_SHARE = 0.6;
+
 function consentOf(seed: number, household: number | string): ConsentPurpose[] {
-  return new Rng(seed, 'consent', household).weighted(CONSENTS, CONSENT_WEIGHTS);
+  const base = new Rng(seed, 'consent', household).weighted(CONSENTS, CONSENT_WEIGHTS);
+  // Drawn from a stream of its own, so every other draw of a fleet stays as it was.
+  return base.length > 0 && new Rng(seed, 'consent-analytics', household).chance(ANALYTICS_SHARE) ? [...base, 'analytics'] : base;
 }
 
 // The default epoch is the midnight UTC of a day (dayFloor), so that runs of one day agree.

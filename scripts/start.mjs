@@ -229,8 +229,8 @@ Usage Gateway is running. Where to look:
                        --data-urlencode 'q=SELECT count(load_kg) FROM washer_cycle WHERE time > now() - 7d GROUP BY model'
   product insights   UG_INSIGHTS_MIN_DEVICES=3 npx usage-gateway insights --from -${args.days}d --format html --out .local/insights.html
                      (per model: usage, error rates by usage band and firmware, owners outgrowing their washer;
-                     only devices whose owners consented to analytics count, which the simulated owners have not:
-                     npx usage-gateway devices consent <id> marketing,service,analytics gives it; docs/insights.md)
+                     only devices whose owners consented to analytics count: about half of the simulated owners;
+                     a model with fewer than 3 such devices says "too few devices"; docs/insights.md)
   Grafana            docker-compose up (needs a Docker engine); boards are in grafana/
   logs               .local/logs/
 
