@@ -1,10 +1,7 @@
-import { DEFAULT_MODELS_PATH } from '../../config/load.ts';
-import { loadCatalogue } from '../../protocol/models.ts';
 import { dashboard, filter, influx, math } from './kit.ts';
 import { kindVar, modelVar } from './vars.ts';
+import { loadShareHistogram, washers } from './washers.ts';
 
-const catalogue = loadCatalogue(DEFAULT_MODELS_PATH);
-const washers = catalogue.ofKind('washer').map((m) => ({ id: m.id, capacity: Number(m.capacity_kg) }));
 const f = filter(['kind', 'kind'], ['model', 'model']);
 /** The load sensor's accuracy (kg): a wash counts as above capacity beyond it, as washer-overloaded counts it. */
 const SENSOR_MARGIN_KG = 0.5;
@@ -53,12 +50,7 @@ export const product = dashboard({
   variables: [kindVar, modelVar],
   layout: [
     'Washing machines: load and failures',
-    {
-      type: 'histogram', title: 'Load against capacity, by model (1 = the rated load)', w: 12,
-      description: 'Every wash of the range, its load_kg over its model\'s capacity_kg (the model catalogue). Above 1 the drum was overloaded: a model whose owners keep going there is too small for them.',
-      targets: influx(washers.map((w) => [`SELECT "load_kg" / ${w.capacity} AS "load_share" FROM "washer_cycle" WHERE $timeFilter AND "model" = '${w.id}' AND ${f}`, w.id])),
-      options: { bucketSize: 0.1, combine: false },
-    },
+    loadShareHistogram('Load against capacity, by model (1 = the rated load)', 'Every wash of the range, its load_kg over its model\'s capacity_kg (the model catalogue). Above 1 the drum was overloaded: a model whose owners keep going there is too small for them.', f),
     perModelRate('Warnings per 100 cycles, days above capacity', 'isNotNull',
       `Warnings and critical faults (not info notes) per 100 washes, over the days on which a machine washed at least once more than ${SENSOR_MARGIN_KG} kg (the load sensor's accuracy) above its drum capacity, summed per model.`),
     perModelRate('Warnings per 100 cycles, days within capacity', 'isNull',

@@ -1,9 +1,6 @@
-import { DEFAULT_MODELS_PATH } from '../../config/load.ts';
-import { loadCatalogue } from '../../protocol/models.ts';
 import { dashboard, filter, influx, variable } from './kit.ts';
+import { loadShareHistogram, washers } from './washers.ts';
 
-const catalogue = loadCatalogue(DEFAULT_MODELS_PATH);
-const washers = catalogue.ofKind('washer').map((m) => ({ id: m.id, capacity: Number(m.capacity_kg) }));
 const m = filter(['model', 'model']);
 const modelVar = variable({ name: 'model', label: 'Model', query: 'SHOW TAG VALUES FROM "washer_cycle", "fridge_state", "car_trip" WITH KEY = "model"' });
 const bars = { custom: { drawStyle: 'bars', fillOpacity: 60 } };
@@ -25,12 +22,7 @@ export const usage = dashboard({
   variables: [modelVar],
   layout: [
     'Washing machines',
-    {
-      type: 'histogram', title: 'Washer load as a share of rated capacity (1 = full)', w: 12,
-      description: 'Every cycle of the range; above 1 the drum was overloaded. Capacities come from the model catalogue.',
-      targets: influx(washers.map((w) => [`SELECT "load_kg" / ${w.capacity} AS "load_share" FROM "washer_cycle" WHERE $timeFilter AND "model" = '${w.id}' AND ${m}`, w.id])),
-      options: { bucketSize: 0.1, combine: false },
-    },
+    loadShareHistogram('Washer load as a share of rated capacity (1 = full)', 'Every cycle of the range; above 1 the drum was overloaded. Capacities come from the model catalogue.', m),
     {
       type: 'table', title: 'Load vs capacity by model', w: 12,
       targets: influx(washers.map((w) => [
