@@ -18,7 +18,9 @@ import { recheck } from './delivery/recheck.ts';
 import type { Sink } from './delivery/types.ts';
 import { webhookSink } from './delivery/webhook.ts';
 import { registryDirectory } from './engine/directory.ts';
-import { runJob, type RunSummary } from './engine/job.ts';
+import { layerPlan, runJob, type RunSummary } from './engine/job.ts';
+import { FeatureLayer } from './features/layer.ts';
+import { DAY_MS, dayFloor } from '../core/time.ts';
 import { createAnalyticsMetrics, type AnalyticsMetrics } from './metrics.ts';
 import { DEFAULT_RULES_PATH, loadRules, type Rule } from './rules.ts';
 import { StateStore } from './store/state.ts';
@@ -117,6 +119,7 @@ export class Analytics {
     try {
       const summary = await runJob({
         rules, catalogue: this.catalogue, influx: this.influx, state: this.state, policy: a.policy, pageSize: a.pageSize,
+        concurrency: a.concurrency, features: a.features, partition: a.partition, layerRules: this.layerRules(rules),
         sinks: this.sinks().map((s) => s.name), sinksFor: (t) => this.sinksFor(t), log: this.log,
         onFired: (t) => this.metrics.fired.inc({ rule: t.ruleId, category: t.category }),
         onSuppressed: (rule, reason) => this.metrics.suppressed.inc({ rule, reason }),
@@ -129,6 +132,25 @@ export class Analytics {
     } finally {
       end();
     }
+  }
+
+  /** The rules the feature layer is built for: the enabled ones and those of this run. */
+  private layerRules(run: Rule[]): Rule[] {
+    return this.rules.filter((r) => r.enabled || run.includes(r));
+  }
+
+  /**
+   * Builds the daily feature layer for the complete days of [fromMs, toMs) that it lacks (a
+   * backfill of existing history; runs build what they need themselves). Returns the days built.
+   */
+  async buildFeatures(fromMs: number, toMs: number, onProgress?: (p: { kind: string; done: number; total: number }) => void): Promise<{ days: number; rows: number; queries: number }> {
+    await this.open();
+    await this.registry.refresh();
+    const startMs = dayFloor(fromMs);
+    const days = Math.max(0, Math.round((dayFloor(toMs) - startMs) / DAY_MS));
+    const layer = new FeatureLayer(this.influx, this.catalogue, layerPlan(this.layerRules([]), this.catalogue.models.map((m) => m.kind)));
+    const built = await layer.ensure(startMs, days, Math.max(1, this.registry.devices().length), onProgress);
+    return { days: built, rows: layer.rowsWritten, queries: layer.queries };
   }
 
   /** Schedules, delivery loop and API; resolves with the API port. */

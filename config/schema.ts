@@ -148,6 +148,12 @@ export const configSchema = z
       schedule: z.string().min(1).default('15 2 * * *').describe('When `usage-gateway analytics` runs the rules (cron, 5 or 6 fields); a rule may set its own.'),
       timezone: z.string().default('UTC').describe('Time zone of the schedule.'),
       pageSize: z.number().int().min(1).max(5_000).default(500).describe('Devices per InfluxDB query page; bounds the memory of a run whatever the fleet size.'),
+      concurrency: z.number().int().min(1).max(32).default(4).describe('Pages of devices queried at once during a run (memory: this many pages); 1: one query at a time.'),
+      features: z.enum(['layer', 'raw']).default('layer').describe('Where runs read daily features: `layer`, the daily feature layer in InfluxDB (built once per complete day, late readings recomputed; see `analytics features`), or `raw`, aggregated from raw readings on every run.'),
+      partition: z.object({
+        count: z.number().int().min(1).max(1_024).default(1).describe('Partitions the fleet is split into, by owner (every device of an owner in the same one); each is run by its own analytics instance.'),
+        index: z.number().int().min(0).max(1_023).default(0).describe('The partition this instance runs: 0 … count - 1.'),
+      }).strict().prefault({}).refine((p) => p.index < p.count, { message: 'partition.index must be less than partition.count (partitions are numbered from 0)' }),
       policy: z.object({
         frequencyCapMax: z.number().int().min(0).default(1).describe('Marketing triggers (upsell, retention) one owner may get within frequencyCapDays, across all rules; 0: no cap.'),
         frequencyCapDays: z.number().int().min(1).max(365).default(7).describe('Period of the frequency cap.'),

@@ -1,3 +1,4 @@
+import { fnv1a } from '../../core/hash.ts';
 import type { Registry } from '../../core/registry/index.ts';
 import type { DeviceInfo } from '../detectors/index.ts';
 import type { DeviceDirectory } from './evaluate.ts';
@@ -18,6 +19,15 @@ export class ListDirectory implements DeviceDirectory {
       list.push(d);
     }
     this.households = [...byOwner.values()];
+  }
+
+  /**
+   * Partition `index` of `count` of the fleet, by owner: an owner's devices are all in one
+   * partition (by a stable hash of the owner id), so the per-owner policy (frequency cap,
+   * declines) sees all of them.
+   */
+  partition(index: number, count: number): ListDirectory {
+    return new ListDirectory(this.households.filter((h) => fnv1a(h[0].owner) % count === index).flat());
   }
 
   count(): number {

@@ -15,6 +15,12 @@ export interface DeviceDirectory {
   count(): number;
 }
 
+/** Model cohorts of a run kept for the other partitions of the fleet. */
+export interface CohortCache {
+  get(): Promise<Map<string, Map<string, CohortStats>> | undefined>;
+  put(cohorts: Map<string, Map<string, CohortStats>>): Promise<void>;
+}
+
 /** A rule that fired on a device for one window, before policy. */
 export interface Candidate {
   rule: Rule;
@@ -32,6 +38,15 @@ export interface EvaluateOptions {
   /** Evaluation times (UTC midnights, ms): each rule looks at the days before each one. */
   steps: number[];
   pageSize: number;
+  /** Pages fetched at once (each one query or a few); default 1. Memory: this many pages. */
+  concurrency?: number;
+  /**
+   * The devices the model cohorts are computed over, when not `directory`: a partition of the
+   * fleet evaluates its own devices against the cohorts of the whole fleet.
+   */
+  cohortDirectory?: DeviceDirectory;
+  /** Cohorts computed before for the same steps and rules (another partition's), and where to put them. */
+  cohortCache?: CohortCache;
   /** Skip a rule at a step whose window would start before this (no data there: backtests). */
   dataFromMs?: number;
   onCandidate(c: Candidate): void | Promise<void>;
@@ -73,6 +88,21 @@ async function fetchPage(o: EvaluateOptions, page: DeviceInfo[], specsOf: (kind:
 }
 
 /**
+ * The pages of a directory with their series, in order, with up to `concurrency` fetches in
+ * flight: the next pages are being queried while one is evaluated.
+ */
+async function* fetched<T>(pages: Iterable<DeviceInfo[]> | AsyncIterable<DeviceInfo[]>, concurrency: number, fetch: (page: DeviceInfo[]) => Promise<T>): AsyncGenerator<[DeviceInfo[], T]> {
+  const ahead: Array<Promise<[DeviceInfo[], T]>> = [];
+  for await (const page of pages) {
+    const p = fetch(page).then((r): [DeviceInfo[], T] => [page, r]);
+    p.catch(() => undefined); // awaited below, in order; not an unhandled rejection meanwhile
+    ahead.push(p);
+    if (ahead.length >= Math.max(1, concurrency)) yield await ahead.shift()!;
+  }
+  while (ahead.length > 0) yield await ahead.shift()!;
+}
+
+/**
  * Runs the rules over every device, page by page (whole households per page): daily features
  * are fetched once per page for the whole range the steps need, then each rule is evaluated
  * at each step by slicing them, with the owner's other devices at hand.
@@ -84,10 +114,13 @@ export async function evaluate(o: EvaluateOptions): Promise<{ devices: number; e
   const specCache = new Map<string, FeatureSpec[]>();
   const specsOf = (kind: string) => specCache.get(kind) ?? specCache.set(kind, featureSpecs(o.rules, kind)).get(kind)!;
   const withEvents = (kind: string) => o.rules.some((r) => r.kinds.includes(kind) && r.detectorImpl.events);
-  const cohorts = await cohortStats(o, startMs, days);
+  let cohorts = await o.cohortCache?.get();
+  if (!cohorts) {
+    cohorts = await cohortStats(o, startMs, days);
+    await o.cohortCache?.put(cohorts);
+  }
   const total = o.directory.count();
-  for await (const page of o.directory.pages(o.pageSize)) {
-    const series = await fetchPage(o, page, specsOf, withEvents, startMs, days);
+  for await (const [page, series] of fetched(o.directory.pages(o.pageSize), o.concurrency ?? 1, (p) => fetchPage(o, p, specsOf, withEvents, startMs, days))) {
     const households = new Map<string, DeviceInfo[]>();
     for (const d of page) households.set(d.owner, [...(households.get(d.owner) ?? []), d]);
     for (const device of page) {
@@ -151,10 +184,10 @@ async function cohortStats(o: EvaluateOptions, startMs: number, days: number): P
     return all.filter((s) => names.has(s.name));
   };
   const values = new Map<string, Map<string, number[]>>(); // key → model → values
-  const total = o.directory.count();
+  const directory = o.cohortDirectory ?? o.directory;
+  const total = directory.count();
   let done = 0;
-  for await (const page of o.directory.pages(o.pageSize)) {
-    const series = await fetchPage(o, page, specsOf, () => false, startMs, days);
+  for await (const [page, series] of fetched(directory.pages(o.pageSize), o.concurrency ?? 1, (p) => fetchPage(o, p, specsOf, () => false, startMs, days))) {
     for (const device of page) {
       const s = series.get(device.id);
       if (!s) continue;

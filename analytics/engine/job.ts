@@ -2,11 +2,15 @@ import type { Logger } from 'pino';
 import type { Catalogue } from '../../protocol/models.ts';
 import type { InfluxStore } from '../../core/influx/index.ts';
 import type { Trigger } from '../../protocol/trigger.ts';
-import { FeatureSource } from '../features/source.ts';
+import { FeatureSource, type DailySource } from '../features/source.ts';
+import { FeatureLayer, type LayerPlan } from '../features/layer.ts';
+import { LayerSource } from '../features/layer-source.ts';
 import type { Rule } from '../rules.ts';
 import type { StateStore } from '../store/state.ts';
 import { dayFloor } from '../../core/time.ts';
-import { buildTrigger, evaluate, type Candidate, type DeviceDirectory } from './evaluate.ts';
+import { buildTrigger, evaluate, featureSpecs, rangeOf, type Candidate, type DeviceDirectory } from './evaluate.ts';
+import { InfluxCohortCache } from './cohort-cache.ts';
+import { ListDirectory } from './directory.ts';
 import { checkPolicy, heldBackWords, policyOrder, type PolicyOptions, type RunContext, type SuppressionReason } from './policy.ts';
 
 export interface JobDeps {
@@ -16,6 +20,14 @@ export interface JobDeps {
   state: StateStore;
   policy: PolicyOptions;
   pageSize: number;
+  /** Pages queried at once; default 1. */
+  concurrency?: number;
+  /** Where daily features come from: the feature layer (default) or raw readings on every run. */
+  features?: 'layer' | 'raw';
+  /** Rules the feature layer is built for, when more than `rules` (a run of some rules builds for all). */
+  layerRules?: Rule[];
+  /** This run's share of the fleet, by owner; default the whole fleet. */
+  partition?: { index: number; count: number };
   /** Sinks each new trigger is queued for (webhook, mqtt, influx). */
   sinks: string[];
   /** The sinks of one trigger, when they depend on it (purpose, sensitivity); default: sinks. */
@@ -31,6 +43,9 @@ export interface RunSummary {
   devices: number;
   evaluations: number;
   queries: number;
+  /** Days of the feature layer built by this run, and device-days recomputed for late readings. */
+  layer?: { daysBuilt: number; rowsWritten: number };
+  partition?: { index: number; count: number; devices: number };
   candidates: number;
   fired: number;
   suppressed: Partial<Record<SuppressionReason, number>>;
@@ -46,33 +61,64 @@ export interface RunSummary {
 export async function runJob(deps: JobDeps, directory: DeviceDirectory, asOfMs: number, onProgress?: (p: { kind: string; done: number; total: number }) => void): Promise<RunSummary> {
   const started = Date.now();
   const step = dayFloor(asOfMs);
-  const source = new FeatureSource(deps.influx, deps.catalogue);
-  // Candidates are the devices where a rule fired: a small share of the fleet, kept until the
-  // policy can arbitrate across rules and kinds.
-  const candidates: Candidate[] = [];
-  const { devices, evaluations } = await evaluate({
-    source, catalogue: deps.catalogue, rules: deps.rules, directory, steps: [step], pageSize: deps.pageSize,
-    onCandidate: (c) => void candidates.push(c), onProgress,
-  });
+  const partition = deps.partition && deps.partition.count > 1 ? deps.partition : undefined;
+  const mine = partition && directory instanceof ListDirectory ? directory.partition(partition.index, partition.count) : directory;
+  let source: DailySource;
+  let layer: FeatureLayer | undefined;
+  let daysBuilt = 0;
+  if (deps.features === 'raw') {
+    source = new FeatureSource(deps.influx, deps.catalogue);
+  } else {
+    layer = new FeatureLayer(deps.influx, deps.catalogue, layerPlan(deps.layerRules ?? deps.rules, deps.catalogue.models.map((m) => m.kind)));
+    const { startMs, days } = rangeOf({ rules: deps.rules, steps: [step] });
+    daysBuilt = await layer.ensure(startMs, days, directory.count(), onProgress);
+    source = new LayerSource(deps.influx, deps.catalogue, layer);
+  }
   const summary: RunSummary = {
-    asOf: new Date(step).toISOString(), rules: deps.rules.map((r) => r.id), devices, evaluations, queries: source.queries,
-    candidates: candidates.length, fired: 0, suppressed: {}, byRule: {}, durationMs: 0,
+    asOf: new Date(step).toISOString(), rules: deps.rules.map((r) => r.id), devices: 0, evaluations: 0, queries: 0,
+    candidates: 0, fired: 0, suppressed: {}, byRule: {}, durationMs: 0,
   };
   for (const r of deps.rules) summary.byRule[r.id] = { candidates: 0, fired: 0, suppressed: 0 };
-  for (const { candidate: c, reason, fired } of await applyPolicy(deps, candidates, asOfMs)) {
-    const per = summary.byRule[c.rule.id];
-    per.candidates++;
-    if (reason) {
-      per.suppressed++;
-      summary.suppressed[reason] = (summary.suppressed[reason] ?? 0) + 1;
-    } else if (fired) {
-      per.fired++;
-      summary.fired++;
-    }
-  }
+  // Pages hold whole households and the policy decides per owner and device, so a page's
+  // candidates are arbitrated as soon as it is evaluated: memory holds one page's, not the run's.
+  let pending: Candidate[] = [];
+  const { devices, evaluations } = await evaluate({
+    source, catalogue: deps.catalogue, rules: deps.rules, directory: mine, steps: [step], pageSize: deps.pageSize, concurrency: deps.concurrency,
+    ...(partition ? { cohortDirectory: directory, cohortCache: new InfluxCohortCache(deps.influx, step, deps.rules, directory.count()) } : {}),
+    onCandidate: (c) => void pending.push(c),
+    onPageDone: async () => {
+      const page = pending;
+      pending = [];
+      summary.candidates += page.length;
+      for (const { candidate: c, reason, fired } of await applyPolicy(deps, page, asOfMs)) {
+        const per = summary.byRule[c.rule.id];
+        per.candidates++;
+        if (reason) {
+          per.suppressed++;
+          summary.suppressed[reason] = (summary.suppressed[reason] ?? 0) + 1;
+        } else if (fired) {
+          per.fired++;
+          summary.fired++;
+        }
+      }
+    },
+    onProgress,
+  });
+  summary.devices = devices;
+  summary.evaluations = evaluations;
+  summary.queries = source.queries;
+  if (layer) summary.layer = { daysBuilt, rowsWritten: layer.rowsWritten };
+  if (partition) summary.partition = { ...partition, devices: mine.count() };
   summary.durationMs = Date.now() - started;
   deps.log?.info({ summary }, 'analytics run finished');
   return summary;
+}
+
+/** What the feature layer holds for these rules: per kind, the features they read, and the kinds whose rules read error events. */
+export function layerPlan(rules: Rule[], catalogueKinds: readonly string[]): LayerPlan {
+  const kinds = [...new Set([...rules.flatMap((r) => r.kinds), ...catalogueKinds])];
+  const specs = new Map(kinds.map((k) => [k, featureSpecs(rules, k)] as const).filter(([, s]) => s.length > 0));
+  return { specs, events: new Set(kinds.filter((k) => rules.some((r) => r.kinds.includes(k) && r.detectorImpl.events))) };
 }
 
 /**

@@ -18,29 +18,29 @@ import { simulatedHistory } from '../../firmware-sim/history.ts';
 
 const usage = (m: string) => new UsageGatewayError('GW_ERR_USAGE', m);
 
-function progressBar(label: string) {
+function progressBar(label: string, unit = 'devices') {
   if (!process.stderr.isTTY) {
     let last = 0;
     return {
       update(p: { kind: string; done: number; total: number }) {
         if (Date.now() - last > 2_000 || p.done === p.total) {
           last = Date.now();
-          process.stderr.write(`${label}: ${p.kind} ${p.done}/${p.total} devices\n`);
+          process.stderr.write(`${label}: ${p.kind} ${p.done}/${p.total} ${p.kind === 'features' ? 'days' : unit}\n`);
         }
       },
       stop() {},
     };
   }
-  const bar = new SingleBar({ format: `${label} {kind} [{bar}] {value}/{total} devices`, stream: process.stderr, hideCursor: true }, undefined);
+  const bar = new SingleBar({ format: `${label} {kind} [{bar}] {value}/{total} {unit}`, stream: process.stderr, hideCursor: true }, undefined);
   let kind = '';
   return {
     update(p: { kind: string; done: number; total: number }) {
       if (p.kind !== kind) {
         if (kind) bar.stop();
         kind = p.kind;
-        bar.start(p.total, 0, { kind });
+        bar.start(p.total, 0, { kind, unit: kind === 'features' ? 'days' : unit });
       }
-      bar.update(p.done, { kind });
+      bar.update(p.done, { kind, unit: kind === 'features' ? 'days' : unit });
     },
     stop: () => kind && bar.stop(),
   };
@@ -50,6 +50,8 @@ function formatRun(s: RunSummary, delivered: number, pending: number): string {
   const supp = Object.entries(s.suppressed).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
   const lines = [
     `Analytics run as of ${s.asOf}: ${s.devices} devices, ${s.rules.length} rules, ${s.queries} InfluxQL queries, ${(s.durationMs / 1000).toFixed(1)} s`,
+    ...(s.layer ? [`feature layer: ${s.layer.daysBuilt} day(s) built, ${s.layer.rowsWritten} device-days written (built or recomputed for late readings)`] : []),
+    ...(s.partition ? [`partition ${s.partition.index} of ${s.partition.count} (numbered from 0): ${s.partition.devices} devices`] : []),
     `${s.candidates} candidates → ${s.fired} new triggers; held back: ${supp}`,
     `deliveries attempted ${delivered}; waiting in the outbox ${pending}`,
     '',
@@ -92,6 +94,30 @@ export function analyticsCommand(): Command {
         const delivered = await analytics.outbox.flush(Number(o.deliverMs));
         const pending = analytics.state.outboxDepth();
         process.stdout.write(o.json ? `${JSON.stringify({ ...summary, delivered, pending }, null, 2)}\n` : `${formatRun(summary, delivered, pending)}\n`);
+      } finally {
+        await analytics.stop();
+      }
+    });
+
+  const features = cmd.command('features').description('the daily feature layer that runs read (per device and UTC day, the aggregates of the rules)');
+  features.command('build')
+    .description('build the layer for existing history (a backfill): every complete day of the range it lacks, with progress; runs build what they need themselves')
+    .option('--from <time>', 'first day (ISO, "-90d")', '-120d')
+    .option('--to <time>', 'end of the range (ISO, "now"); only complete days before it are built', 'now')
+    .option('--json', 'print the summary as JSON')
+    .action(async (o: { from: string; to: string; json?: boolean }, c: Command) => {
+      const config = loadConfig({ file: c.optsWithGlobals().config });
+      const fromMs = parseTime(o.from, '--from');
+      const toMs = parseTime(o.to, '--to');
+      if (!(toMs > fromMs)) throw usage('--to must be after --from');
+      const analytics = createAnalytics(config);
+      try {
+        const started = Date.now();
+        const bar = o.json ? undefined : progressBar('feature layer', 'days');
+        const r = await analytics.buildFeatures(fromMs, toMs, (p) => bar?.update(p));
+        bar?.stop();
+        const out = { from: new Date(dayFloor(fromMs)).toISOString(), to: new Date(dayFloor(toMs)).toISOString(), daysBuilt: r.days, rowsWritten: r.rows, queries: r.queries, durationMs: Date.now() - started };
+        process.stdout.write(o.json ? `${JSON.stringify(out, null, 2)}\n` : `Feature layer ${out.from.slice(0, 10)} … ${out.to.slice(0, 10)}: ${r.days} day(s) built (the others were there already), ${r.rows} device-days written, ${r.queries} InfluxQL queries, ${(out.durationMs / 1000).toFixed(1)} s\n`);
       } finally {
         await analytics.stop();
       }

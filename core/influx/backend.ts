@@ -27,6 +27,8 @@ export interface InfluxStore {
   write(body: string): Promise<WriteResult>;
   /** InfluxQL; rows of the first statement (tags of GROUP BY merged into each row). */
   query<T = Record<string, unknown>>(q: string): Promise<T[]>;
+  /** InfluxQL; the first statement's series as InfluxDB sends them (columns and value arrays, times in ms): no object per row. */
+  series(q: string): Promise<NonNullable<StatementResult['series']>>;
   /** Computes the roll-ups of a time range from raw data (1.x; 2.x and 3.x run no SELECT INTO). */
   backfillRollups(fromMs: number, toMs: number, onProgress?: (r: BackfillResult) => void): Promise<BackfillResult[]>;
   /** Points of one device per `rp.measurement`, raw data and roll-ups. */
@@ -81,6 +83,11 @@ export abstract class InfluxBase implements InfluxStore {
 
   async query<T = Record<string, unknown>>(q: string): Promise<T[]> {
     return (await this.queryClient.query(q, { database: this.opts.database, precision: 'ms' as never })) as unknown as T[];
+  }
+
+  async series(q: string): Promise<NonNullable<StatementResult['series']>> {
+    const [res] = await this.statements(q);
+    return res?.series ?? [];
   }
 
   /** Statements through POST /query (those that change data are refused over GET). */
