@@ -22,6 +22,9 @@ const program = new Command('bench')
   .option('--fleets <list>', 'analytics: fleet sizes, comma-separated (default 1000,10000; quick 100,1000)')
   .addOption(new Option('--days <n>', 'analytics: days of history').default('90'))
   .option('--keep <dir>', 'analytics: keep the backfilled InfluxDB and registries here and reuse them on later runs')
+  .option('--raw-up-to <n>', 'analytics: fleets up to this size get raw history and a layer built from it; larger ones a layer written directly (default 10000)')
+  .option('--repeat <n>', 'analytics: runs over the layer per fleet (default 2)')
+  .option('--concurrency <n>', 'analytics: pages queried at once (default: the setting, 4)')
   .action(async (which: string, o: Record<string, string | boolean | undefined>) => {
     const quick = Boolean(o.quick);
     const num = (v: unknown, d: number) => (v === undefined ? d : Number(v));
@@ -48,7 +51,7 @@ const program = new Command('bench')
       ok &&= r.ok;
     }
     if (which === 'analytics' || which === 'all') {
-      const r = await runAnalytics({ quick, fleets: list(o.fleets, quick ? [100, 1_000] : [1_000, 10_000]), days: num(o.days, 90), keep: typeof o.keep === 'string' ? o.keep : undefined });
+      const r = await runAnalytics({ quick, fleets: list(o.fleets, quick ? [100, 1_000] : [1_000, 10_000]), days: num(o.days, 90), keep: typeof o.keep === 'string' ? o.keep : undefined, rawUpTo: num(o.rawUpTo, 10_000), baselineUpTo: num(o.rawUpTo, 10_000), repeat: num(o.repeat, 2), concurrency: o.concurrency ? num(o.concurrency, 4) : undefined });
       ok &&= r.ok;
     }
     // A missed target is a finding, not a failure of the run: the exit code says it for scripts.

@@ -72,7 +72,7 @@ export async function runJob(deps: JobDeps, directory: DeviceDirectory, asOfMs: 
     layer = new FeatureLayer(deps.influx, deps.catalogue, layerPlan(deps.layerRules ?? deps.rules, deps.catalogue.models.map((m) => m.kind)));
     const { startMs, days } = rangeOf({ rules: deps.rules, steps: [step] });
     daysBuilt = await layer.ensure(startMs, days, directory.count(), onProgress);
-    source = new LayerSource(deps.influx, deps.catalogue, layer);
+    source = new LayerSource(deps.catalogue, layer);
   }
   const summary: RunSummary = {
     asOf: new Date(step).toISOString(), rules: deps.rules.map((r) => r.id), devices: 0, evaluations: 0, queries: 0,

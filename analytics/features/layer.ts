@@ -1,21 +1,37 @@
 import type { Catalogue, Model } from '../../protocol/models.ts';
-import { FEATURE_LAYER, ident, literal, type InfluxStore } from '../../core/influx/index.ts';
-import { escTag, timeNs } from '../../core/influx/index.ts';
+import { escTag, FEATURE_LAYER, ident, literal, timeNs, type InfluxStore } from '../../core/influx/index.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
 import { DAY_MS, type DeviceEvent, type FeatureFilter, type FeatureSpec } from '../detectors/index.ts';
 
 /** Error events kept per device and day in the layer; a day with more keeps the first ones. */
 export const MAX_EVENTS_PER_DAY = 500;
+/** Days stored in one point: a device's days of one 7-day block (counted from 1970-01-01). */
+export const BLOCK_DAYS = 7;
+const BLOCK_MS = BLOCK_DAYS * DAY_MS;
 const EVENT_MEASUREMENT = 'device_event';
 /** Lines per write to InfluxDB. */
 const WRITE_LINES = 5_000;
-/** Device-days one build query may return (sets how many days one query spans). */
-const BUILD_DEVICE_DAYS = 50_000;
+/** Device-days one build step may hold in memory (sets how many days one step spans). */
+const BUILD_DEVICE_DAYS = 70_000;
 /**
  * A day built at time T holds what InfluxDB had at T; a reading that reached InfluxDB after T
  * but was received before it (a spool draining) is covered by this margin.
  */
 const BUILD_MARGIN_MS = 15 * 60_000;
+
+/** Start of the 7-day block that holds the day. */
+export const blockOf = (dayMs: number) => Math.floor(dayMs / BLOCK_MS) * BLOCK_MS;
+
+/**
+ * One device-day in the layer: `[at, values, events?]`: `at`, the arrival time it is complete
+ * up to (epoch ms); `values`, one per feature key of the day (the day's `keys` in
+ * `feature_days`, in that order; null: no value); `events`, the day's error events as
+ * `[timeMs, code, severity]`. A block's point holds 7 of them (null: no data that day).
+ */
+export type Slot = [number, Array<number | null>, Array<[number, string, string]>?];
+
+/** A device-day computed from raw readings: feature key → value, and its error events. */
+export interface DayRow { values: Map<string, number>; events: DeviceEvent[] }
 
 /**
  * The name of one aggregate in the layer, as resolved for a device's model: the measurement,
@@ -39,14 +55,16 @@ interface Output { alias: string; select: string; key: string }
 /** One build query: a measurement, a condition (model and filter), the aggregates it answers. */
 interface Group { kind: string; measurement: string; where: string; outputs: Output[] }
 
-/** One device-day of the layer as computed: feature key → value, and the day's error events. */
-interface Row { values: Map<string, number>; events: DeviceEvent[] }
+/** A device's blocks as stored: block start → its 7 slots. */
+export type Blocks = Map<number, Array<Slot | null>>;
 
 /**
  * The daily feature layer in InfluxDB (measurement `daily_features`): per device and UTC day,
- * the aggregates the rules read, computed once a day is complete. `ensure` builds the days a
- * run needs that are missing or lack a feature (one query per measurement and condition, for
- * the whole fleet); `refresh` recomputes the device-days the gateway marked late.
+ * the aggregates the rules read, computed once a day is complete, a device's 7-day block to a
+ * point (one JSON field `f`: InfluxDB reads one small point per device and week, not one per
+ * feature and day). `ensure` builds the days a run needs that are missing or lack a feature
+ * (one query per measurement and condition, for the whole fleet); `refresh` recomputes the
+ * device-days the gateway marked late. `feature_days` lists each day built with its keys.
  */
 export class FeatureLayer {
   queries = 0;
@@ -54,15 +72,17 @@ export class FeatureLayer {
   rowsWritten = 0;
   private readonly groups = new Map<string, Group[]>();
   private readonly keys: string[];
+  /** Keys of each day built (its slots' order), as read or written. */
+  private readonly dayKeys = new Map<number, string[]>();
+  private readonly keyIndex = new Map<string[], Map<string, number>>();
 
-  constructor(private readonly store: InfluxStore, private readonly catalogue: Catalogue, readonly plan: LayerPlan) {
+  constructor(private readonly store: InfluxStore, catalogue: Catalogue, readonly plan: LayerPlan) {
     const all = new Set<string>();
     for (const [kind, specs] of plan.specs) {
       const groups = groupsOf(kind, specs, catalogue);
       this.groups.set(kind, groups);
-      for (const g of groups) for (const o of g.outputs) all.add(`${kind}:${o.key}`);
+      for (const g of groups) for (const o of g.outputs) all.add(o.key);
     }
-    for (const kind of plan.events) all.add(`${kind}:_events`);
     this.keys = [...all].sort();
   }
 
@@ -71,50 +91,50 @@ export class FeatureLayer {
     return specs.map((s) => featureKey(s, s.filter?.(model)));
   }
 
-  private async series(q: string) {
+  /** Position of each key in the slots of a day (undefined: the day does not hold it, or was never built). */
+  indexOf(dayMs: number): Map<string, number> | undefined {
+    const keys = this.dayKeys.get(dayMs);
+    if (!keys) return undefined;
+    let idx = this.keyIndex.get(keys);
+    if (!idx) {
+      idx = new Map(keys.map((k, i) => [k, i]));
+      this.keyIndex.set(keys, idx);
+    }
+    return idx;
+  }
+
+  async series(q: string) {
     this.queries++;
     return this.store.series(q);
   }
 
   /**
    * Builds every day of [startMs, startMs + days) that is not in the layer yet or lacks one of
-   * the plan's features. `fleet` sizes the queries (device-days per query). Returns the days built.
+   * the plan's features. `fleet` sizes the steps (device-days held at once). Returns the days built.
    */
   async ensure(startMs: number, days: number, fleet: number, onProgress?: (p: { kind: string; done: number; total: number }) => void): Promise<number> {
     const endMs = startMs + days * DAY_MS;
-    const built = new Map<number, string[]>();
+    const interned = new Map<string, string[]>();
     for (const s of await this.series(`SELECT "keys" FROM ${ident(FEATURE_LAYER.days)} WHERE time >= ${startMs}ms AND time < ${endMs}ms`)) {
-      for (const v of s.values) built.set(Number(v[0]), JSON.parse(String(v[1])) as string[]);
+      for (const v of s.values) {
+        const raw = String(v[1]);
+        if (!interned.has(raw)) interned.set(raw, JSON.parse(raw) as string[]);
+        this.dayKeys.set(Number(v[0]), interned.get(raw)!);
+      }
     }
-    const missing: Array<{ day: number; keys: string[] }> = [];
+    const missing: number[] = [];
     for (let day = startMs; day < endMs; day += DAY_MS) {
-      const had = built.get(day);
-      if (!had || this.keys.some((k) => !had.includes(k))) missing.push({ day, keys: had ? [...new Set([...had, ...this.keys])].sort() : this.keys });
+      const had = this.dayKeys.get(day);
+      if (!had || this.keys.some((k) => !had.includes(k))) missing.push(day);
     }
-    const perQuery = Math.max(1, Math.min(31, Math.floor(BUILD_DEVICE_DAYS / Math.max(1, fleet))));
+    const perStep = Math.max(1, Math.min(BLOCK_DAYS, Math.floor(BUILD_DEVICE_DAYS / Math.max(1, fleet))));
     let done = 0;
     onProgress?.({ kind: 'features', done, total: missing.length });
     for (let i = 0; i < missing.length;) {
-      // A run of consecutive missing days, at most perQuery long.
+      // Consecutive missing days of one block, at most perStep of them.
       let j = i + 1;
-      while (j < missing.length && j - i < perQuery && missing[j].day === missing[j - 1].day + DAY_MS) j++;
-      const from = missing[i].day;
-      const to = missing[j - 1].day + DAY_MS;
-      const at = Date.now() - BUILD_MARGIN_MS;
-      const rows = await this.aggregate(from, to, undefined);
-      const devices = new Map<number, number>();
-      const lines: string[] = [];
-      for (const [key, byDay] of rows) {
-        const { kind, device } = splitKey(key);
-        for (const [day, row] of byDay) {
-          lines.push(rowLine(kind, device, day, row, at));
-          devices.set(day, (devices.get(day) ?? 0) + 1);
-        }
-      }
-      await this.write(lines);
-      this.rowsWritten += lines.length;
-      // The manifest last: a day is listed only once all of its rows are stored.
-      await this.write(missing.slice(i, j).map((m) => `${FEATURE_LAYER.days} keys=${JSON.stringify(JSON.stringify(m.keys))},devices=${devices.get(m.day) ?? 0}i,builtAt=${Date.now()}i ${timeNs(m.day, 0)}`));
+      while (j < missing.length && j - i < perStep && missing[j] === missing[j - 1] + DAY_MS && blockOf(missing[j]) === blockOf(missing[i])) j++;
+      await this.buildDays(missing.slice(i, j));
       done += j - i;
       i = j;
       onProgress?.({ kind: 'features', done, total: missing.length });
@@ -122,54 +142,103 @@ export class FeatureLayer {
     return missing.length;
   }
 
+  /** Computes consecutive days of one block for the whole fleet and merges them into its points. */
+  private async buildDays(days: number[]): Promise<void> {
+    const at = Date.now() - BUILD_MARGIN_MS;
+    const from = days[0];
+    const to = days.at(-1)! + DAY_MS;
+    const block = blockOf(from);
+    const keysOfDay = new Map(days.map((d) => [d, [...new Set([...(this.dayKeys.get(d) ?? []), ...this.keys])].sort()]));
+    const rows = await this.aggregate(from, to, undefined);
+    // The block's points as stored: the other days of the block are kept as they are.
+    const stored = new Map<string, { kind: string; slots: Array<Slot | null> }>();
+    for (const s of await this.series(`SELECT "f", "device_id", "kind" FROM ${ident(FEATURE_LAYER.daily)} WHERE time = ${block}ms`)) {
+      for (const v of s.values) stored.set(String(v[2]), { kind: String(v[3]), slots: JSON.parse(String(v[1])) as Array<Slot | null> });
+    }
+    const lines: string[] = [];
+    const touched = new Set<string>();
+    for (const [key, byDay] of rows) {
+      const { kind, device } = splitKey(key);
+      const entry = stored.get(device) ?? { kind, slots: new Array<Slot | null>(BLOCK_DAYS).fill(null) };
+      for (const d of days) {
+        const row = byDay.get(d);
+        entry.slots[(d - block) / DAY_MS] = row ? slotOf(row, keysOfDay.get(d)!, at) : null;
+      }
+      touched.add(device);
+      lines.push(blockLine(device, entry.kind, block, entry.slots));
+      this.rowsWritten += byDay.size;
+    }
+    // Devices that had data on these days when they were built before, and have none now.
+    for (const [device, entry] of stored) {
+      if (touched.has(device) || days.every((d) => entry.slots[(d - block) / DAY_MS] === null)) continue;
+      for (const d of days) entry.slots[(d - block) / DAY_MS] = null;
+      lines.push(blockLine(device, entry.kind, block, entry.slots));
+    }
+    await this.write(lines);
+    // The days' list last: a day is listed only once all of its points are stored.
+    await this.write(days.map((d) => `${FEATURE_LAYER.days} keys=${quoted(JSON.stringify(keysOfDay.get(d)))},devices=${[...rows.values()].filter((r) => r.has(d)).length}i,builtAt=${Date.now()}i ${timeNs(d, 0)}`));
+    for (const d of days) this.dayKeys.set(d, keysOfDay.get(d)!);
+  }
+
   /**
    * Recomputes the device-days of `devices` (one kind) in the range that readings arrived for
-   * after they had been computed (the gateway's late markers newer than the day's `_at`).
-   * `current` gives each device-day's `_at` as read; returns the device-days recomputed.
+   * after they had been computed (the gateway's late markers newer than the day's `at`), and
+   * stores them in their blocks (`blocks`: the devices' blocks as read, updated in place).
+   * Returns the device-days recomputed.
    */
-  async refresh(kind: string, devices: readonly string[], startMs: number, days: number, current: (device: string, day: number) => number | undefined): Promise<Map<string, Map<number, Row & { at: number }>>> {
-    const out = new Map<string, Map<number, Row & { at: number }>>();
+  async refresh(kind: string, devices: readonly string[], startMs: number, days: number, blocks: Map<string, Blocks>): Promise<Map<string, Map<number, DayRow>>> {
+    const out = new Map<string, Map<number, DayRow>>();
     if (devices.length === 0) return out;
     const endMs = startMs + days * DAY_MS;
     const stale = new Map<number, Map<string, number>>(); // day → device → marker time
     for (const s of await this.series(`SELECT "at", "device_id" FROM ${ident(FEATURE_LAYER.late)} WHERE time >= ${startMs}ms AND time < ${endMs}ms AND "device_id" =~ ${idRegex(devices)}`)) {
       for (const [time, at, device] of s.values as Array<[number, number, string]>) {
-        const had = current(device, time);
-        if (had !== undefined && had >= at) continue;
+        const slot = blocks.get(device)?.get(blockOf(time))?.[(time - blockOf(time)) / DAY_MS];
+        if (slot && slot[0] >= at) continue;
+        if (!this.dayKeys.has(time)) continue; // not built yet: its build will see the reading
         const m = stale.get(time) ?? new Map<string, number>();
         stale.set(time, m);
         m.set(device, Math.max(at, m.get(device) ?? 0));
       }
     }
+    const changed = new Set<string>(); // device\nblock
     for (const [day, byDevice] of stale) {
       const ids = [...byDevice.keys()];
       const rows = await this.aggregate(day, day + DAY_MS, { kind, ids });
-      const lines: string[] = [];
       for (const id of ids) {
         const row = rows.get(deviceKey(kind, id))?.get(day) ?? { values: new Map(), events: [] };
-        const at = byDevice.get(id)!;
-        lines.push(rowLine(kind, id, day, row, at));
-        const m = out.get(id) ?? new Map();
+        const byBlock = blocks.get(id) ?? new Map<number, Array<Slot | null>>();
+        blocks.set(id, byBlock);
+        const block = blockOf(day);
+        const slots = byBlock.get(block) ?? new Array<Slot | null>(BLOCK_DAYS).fill(null);
+        byBlock.set(block, slots);
+        slots[(day - block) / DAY_MS] = slotOf(row, this.dayKeys.get(day)!, byDevice.get(id)!);
+        changed.add(`${id}\n${block}`);
+        const m = out.get(id) ?? new Map<number, DayRow>();
         out.set(id, m);
-        m.set(day, { ...row, at });
+        m.set(day, row);
+        this.rowsWritten++;
       }
-      await this.write(lines);
-      this.rowsWritten += lines.length;
     }
+    const lines = [...changed].map((c) => {
+      const [id, block] = c.split('\n');
+      return blockLine(id, kind, Number(block), blocks.get(id)!.get(Number(block))!);
+    });
+    await this.write(lines);
     return out;
   }
 
   /**
-   * The layer's rows of [fromMs, toMs) from raw data: of the whole fleet, or of some devices of
-   * one kind. Keyed by kind and device, then day.
+   * Device-days of [fromMs, toMs) computed from raw data: of the whole fleet, or of some devices
+   * of one kind. Keyed by kind and device, then day.
    */
-  private async aggregate(fromMs: number, toMs: number, only: { kind: string; ids: string[] } | undefined): Promise<Map<DeviceKey, Map<number, Row>>> {
-    const rows = new Map<DeviceKey, Map<number, Row>>();
+  private async aggregate(fromMs: number, toMs: number, only: { kind: string; ids: string[] } | undefined): Promise<Map<DeviceKey, Map<number, DayRow>>> {
+    const rows = new Map<DeviceKey, Map<number, DayRow>>();
     const rowOf = (kind: string, device: string, day: number) => {
       const key = deviceKey(kind, device);
-      const byDay = rows.get(key) ?? new Map<number, Row>();
+      const byDay = rows.get(key) ?? new Map<number, DayRow>();
       rows.set(key, byDay);
-      const row: Row = byDay.get(day) ?? { values: new Map(), events: [] };
+      const row: DayRow = byDay.get(day) ?? { values: new Map(), events: [] };
       byDay.set(day, row);
       return row;
     };
@@ -184,8 +253,7 @@ export class FeatureLayer {
           if (!device) continue;
           const cols = g.outputs.map((o) => s.columns.indexOf(o.alias));
           for (const v of s.values) {
-            const day = Number(v[0]);
-            const row = rowOf(kind, device, day);
+            const row = rowOf(kind, device, Number(v[0]));
             g.outputs.forEach((o, i) => {
               const x = v[cols[i]];
               if (typeof x === 'number' && Number.isFinite(x)) row.values.set(o.key, x);
@@ -201,7 +269,7 @@ export class FeatureLayer {
         const cols = ['code', 'severity', 'device_id'].map((c) => s.columns.indexOf(c));
         for (const v of s.values) {
           const timeMs = Number(v[0]);
-          const row = rowOf(kind, String(v[cols[2]]), timeMs - (((timeMs % DAY_MS) + DAY_MS) % DAY_MS));
+          const row = rowOf(kind, String(v[cols[2]]), Math.floor(timeMs / DAY_MS) * DAY_MS);
           if (row.events.length < MAX_EVENTS_PER_DAY) row.events.push({ timeMs, code: String(v[cols[0]]), severity: String(v[cols[1]]) });
         }
       }
@@ -220,16 +288,18 @@ export class FeatureLayer {
 type DeviceKey = string & { readonly __deviceKey: unique symbol };
 const deviceKey = (kind: string, device: string) => `${kind}\n${device}` as DeviceKey;
 const splitKey = (key: DeviceKey) => ({ kind: key.slice(0, key.indexOf('\n')), device: key.slice(key.indexOf('\n') + 1) });
+const quoted = (s: string) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
-/** `daily_features,device_id=…,kind=… <key>=<value>,…,_at=…i,_events="[…]" <day>`. */
-function rowLine(kind: string, device: string, day: number, row: Row, at: number): string {
-  let fields = '';
-  for (const [k, v] of row.values) fields += `${escTag(k)}=${v},`;
-  if (row.events.length > 0) {
-    const json = JSON.stringify(row.events.sort((a, b) => a.timeMs - b.timeMs).map((e) => [e.timeMs, e.code, e.severity]));
-    fields += `_events="${json.replace(/[\\"]/g, (c) => `\\${c}`)}",`;
-  }
-  return `${FEATURE_LAYER.daily},device_id=${escTag(device)},kind=${escTag(kind)} ${fields}_at=${Math.trunc(at)}i ${timeNs(day, 0)}`;
+/** A day computed from raw data as a slot, its values in the order of the day's keys. */
+function slotOf(row: DayRow, keys: readonly string[], at: number): Slot {
+  const values = keys.map((k) => row.values.get(k) ?? null);
+  if (row.events.length === 0) return [Math.trunc(at), values];
+  return [Math.trunc(at), values, row.events.sort((a, b) => a.timeMs - b.timeMs).map((e) => [e.timeMs, e.code, e.severity])];
+}
+
+/** `daily_features,device_id=…,kind=… f="[slot, …]" <block start>`. */
+function blockLine(device: string, kind: string, block: number, slots: Array<Slot | null>): string {
+  return `${FEATURE_LAYER.daily},device_id=${escTag(device)},kind=${escTag(kind)} f=${quoted(JSON.stringify(slots))} ${timeNs(block, 0)}`;
 }
 
 /**

@@ -12,6 +12,7 @@ import { close, connect, washerCycle } from '../../test/harness/mqtt.ts';
 import type { ManifestDevice } from '../backtest/manifest.ts';
 import type { RunSummary } from '../engine/job.ts';
 import { createAnalytics, type Analytics } from '../service.ts';
+import { blockOf, type Slot } from '../features/layer.ts';
 import { makeFleet, writeFleet, type FleetOptions } from './helpers/fleet.ts';
 import { analyticsEnv, DAY, type AnalyticsEnv } from './helpers/setup.ts';
 
@@ -73,9 +74,9 @@ describe('daily feature layer', () => {
     const again = await (await analytics({ features: 'layer' })).run({ asOfMs: END });
     assert.equal(again.layer?.daysBuilt, 0);
     assert.equal(again.fired, layerRun.fired);
-    // One small row per device and day: far fewer points than the readings behind them.
-    const [rows] = await env.store.query<{ count: number }>(`SELECT count("_at") FROM "${FEATURE_LAYER.daily}"`);
-    assert.ok(rows.count > 0 && rows.count <= fleet.length * 90, `layer rows: ${rows.count}`);
+    // One small point per device and 7 days: far fewer points than the readings behind them.
+    const [rows] = await env.store.query<{ count: number }>(`SELECT count("f") FROM "${FEATURE_LAYER.daily}"`);
+    assert.ok(rows.count > 0 && rows.count <= fleet.length * Math.ceil(90 / 7 + 1), `layer points: ${rows.count}`);
   });
 
   test('the layer alone is enough: a database holding only the layer gives the same triggers', async () => {
@@ -145,8 +146,11 @@ describe('late readings', () => {
         assert.equal(first.fired, 0, 'ordinary loads: no offer');
         const day3 = today - 3 * DAY;
         const dayValue = async () => {
-          const rows = await gw.store.query<Record<string, number>>(`SELECT * FROM "${FEATURE_LAYER.daily}" WHERE "device_id" = '${washer.id}' AND time = ${day3}ms`);
-          return rows[0]?.['washer_cycle.count.load_kg'] ?? null;
+          // The day's slot in its 7-day block, and its place in the day's list of features.
+          const [row] = await gw.store.query<{ f: string }>(`SELECT "f" FROM "${FEATURE_LAYER.daily}" WHERE "device_id" = '${washer.id}' AND time = ${blockOf(day3)}ms`);
+          const [day] = await gw.store.query<{ keys: string }>(`SELECT "keys" FROM "${FEATURE_LAYER.days}" WHERE time = ${day3}ms`);
+          const slot = row ? (JSON.parse(row.f) as Array<Slot | null>)[(day3 - blockOf(day3)) / DAY] : null;
+          return slot ? slot[1][(JSON.parse(day.keys) as string[]).indexOf('washer_cycle.count.load_kg')] : null;
         };
         assert.equal(await dayValue(), null, 'no wash three days ago yet');
         // …then the machine comes back online with three days of overloaded washes (10 kg).
