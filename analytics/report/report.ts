@@ -1,5 +1,5 @@
 import type { Registry } from '../../core/registry/index.ts';
-import { ident, literal, ROLLUP_RP, type InfluxStore } from '../../core/influx/index.ts';
+import { FEATURE_LAYER, ident, literal, ROLLUP_RP, type InfluxStore } from '../../core/influx/index.ts';
 import { readingsFor } from '../../protocol/kinds/index.ts';
 import type { Catalogue } from '../../protocol/models.ts';
 import { ownerReportSchema, type OwnerReport } from '../../protocol/owner-report.ts';
@@ -57,7 +57,9 @@ export async function buildOwnerReport(owner: string, src: ReportSources, nowMs 
     // The first owner owns the device's whole history (as for the policy); a resale starts a new one.
     const since = Date.parse(d.ownerSince) > Date.parse(d.createdAt) + 1_000 ? Date.parse(d.ownerSince) : 0;
     const readings = [...(readingsFor(d.kind, 'telemetry')?.values() ?? []), ...(readingsFor(d.kind, 'events')?.values() ?? [])];
-    const measurements = [...readings.map((r) => r.measurement), 'trigger', 'trigger_feedback'];
+    // The daily feature layer summarises the readings (a point per 7 days) and marks the days
+    // whose readings came late: both are data of the device, shown and erased with it.
+    const measurements = [...readings.map((r) => r.measurement), FEATURE_LAYER.daily, FEATURE_LAYER.late, 'trigger', 'trigger_feedback'];
     const data: OwnerReport['devices'][number]['data'] = [];
     const rollups: Record<string, number> = {};
     let dataError: string | undefined;

@@ -11,6 +11,7 @@ import { startTestGateway, type TestGateway } from '../../test/harness/gateway.t
 import { close, connect, washerCycle } from '../../test/harness/mqtt.ts';
 import type { ManifestDevice } from '../backtest/manifest.ts';
 import type { RunSummary } from '../engine/job.ts';
+import { buildOwnerReport } from '../report/index.ts';
 import { createAnalytics, type Analytics } from '../service.ts';
 import { blockOf, type Slot } from '../features/layer.ts';
 import { makeFleet, writeFleet, type FleetOptions } from './helpers/fleet.ts';
@@ -168,6 +169,14 @@ describe('late readings', () => {
         // Once recomputed, the next run recomputes nothing.
         const third = await a.run({ asOfMs: today, ruleIds: ['washer-overloaded'] });
         assert.equal(third.layer?.rowsWritten, 0);
+        // The layer is the device's data: its owner sees it in their report, and it leaves with the device.
+        const report = await buildOwnerReport('late-owner', a);
+        const shown = new Map(report.devices[0].data.map((x) => [x.measurement, x.points]));
+        assert.ok((shown.get(FEATURE_LAYER.daily) ?? 0) >= 4, `the report lists the layer: ${JSON.stringify([...shown])}`);
+        assert.equal(shown.get(FEATURE_LAYER.late), 27);
+        const erased = await gw.store.eraseDevice(washer.id);
+        assert.ok(erased.points[`raw.${FEATURE_LAYER.daily}`] >= 4, `erased: ${JSON.stringify(erased.points)}`);
+        assert.deepEqual(await gw.store.devicePoints(washer.id), {});
       } finally {
         await a.stop();
       }
