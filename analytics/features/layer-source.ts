@@ -1,7 +1,7 @@
 import type { Catalogue } from '../../protocol/models.ts';
 import { FEATURE_LAYER, ident } from '../../core/influx/index.ts';
 import { DAY_MS, type DeviceInfo, type DeviceSeries, type FeatureSpec } from '../detectors/index.ts';
-import { BLOCK_DAYS, blockOf, idRegex, type Blocks, type FeatureLayer, type Slot } from './layer.ts';
+import { BLOCK_DAYS, blockOf, deviceCondition, type Blocks, type FeatureLayer, type Slot } from './layer.ts';
 import { emptySeries, type DailySource } from './source.ts';
 
 /**
@@ -23,7 +23,7 @@ export class LayerSource implements DailySource {
     const endMs = startMs + days * DAY_MS;
     const ids = devices.map((d) => d.id);
     const blocks = new Map<string, Blocks>();
-    const series = await this.layer.series(`SELECT "f", "device_id" FROM ${ident(FEATURE_LAYER.daily)} WHERE time >= ${blockOf(startMs)}ms AND time < ${endMs}ms AND "device_id" =~ ${idRegex(ids)}`);
+    const series = await this.layer.series(`SELECT "f", "device_id" FROM ${ident(FEATURE_LAYER.daily)} WHERE time >= ${blockOf(startMs)}ms AND time < ${endMs}ms AND ${deviceCondition(ids)}`);
     for (const s of series) {
       const f = s.columns.indexOf('f');
       const dev = s.columns.indexOf('device_id');

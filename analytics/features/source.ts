@@ -1,9 +1,8 @@
 import type { Catalogue } from '../../protocol/models.ts';
 import { ident, type InfluxStore } from '../../core/influx/index.ts';
+import { idRegex } from './layer.ts';
 import { DAY_MS, type DeviceEvent, type DeviceInfo, type DeviceSeries, type FeatureFilter, type FeatureSpec } from '../detectors/index.ts';
 
-/** Device ids are [A-Za-z0-9._-]: only "." needs escaping inside a regular expression. */
-const idRegex = (ids: string[]) => `/^(?:${ids.map((id) => id.replace(/\./g, '\\.')).join('|')})$/`;
 
 export const PERCENTILES = [10, 25, 50, 75, 90] as const;
 
