@@ -9,6 +9,7 @@ import { createInfluxStore, FEATURE_LAYER, postQuery } from '../../core/influx/i
 import type { Trigger } from '../../protocol/trigger.ts';
 import { startTestGateway, type TestGateway } from '../../test/harness/gateway.ts';
 import { close, connect, washerCycle } from '../../test/harness/mqtt.ts';
+import { runCli } from '../../test/harness/process.ts';
 import type { ManifestDevice } from '../backtest/manifest.ts';
 import type { RunSummary } from '../engine/job.ts';
 import { buildOwnerReport } from '../report/index.ts';
@@ -119,6 +120,27 @@ describe('daily feature layer', () => {
     assert.deepEqual(reasons(...two), reasons(one));
     assert.ok((one.suppressed.declined ?? 0) + (one.suppressed.cooldown ?? 0) >= 1, `declined offers were held back: ${JSON.stringify(one.suppressed)}`);
     assert.equal(two[0].fired + two[1].fired, one.fired);
+  });
+});
+
+describe('usage-gateway analytics features build', () => {
+  test('builds the days the layer lacks from raw readings, with progress, and says what it did; a bad range is refused', async () => {
+    const o = { url: env.influxUrl, database: env.database, retentionDays: 400, requestTimeoutMs: 60_000 };
+    for (const m of [FEATURE_LAYER.daily, FEATURE_LAYER.days]) await postQuery(o, `DROP MEASUREMENT "${m}"`);
+    const cliEnv = { UG_DATA_DIR: env.dir, UG_INFLUX_URL: env.influxUrl, UG_INFLUX_DATABASE: env.database, UG_INFLUX_ROLLUPS: 'false', UG_ANALYTICS_DELIVERY_MQTT: 'false', UG_LOG_LEVEL: 'error' };
+    const range = ['--from', new Date(END - 30 * DAY).toISOString(), '--to', new Date(END).toISOString()];
+    const first = await runCli(['analytics', 'features', 'build', ...range, '--json'], cliEnv);
+    assert.equal(first.code, 0, first.stderr);
+    const summary = JSON.parse(first.stdout) as { daysBuilt: number; rowsWritten: number; queries: number };
+    assert.equal(summary.daysBuilt, 30);
+    assert.ok(summary.rowsWritten > fleet.length * 10, `device-days written: ${summary.rowsWritten}`);
+    assert.match(first.stderr, /features 30\/30 days/, 'progress on stderr');
+    const again = await runCli(['analytics', 'features', 'build', ...range], cliEnv);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /0 day\(s\) built \(the others were there already\)/);
+    const bad = await runCli(['analytics', 'features', 'build', '--from', 'now', '--to', '-3d'], cliEnv);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /GW_ERR_USAGE.*--to must be after --from|--to must be after --from.*GW_ERR_USAGE/s);
   });
 });
 

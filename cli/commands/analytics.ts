@@ -113,7 +113,7 @@ export function analyticsCommand(): Command {
       const analytics = createAnalytics(config);
       try {
         const started = Date.now();
-        const bar = o.json ? undefined : progressBar('feature layer', 'days');
+        const bar = progressBar('feature layer', 'days'); // stderr, also with --json
         const r = await analytics.buildFeatures(fromMs, toMs, (p) => bar?.update(p));
         bar?.stop();
         const out = { from: new Date(dayFloor(fromMs)).toISOString(), to: new Date(dayFloor(toMs)).toISOString(), daysBuilt: r.days, rowsWritten: r.rows, queries: r.queries, durationMs: Date.now() - started };
