@@ -141,15 +141,16 @@ export class Analytics {
 
   /**
    * Builds the daily feature layer for the complete days of [fromMs, toMs) that it lacks (a
-   * backfill of existing history; runs build what they need themselves). Returns the days built.
+   * backfill of existing history; runs build what they need themselves), or all of them with
+   * `rebuild`. Returns the days built.
    */
-  async buildFeatures(fromMs: number, toMs: number, onProgress?: (p: { kind: string; done: number; total: number }) => void): Promise<{ days: number; rows: number; queries: number }> {
+  async buildFeatures(fromMs: number, toMs: number, onProgress?: (p: { kind: string; done: number; total: number }) => void, rebuild = false): Promise<{ days: number; rows: number; queries: number }> {
     await this.open();
     await this.registry.refresh();
     const startMs = dayFloor(fromMs);
     const days = Math.max(0, Math.round((dayFloor(toMs) - startMs) / DAY_MS));
     const layer = new FeatureLayer(this.influx, this.catalogue, layerPlan(this.layerRules([]), this.catalogue.models.map((m) => m.kind)));
-    const built = await layer.ensure(startMs, days, Math.max(1, this.registry.devices().length), onProgress);
+    const built = await layer.ensure(startMs, days, Math.max(1, this.registry.devices().length), onProgress, rebuild);
     return { days: built, rows: layer.rowsWritten, queries: layer.queries };
   }
 

@@ -1,5 +1,5 @@
 import type { Catalogue, Model } from '../../protocol/models.ts';
-import { escTag, FEATURE_LAYER, ident, literal, timeNs, type InfluxStore } from '../../core/influx/index.ts';
+import { escTag, FEATURE_LAYER, ident, LATE_AFTER_MS, literal, timeNs, type InfluxStore } from '../../core/influx/index.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
 import { DAY_MS, type DeviceEvent, type FeatureFilter, type FeatureSpec } from '../detectors/index.ts';
 
@@ -14,10 +14,15 @@ const WRITE_LINES = 5_000;
 /** Device-days one build step may hold in memory (sets how many days one step spans). */
 const BUILD_DEVICE_DAYS = 70_000;
 /**
- * A day built at time T holds what InfluxDB had at T; a reading that reached InfluxDB after T
- * but was received before it (a spool draining) is covered by this margin.
+ * A day built at time T holds what InfluxDB had at T; a reading received before T that
+ * reached InfluxDB after it (still in the gateway's spool) is covered by this margin: a late
+ * reading received within it is recomputed, and a day is final only once it has ended more
+ * than LATE_AFTER_MS (readings within it are not marked late) plus this margin before its build.
  */
 const BUILD_MARGIN_MS = 15 * 60_000;
+
+/** A day built at `builtAt` holds every reading that is not marked late. */
+const final = (dayMs: number, builtAt: number) => builtAt >= dayMs + DAY_MS + LATE_AFTER_MS + BUILD_MARGIN_MS;
 
 /** Start of the 7-day block that holds the day. */
 export const blockOf = (dayMs: number) => Math.floor(dayMs / BLOCK_MS) * BLOCK_MS;
@@ -117,22 +122,27 @@ export class FeatureLayer {
 
   /**
    * Builds every day of [startMs, startMs + days) that is not in the layer yet or lacks one of
-   * the plan's features. `fleet` sizes the steps (device-days held at once). Returns the days built.
+   * the plan's features (every day of it with `rebuild`). `fleet` sizes the steps (device-days
+   * held at once). Returns the days built.
    */
-  async ensure(startMs: number, days: number, fleet: number, onProgress?: (p: { kind: string; done: number; total: number }) => void): Promise<number> {
+  async ensure(startMs: number, days: number, fleet: number, onProgress?: (p: { kind: string; done: number; total: number }) => void, rebuild = false): Promise<number> {
     const endMs = startMs + days * DAY_MS;
     const interned = new Map<string, string[]>();
-    for (const s of await this.series(`SELECT "keys" FROM ${ident(FEATURE_LAYER.days)} WHERE time >= ${startMs}ms AND time < ${endMs}ms`)) {
+    const provisional = new Set<number>();
+    for (const s of await this.series(`SELECT "keys", "builtAt" FROM ${ident(FEATURE_LAYER.days)} WHERE time >= ${startMs}ms AND time < ${endMs}ms`)) {
       for (const v of s.values) {
         const raw = String(v[1]);
         if (!interned.has(raw)) interned.set(raw, JSON.parse(raw) as string[]);
         this.dayKeys.set(Number(v[0]), interned.get(raw)!);
+        if (!final(Number(v[0]), Number(v[2]))) provisional.add(Number(v[0]));
       }
     }
+    // Missing, lacking a feature, or built so soon after it ended that readings not marked
+    // late may have come after (built again now, or by the next run if it is still too soon).
     const missing: number[] = [];
     for (let day = startMs; day < endMs; day += DAY_MS) {
       const had = this.dayKeys.get(day);
-      if (!had || this.keys.some((k) => !had.includes(k))) missing.push(day);
+      if (rebuild || !had || this.keys.some((k) => !had.includes(k)) || provisional.has(day)) missing.push(day);
     }
     const perStep = Math.max(1, Math.min(BLOCK_DAYS, Math.floor(BUILD_DEVICE_DAYS / Math.max(1, fleet))));
     let done = 0;

@@ -138,6 +138,9 @@ describe('usage-gateway analytics features build', () => {
     const again = await runCli(['analytics', 'features', 'build', ...range], cliEnv);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /0 day\(s\) built \(the others were there already\)/);
+    const rebuilt = await runCli(['analytics', 'features', 'build', ...range, '--rebuild', '--json'], cliEnv);
+    assert.equal(rebuilt.code, 0, rebuilt.stderr);
+    assert.equal((JSON.parse(rebuilt.stdout) as { daysBuilt: number }).daysBuilt, 30, '--rebuild builds every day again');
     const bad = await runCli(['analytics', 'features', 'build', '--from', 'now', '--to', '-3d'], cliEnv);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /GW_ERR_USAGE.*--to must be after --from|--to must be after --from.*GW_ERR_USAGE/s);
@@ -152,7 +155,9 @@ describe('late readings', () => {
   after(() => gw?.stop());
 
   test('readings that reach the gateway three days late change their days in the layer, and the next run fires on them', async () => {
-    const today = Math.floor(Date.now() / DAY) * DAY;
+    // The runs look at the days before `today`, a day back: every one of them ended more than
+    // an hour ago, so readings of them that arrive now are late whatever the time of day.
+    const today = Math.floor(Date.now() / DAY) * DAY - DAY;
     const washer = await gw.addDevice({ kind: 'washer', model: 'WM-8', owner: 'late-owner' });
     const client = await connect(gw.mqttUrl, washer.id, washer.secret);
     try {

@@ -104,8 +104,9 @@ export function analyticsCommand(): Command {
     .description('build the layer for existing history (a backfill): every complete day of the range it lacks, with progress; runs build what they need themselves')
     .option('--from <time>', 'first day (ISO, "-90d")', '-120d')
     .option('--to <time>', 'end of the range (ISO, "now"); only complete days before it are built', 'now')
+    .option('--rebuild', 'build every day of the range again, also those already built (after readings were held back longer than the build margin, e.g. an InfluxDB outage)')
     .option('--json', 'print the summary as JSON')
-    .action(async (o: { from: string; to: string; json?: boolean }, c: Command) => {
+    .action(async (o: { from: string; to: string; rebuild?: boolean; json?: boolean }, c: Command) => {
       const config = loadConfig({ file: c.optsWithGlobals().config });
       const fromMs = parseTime(o.from, '--from');
       const toMs = parseTime(o.to, '--to');
@@ -114,10 +115,10 @@ export function analyticsCommand(): Command {
       try {
         const started = Date.now();
         const bar = progressBar('feature layer', 'days'); // stderr, also with --json
-        const r = await analytics.buildFeatures(fromMs, toMs, (p) => bar?.update(p));
+        const r = await analytics.buildFeatures(fromMs, toMs, (p) => bar?.update(p), o.rebuild);
         bar?.stop();
         const out = { from: new Date(dayFloor(fromMs)).toISOString(), to: new Date(dayFloor(toMs)).toISOString(), daysBuilt: r.days, rowsWritten: r.rows, queries: r.queries, durationMs: Date.now() - started };
-        process.stdout.write(o.json ? `${JSON.stringify(out, null, 2)}\n` : `Feature layer ${out.from.slice(0, 10)} … ${out.to.slice(0, 10)}: ${r.days} day(s) built (the others were there already), ${r.rows} device-days written, ${r.queries} InfluxQL queries, ${(out.durationMs / 1000).toFixed(1)} s\n`);
+        process.stdout.write(o.json ? `${JSON.stringify(out, null, 2)}\n` : `Feature layer ${out.from.slice(0, 10)} … ${out.to.slice(0, 10)}: ${r.days} day(s) built${o.rebuild ? '' : ' (the others were there already)'}, ${r.rows} device-days written, ${r.queries} InfluxQL queries, ${(out.durationMs / 1000).toFixed(1)} s\n`);
       } finally {
         await analytics.stop();
       }

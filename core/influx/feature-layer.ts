@@ -17,7 +17,19 @@ export const FEATURE_LAYER = {
 } as const;
 
 /**
- * The marker of readings that arrived after their UTC day (`dayMs`) had ended: one point per
+ * A reading counts as late when it arrives more than this after its UTC day ended: one that
+ * arrives sooner (a device that uploads every hour) is in InfluxDB before the day is built,
+ * since a day is built for good only once this time and the build margin have passed.
+ */
+export const LATE_AFTER_MS = 3_600_000;
+
+/** Whether a reading of `dayMs` received at `receivedAtMs` is late for the feature layer. */
+export function isLate(dayMs: number, receivedAtMs: number): boolean {
+  return receivedAtMs >= dayMs + 86_400_000 + LATE_AFTER_MS;
+}
+
+/**
+ * The marker of late readings of a UTC day (`dayMs`; see `isLate`): one point per
  * device and day (a later marker of the same day overwrites it), written in the same batch as
  * the readings, so that whoever sees the marker sees the readings too.
  */
