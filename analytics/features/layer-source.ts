@@ -47,7 +47,7 @@ export class LayerSource implements DailySource {
           const slot = slots[i];
           const day = block + i * DAY_MS;
           if (!slot || day < startMs || day >= endMs) continue;
-          const index = this.layer.indexOf(day);
+          const index = this.layer.indexOf(day, d.kind);
           if (!index) continue;
           const at = Math.round((day - startMs) / DAY_MS);
           keys.forEach((key, j) => {

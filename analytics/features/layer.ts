@@ -30,7 +30,7 @@ export const blockOf = (dayMs: number) => Math.floor(dayMs / BLOCK_MS) * BLOCK_M
 /**
  * One device-day in the layer: `[at, values, events?]`: `at`, the arrival time it is complete
  * up to (epoch ms); `values`, one per feature key of the day (the day's `keys` in
- * `feature_days`, in that order; null: no value); `events`, the day's error events as
+ * `feature_days`, of its kind, in that order; null: no value); `events`, the day's error events as
  * `[timeMs, code, severity]`. A block's point holds 7 of them (null: no data that day).
  */
 export type Slot = [number, Array<number | null>, Array<[number, string, string]>?];
@@ -83,19 +83,18 @@ export class FeatureLayer {
   /** Device-days written so far (built or recomputed). */
   rowsWritten = 0;
   private readonly groups = new Map<string, Group[]>();
-  private readonly keys: string[];
-  /** Keys of each day built (its slots' order), as read or written. */
-  private readonly dayKeys = new Map<number, string[]>();
+  /** Per kind, the feature keys of the plan. */
+  private readonly keys = new Map<string, string[]>();
+  /** Per day built, per kind, its keys (the order of its slots' values), as read or written. */
+  private readonly dayKeys = new Map<number, DayKeys>();
   private readonly keyIndex = new Map<string[], Map<string, number>>();
 
   constructor(private readonly store: InfluxStore, catalogue: Catalogue, readonly plan: LayerPlan) {
-    const all = new Set<string>();
     for (const [kind, specs] of plan.specs) {
       const groups = groupsOf(kind, specs, catalogue);
       this.groups.set(kind, groups);
-      for (const g of groups) for (const o of g.outputs) all.add(o.key);
+      this.keys.set(kind, [...new Set(groups.flatMap((g) => g.outputs.map((o) => o.key)))].sort());
     }
-    this.keys = [...all].sort();
   }
 
   /** Feature key of each spec for a device of this model. */
@@ -103,9 +102,9 @@ export class FeatureLayer {
     return specs.map((s) => featureKey(s, s.filter?.(model)));
   }
 
-  /** Position of each key in the slots of a day (undefined: the day does not hold it, or was never built). */
-  indexOf(dayMs: number): Map<string, number> | undefined {
-    const keys = this.dayKeys.get(dayMs);
+  /** Position of each key in the slots of a day of a device of `kind` (undefined: the day was never built). */
+  indexOf(dayMs: number, kind: string): Map<string, number> | undefined {
+    const keys = this.dayKeys.get(dayMs)?.[kind];
     if (!keys) return undefined;
     let idx = this.keyIndex.get(keys);
     if (!idx) {
@@ -127,12 +126,12 @@ export class FeatureLayer {
    */
   async ensure(startMs: number, days: number, fleet: number, onProgress?: (p: { kind: string; done: number; total: number }) => void, rebuild = false): Promise<number> {
     const endMs = startMs + days * DAY_MS;
-    const interned = new Map<string, string[]>();
+    const interned = new Map<string, DayKeys>();
     const provisional = new Set<number>();
     for (const s of await this.series(`SELECT "keys", "builtAt" FROM ${ident(FEATURE_LAYER.days)} WHERE time >= ${startMs}ms AND time < ${endMs}ms`)) {
       for (const v of s.values) {
         const raw = String(v[1]);
-        if (!interned.has(raw)) interned.set(raw, JSON.parse(raw) as string[]);
+        if (!interned.has(raw)) interned.set(raw, JSON.parse(raw) as DayKeys);
         this.dayKeys.set(Number(v[0]), interned.get(raw)!);
         if (!final(Number(v[0]), Number(v[2]))) provisional.add(Number(v[0]));
       }
@@ -142,7 +141,7 @@ export class FeatureLayer {
     const missing: number[] = [];
     for (let day = startMs; day < endMs; day += DAY_MS) {
       const had = this.dayKeys.get(day);
-      if (rebuild || !had || this.keys.some((k) => !had.includes(k)) || provisional.has(day)) missing.push(day);
+      if (rebuild || !had || [...this.keys].some(([kind, keys]) => keys.some((k) => !had[kind]?.includes(k))) || provisional.has(day)) missing.push(day);
     }
     const perStep = Math.max(1, Math.min(BLOCK_DAYS, Math.floor(BUILD_DEVICE_DAYS / Math.max(1, fleet))));
     let done = 0;
@@ -165,7 +164,7 @@ export class FeatureLayer {
     const from = days[0];
     const to = days.at(-1)! + DAY_MS;
     const block = blockOf(from);
-    const keysOfDay = new Map(days.map((d) => [d, [...new Set([...(this.dayKeys.get(d) ?? []), ...this.keys])].sort()]));
+    const keysOfDay = new Map(days.map((d) => [d, unionKeys(this.dayKeys.get(d), this.keys)]));
     const rows = await this.aggregate(from, to, undefined);
     // The block's points as stored: the other days of the block are kept as they are.
     const stored = new Map<string, { kind: string; slots: Array<Slot | null> }>();
@@ -179,7 +178,7 @@ export class FeatureLayer {
       const entry = stored.get(device) ?? { kind, slots: new Array<Slot | null>(BLOCK_DAYS).fill(null) };
       for (const d of days) {
         const row = byDay.get(d);
-        entry.slots[(d - block) / DAY_MS] = row ? slotOf(row, keysOfDay.get(d)!, at) : null;
+        entry.slots[(d - block) / DAY_MS] = row ? slotOf(row, keysOfDay.get(d)![kind] ?? [], at) : null;
       }
       touched.add(device);
       lines.push(blockLine(device, entry.kind, block, entry.slots));
@@ -229,7 +228,7 @@ export class FeatureLayer {
         const block = blockOf(day);
         const slots = byBlock.get(block) ?? new Array<Slot | null>(BLOCK_DAYS).fill(null);
         byBlock.set(block, slots);
-        slots[(day - block) / DAY_MS] = slotOf(row, this.dayKeys.get(day)!, byDevice.get(id)!);
+        slots[(day - block) / DAY_MS] = slotOf(row, this.dayKeys.get(day)![kind] ?? [], byDevice.get(id)!);
         changed.add(`${id}\n${block}`);
         const m = out.get(id) ?? new Map<number, DayRow>();
         out.set(id, m);
@@ -300,6 +299,16 @@ export class FeatureLayer {
       if (!res.ok) throw new UsageGatewayError('GW_ERR_INFLUX_UNAVAILABLE', `InfluxDB did not store the daily feature layer: ${res.error}`);
     }
   }
+}
+
+/** The keys of a day, per kind: the order of its slots' values. */
+type DayKeys = Record<string, string[]>;
+
+/** The keys a day held, with the plan's added (a rebuild never drops a feature another rule may read). */
+function unionKeys(had: DayKeys | undefined, plan: ReadonlyMap<string, string[]>): DayKeys {
+  const out: DayKeys = { ...had };
+  for (const [kind, keys] of plan) out[kind] = [...new Set([...(had?.[kind] ?? []), ...keys])].sort();
+  return out;
 }
 
 type DeviceKey = string & { readonly __deviceKey: unique symbol };

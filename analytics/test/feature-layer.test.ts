@@ -178,7 +178,7 @@ describe('late readings', () => {
           const [row] = await gw.store.query<{ f: string }>(`SELECT "f" FROM "${FEATURE_LAYER.daily}" WHERE "device_id" = '${washer.id}' AND time = ${blockOf(day3)}ms`);
           const [day] = await gw.store.query<{ keys: string }>(`SELECT "keys" FROM "${FEATURE_LAYER.days}" WHERE time = ${day3}ms`);
           const slot = row ? (JSON.parse(row.f) as Array<Slot | null>)[(day3 - blockOf(day3)) / DAY] : null;
-          return slot ? slot[1][(JSON.parse(day.keys) as string[]).indexOf('washer_cycle.count.load_kg')] : null;
+          return slot ? slot[1][(JSON.parse(day.keys) as Record<string, string[]>).washer.indexOf('washer_cycle.count.load_kg')] : null;
         };
         assert.equal(await dayValue(), null, 'no wash three days ago yet');
         // …then the machine comes back online with three days of overloaded washes (10 kg).
