@@ -74,7 +74,7 @@ export function rangeOf(o: Pick<EvaluateOptions, 'rules' | 'steps' | 'dataFromMs
 }
 
 /** The daily series of a page of devices of any kinds: one fetch per kind present. */
-async function fetchPage(o: EvaluateOptions, page: DeviceInfo[], specsOf: (kind: string) => FeatureSpec[], withEvents: (kind: string) => boolean, startMs: number, days: number): Promise<Map<string, DeviceSeries>> {
+async function fetchPage(o: EvaluateOptions, page: DeviceInfo[], specsOf: (kind: string) => FeatureSpec[], withEvents: (kind: string) => boolean, startMs: number, days: number, hint?: { again?: boolean }): Promise<Map<string, DeviceSeries>> {
   const byKind = new Map<string, DeviceInfo[]>();
   for (const d of page) byKind.set(d.kind, [...(byKind.get(d.kind) ?? []), d]);
   const out = new Map<string, DeviceSeries>();
@@ -82,7 +82,7 @@ async function fetchPage(o: EvaluateOptions, page: DeviceInfo[], specsOf: (kind:
     const specs = specsOf(kind);
     const ev = withEvents(kind);
     if (specs.length === 0 && !ev) continue;
-    for (const [id, s] of await o.source.page(devices, specs, ev, startMs, days)) out.set(id, s);
+    for (const [id, s] of await o.source.page(devices, specs, ev, startMs, days, hint)) out.set(id, s);
   }
   return out;
 }
@@ -187,7 +187,9 @@ async function cohortStats(o: EvaluateOptions, startMs: number, days: number): P
   const directory = o.cohortDirectory ?? o.directory;
   const total = directory.count();
   let done = 0;
-  for await (const [page, series] of fetched(directory.pages(o.pageSize), o.concurrency ?? 1, (p) => fetchPage(o, p, specsOf, () => false, startMs, days))) {
+  // Over the same pages as the rules pass (no partition), each page will be read again.
+  const hint = { again: o.cohortDirectory === undefined };
+  for await (const [page, series] of fetched(directory.pages(o.pageSize), o.concurrency ?? 1, (p) => fetchPage(o, p, specsOf, () => false, startMs, days, hint))) {
     for (const device of page) {
       const s = series.get(device.id);
       if (!s) continue;

@@ -82,7 +82,7 @@ export async function runJob(deps: JobDeps, directory: DeviceDirectory, asOfMs: 
   // Pages hold whole households and the policy decides per owner and device, so a page's
   // candidates are arbitrated as soon as it is evaluated: memory holds one page's, not the run's.
   let pending: Candidate[] = [];
-  const { devices, evaluations } = await evaluate({
+  const { devices, evaluations } = await evaluateClosing(source, {
     source, catalogue: deps.catalogue, rules: deps.rules, directory: mine, steps: [step], pageSize: deps.pageSize, concurrency: deps.concurrency,
     ...(partition ? { cohortDirectory: directory, cohortCache: new InfluxCohortCache(deps.influx, step, deps.rules, directory.count()) } : {}),
     onCandidate: (c) => void pending.push(c),
@@ -112,6 +112,15 @@ export async function runJob(deps: JobDeps, directory: DeviceDirectory, asOfMs: 
   summary.durationMs = Date.now() - started;
   deps.log?.info({ summary }, 'analytics run finished');
   return summary;
+}
+
+/** `evaluate`, then the source's temporary files removed, whatever happened. */
+async function evaluateClosing(source: DailySource, o: Parameters<typeof evaluate>[0]): ReturnType<typeof evaluate> {
+  try {
+    return await evaluate(o);
+  } finally {
+    await source.close?.();
+  }
 }
 
 /** What the feature layer holds for these rules: per kind, the features they read, and the kinds whose rules read error events. */

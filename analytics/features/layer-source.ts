@@ -1,4 +1,8 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Catalogue } from '../../protocol/models.ts';
+import { sha256 } from '../../core/hash.ts';
 import { FEATURE_LAYER, ident } from '../../core/influx/index.ts';
 import { DAY_MS, type DeviceInfo, type DeviceSeries, type FeatureSpec } from '../detectors/index.ts';
 import { BLOCK_DAYS, blockOf, deviceCondition, type Blocks, type FeatureLayer, type Slot } from './layer.ts';
@@ -11,17 +15,54 @@ import { emptySeries, type DailySource } from './source.ts';
  * The days themselves must have been built (`FeatureLayer.ensure`) before the first page.
  */
 export class LayerSource implements DailySource {
+  /**
+   * Pages read once and to be read again (the cohort pass, then the rules pass): their blocks
+   * wait in a file of a private temporary folder, so that InfluxDB is read once per page and
+   * memory holds pages, not the fleet. Each file is removed once read, the folder at close.
+   */
+  private spill?: Promise<string>;
+  private readonly spilled = new Map<string, string>();
+
   constructor(private readonly catalogue: Catalogue, readonly layer: FeatureLayer) {}
 
   get queries(): number {
     return this.layer.queries;
   }
 
-  async page(devices: DeviceInfo[], specs: FeatureSpec[], withEvents: boolean, startMs: number, days: number): Promise<Map<string, DeviceSeries>> {
+  async close(): Promise<void> {
+    if (this.spill) await rm(await this.spill, { recursive: true, force: true });
+    this.spill = undefined;
+    this.spilled.clear();
+  }
+
+  async page(devices: DeviceInfo[], specs: FeatureSpec[], withEvents: boolean, startMs: number, days: number, hint?: { again?: boolean }): Promise<Map<string, DeviceSeries>> {
     const out = emptySeries(devices, specs, startMs, days);
     if (devices.length === 0) return out;
-    const endMs = startMs + days * DAY_MS;
     const ids = devices.map((d) => d.id);
+    const key = sha256(`${devices[0].kind}\n${startMs}\n${days}\n${ids.join('\n')}`).toString('hex');
+    let blocks: Map<string, Blocks>;
+    const file = this.spilled.get(key);
+    if (file) {
+      this.spilled.delete(key);
+      const raw = await readFile(file, 'utf8');
+      await rm(file, { force: true });
+      blocks = new Map((JSON.parse(raw) as Array<[string, Array<[number, Array<Slot | null>]>]>).map(([id, b]) => [id, new Map(b)]));
+    } else {
+      blocks = await this.read(devices[0].kind, ids, startMs, days);
+      if (hint?.again) {
+        this.spill ??= mkdtemp(join(tmpdir(), 'ug-analytics-pages-'));
+        const path = join(await this.spill, key);
+        await writeFile(path, JSON.stringify([...blocks].map(([id, b]) => [id, [...b]])), { mode: 0o600 });
+        this.spilled.set(key, path);
+      }
+    }
+    this.fill(out, devices, specs, withEvents, startMs, days, blocks);
+    return out;
+  }
+
+  /** The blocks of a page of devices of one kind, with the late device-days recomputed. */
+  private async read(kind: string, ids: string[], startMs: number, days: number): Promise<Map<string, Blocks>> {
+    const endMs = startMs + days * DAY_MS;
     const blocks = new Map<string, Blocks>();
     const series = await this.layer.series(`SELECT "f", "device_id" FROM ${ident(FEATURE_LAYER.daily)} WHERE time >= ${blockOf(startMs)}ms AND time < ${endMs}ms AND ${deviceCondition(ids)}`);
     for (const s of series) {
@@ -35,7 +76,13 @@ export class LayerSource implements DailySource {
       }
     }
     // Late readings: the device-days marked since they were computed, recomputed into `blocks`.
-    await this.layer.refresh(devices[0].kind, ids, startMs, days, blocks);
+    await this.layer.refresh(kind, ids, startMs, days, blocks);
+    return blocks;
+  }
+
+  /** The devices' series from their blocks: each day's values by its kind's keys of that day. */
+  private fill(out: Map<string, DeviceSeries>, devices: DeviceInfo[], specs: FeatureSpec[], withEvents: boolean, startMs: number, days: number, blocks: Map<string, Blocks>): void {
+    const endMs = startMs + days * DAY_MS;
     for (const d of devices) {
       const byBlock = blocks.get(d.id);
       if (!byBlock) continue;
@@ -60,6 +107,5 @@ export class LayerSource implements DailySource {
       }
       if (withEvents) s.events.sort((a, b) => a.timeMs - b.timeMs);
     }
-    return out;
   }
 }

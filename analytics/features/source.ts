@@ -14,8 +14,13 @@ export const PERCENTILES = [10, 25, 50, 75, 90] as const;
 export interface DailySource {
   /** Queries made so far (InfluxQL), or 0. */
   readonly queries: number;
-  /** Daily features and events of a page of devices of one kind over [startMs, startMs + days). */
-  page(devices: DeviceInfo[], specs: FeatureSpec[], withEvents: boolean, startMs: number, days: number): Promise<Map<string, DeviceSeries>>;
+  /**
+   * Daily features and events of a page of devices of one kind over [startMs, startMs + days).
+   * `again`: the same page will be asked for again (with other features) later in the run.
+   */
+  page(devices: DeviceInfo[], specs: FeatureSpec[], withEvents: boolean, startMs: number, days: number, hint?: { again?: boolean }): Promise<Map<string, DeviceSeries>>;
+  /** Frees what the source kept for the run (temporary files). */
+  close?(): Promise<void>;
 }
 
 /** `count("load_kg")`: the InfluxQL of a feature's aggregate. */
