@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { UsageGatewayError } from '../../protocol/errors.ts';
 import type { Catalogue } from '../../protocol/models.ts';
 import type { InfluxStore } from '../../core/influx/index.ts';
 import type { Trigger } from '../../protocol/trigger.ts';
@@ -62,7 +63,8 @@ export async function runJob(deps: JobDeps, directory: DeviceDirectory, asOfMs: 
   const started = Date.now();
   const step = dayFloor(asOfMs);
   const partition = deps.partition && deps.partition.count > 1 ? deps.partition : undefined;
-  const mine = partition && directory instanceof ListDirectory ? directory.partition(partition.index, partition.count) : directory;
+  if (partition && !(directory instanceof ListDirectory)) throw new UsageGatewayError('GW_ERR_CONFIG', 'analytics.partition: this list of devices cannot be split by owner');
+  const mine = partition ? (directory as ListDirectory).partition(partition.index, partition.count) : directory;
   let source: DailySource;
   let layer: FeatureLayer | undefined;
   let daysBuilt = 0;
