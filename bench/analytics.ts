@@ -74,7 +74,7 @@ export async function runAnalytics(o: AnalyticsOptions): Promise<{ ok: boolean }
           const t0 = performance.now();
           if (direct) {
             if (!source) throw new Error(`a fleet of ${n} devices copies the feature layer of a fleet with raw history: add one of at most ${rawUpTo} devices to --fleets`);
-            const points = await copyLayer(influx.url, source, database, fleet, (k, rows) => log(`${n} devices: layer written for ${k}/${n} devices, ${fmt.int(rows)} rows`));
+            const points = await copyLayer(influx.url, source, database, fleet, (k, rows) => log(`${n} devices: layer written for ${k}/${fleet.devices.length} devices, ${fmt.int(rows)} points`));
             done = { points, toMs: source.toMs, backfillS: Math.round((performance.now() - t0) / 1000), direct: true };
           } else {
             const toMs = Date.now();

@@ -118,7 +118,9 @@ describe('daily feature layer', () => {
     const two = await Promise.all(parts.map((p) => p.run({ asOfMs: END })));
     assert.deepEqual([...triggersOf(parts[0]), ...triggersOf(parts[1])].sort((x, y) => x.id.localeCompare(y.id)), triggersOf(whole));
     assert.deepEqual(reasons(...two), reasons(one));
-    assert.ok((one.suppressed.declined ?? 0) + (one.suppressed.cooldown ?? 0) >= 1, `declined offers were held back: ${JSON.stringify(one.suppressed)}`);
+    // The owner of the two heavy-use washers declined the warranty offered for one of them (the
+    // other was capped then): the other's offer is held back as declined, in both set-ups.
+    assert.ok((one.suppressed.declined ?? 0) >= 1, `a declined offer type was held back on the owner's other washer: ${JSON.stringify(one.suppressed)}`);
     assert.equal(two[0].fired + two[1].fired, one.fired);
   });
 });
