@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI } from '../test/harness/process.ts';
 import { DeviceSim } from '../firmware-sim/generate.ts';
-import { escTag, FEATURE_LAYER, postQuery, readingsToLines, timeNs } from '../core/influx/index.ts';
+import { escString, escTag, FEATURE_LAYER, postQuery, readingsToLines, timeNs } from '../core/influx/index.ts';
 import { DAY_MS } from '../core/time.ts';
 import { readingsFor } from '../protocol/kinds/index.ts';
 import { tsToMillis } from '../protocol/reading-def.ts';
@@ -212,7 +212,7 @@ async function copyLayer(url: string, source: { fleet: ReturnType<typeof benchFl
           cols.forEach((c, k) => {
             if (k === 0 || v[k] === null || v[k] === undefined) return;
             const val = v[k];
-            fields.push(`${escTag(c)}=${typeof val === 'string' ? `"${val.replace(/[\\"]/g, (x) => `\\${x}`)}"` : c === '_at' ? `${val}i` : val}`);
+            fields.push(`${escTag(c)}=${typeof val === 'string' ? escString(val) : val}`);
           });
           lines.push(`${FEATURE_LAYER.daily},device_id=${escTag(t.id)},kind=${escTag(t.kind)} ${fields.join(',')} ${timeNs(Number(v[0]), 0)}`);
         }
@@ -230,7 +230,7 @@ async function copyLayer(url: string, source: { fleet: ReturnType<typeof benchFl
     }
   }
   const days = await from.series(`SELECT "keys", "devices", "builtAt" FROM "${FEATURE_LAYER.days}"`);
-  const manifest = (days[0]?.values ?? []).map((v) => `${FEATURE_LAYER.days} keys="${String(v[1]).replace(/[\\"]/g, (x) => `\\${x}`)}",devices=${fleet.devices.length}i,builtAt=${Date.now()}i ${timeNs(Number(v[0]), 0)}`);
+  const manifest = (days[0]?.values ?? []).map((v) => `${FEATURE_LAYER.days} keys=${escString(String(v[1]))},devices=${fleet.devices.length}i,builtAt=${Date.now()}i ${timeNs(Number(v[0]), 0)}`);
   const res = await to.write(manifest.join('\n'));
   if (!res.ok) throw new Error(`InfluxDB refused the copied layer's days: ${res.error}`);
   onProgress(done, rows);

@@ -153,7 +153,7 @@ export const configSchema = z
       partition: z.object({
         count: z.number().int().min(1).max(1_024).default(1).describe('Partitions the fleet is split into, by owner (every device of an owner in the same one); each is run by its own analytics instance.'),
         index: z.number().int().min(0).max(1_023).default(0).describe('The partition this instance runs: 0 … count - 1.'),
-      }).strict().prefault({}).refine((p) => p.index < p.count, { message: 'partition.index must be less than partition.count (partitions are numbered from 0)' }),
+      }).strict().prefault({}).refine((p) => p.index < p.count, { message: 'must be less than analytics.partition.count (partitions are numbered from 0)', path: ['index'] }),
       policy: z.object({
         frequencyCapMax: z.number().int().min(0).default(1).describe('Marketing triggers (upsell, retention) one owner may get within frequencyCapDays, across all rules; 0: no cap.'),
         frequencyCapDays: z.number().int().min(1).max(365).default(7).describe('Period of the frequency cap.'),

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { FEATURE_LAYER, ident, literal, timeNs, escTag, type InfluxStore } from '../../core/influx/index.ts';
+import { sha256 } from '../../core/hash.ts';
+import { escString, escTag, FEATURE_LAYER, ident, literal, timeNs, type InfluxStore } from '../../core/influx/index.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
 import type { CohortStats } from '../detectors/index.ts';
 import type { Rule } from '../rules.ts';
@@ -19,7 +19,7 @@ export class InfluxCohortCache implements CohortCache {
 
   constructor(private readonly store: InfluxStore, private readonly stepMs: number, rules: readonly Rule[], fleet: number) {
     const what = JSON.stringify({ rules: rules.map((r) => [r.id, r.version, r.windowDays, r.params]).sort(), fleet });
-    this.signature = createHash('sha256').update(what).digest('hex').slice(0, 16);
+    this.signature = sha256(what).toString('hex').slice(0, 16);
   }
 
   async get(): Promise<Cohorts | undefined> {
@@ -32,7 +32,7 @@ export class InfluxCohortCache implements CohortCache {
 
   async put(cohorts: Cohorts): Promise<void> {
     const json = JSON.stringify([...cohorts].map(([key, byModel]) => [key, [...byModel]]));
-    const res = await this.store.write(`${FEATURE_LAYER.cohorts},signature=${escTag(this.signature)} stats="${json.replace(/[\\"]/g, (c) => `\\${c}`)}" ${timeNs(this.stepMs, 0)}`);
+    const res = await this.store.write(`${FEATURE_LAYER.cohorts},signature=${escTag(this.signature)} stats=${escString(json)} ${timeNs(this.stepMs, 0)}`);
     if (!res.ok) throw new UsageGatewayError('GW_ERR_INFLUX_UNAVAILABLE', `InfluxDB did not store the model cohorts of the run: ${res.error}`);
   }
 }

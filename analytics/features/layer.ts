@@ -1,5 +1,5 @@
 import type { Catalogue, Model } from '../../protocol/models.ts';
-import { escTag, FEATURE_LAYER, ident, LATE_AFTER_MS, literal, timeNs, type InfluxStore } from '../../core/influx/index.ts';
+import { escString, escTag, FEATURE_LAYER, ident, LATE_AFTER_MS, literal, timeNs, type InfluxStore } from '../../core/influx/index.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
 import { DAY_MS, type DeviceEvent, type FeatureFilter, type FeatureSpec } from '../detectors/index.ts';
 
@@ -192,7 +192,7 @@ export class FeatureLayer {
     }
     await this.write(lines);
     // The days' list last: a day is listed only once all of its points are stored.
-    await this.write(days.map((d) => `${FEATURE_LAYER.days} keys=${quoted(JSON.stringify(keysOfDay.get(d)))},devices=${[...rows.values()].filter((r) => r.has(d)).length}i,builtAt=${Date.now()}i ${timeNs(d, 0)}`));
+    await this.write(days.map((d) => `${FEATURE_LAYER.days} keys=${escString(JSON.stringify(keysOfDay.get(d)))},devices=${[...rows.values()].filter((r) => r.has(d)).length}i,builtAt=${Date.now()}i ${timeNs(d, 0)}`));
     for (const d of days) this.dayKeys.set(d, keysOfDay.get(d)!);
   }
 
@@ -314,7 +314,6 @@ function unionKeys(had: DayKeys | undefined, plan: ReadonlyMap<string, string[]>
 type DeviceKey = string & { readonly __deviceKey: unique symbol };
 const deviceKey = (kind: string, device: string) => `${kind}\n${device}` as DeviceKey;
 const splitKey = (key: DeviceKey) => ({ kind: key.slice(0, key.indexOf('\n')), device: key.slice(key.indexOf('\n') + 1) });
-const quoted = (s: string) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
 /** A day computed from raw data as a slot, its values in the order of the day's keys. */
 function slotOf(row: DayRow, keys: readonly string[], at: number): Slot {
@@ -325,7 +324,7 @@ function slotOf(row: DayRow, keys: readonly string[], at: number): Slot {
 
 /** `daily_features,device_id=…,kind=… f="[slot, …]" <block start>`. */
 function blockLine(device: string, kind: string, block: number, slots: Array<Slot | null>): string {
-  return `${FEATURE_LAYER.daily},device_id=${escTag(device)},kind=${escTag(kind)} f=${quoted(JSON.stringify(slots))} ${timeNs(block, 0)}`;
+  return `${FEATURE_LAYER.daily},device_id=${escTag(device)},kind=${escTag(kind)} f=${escString(JSON.stringify(slots))} ${timeNs(block, 0)}`;
 }
 
 /**

@@ -110,3 +110,12 @@ describe('secret settings', () => {
     assert.ok(!r.stderr.includes('s3cr3t'), r.stderr);
   });
 });
+
+test('an analytics partition outside the count is refused, naming the setting and where it came from', () => {
+  assert.throws(
+    () => loadConfig({ env: { UG_ANALYTICS_PARTITION_COUNT: '2', UG_ANALYTICS_PARTITION_INDEX: '2' } }),
+    (err: unknown) => err instanceof UsageGatewayError && err.code === 'GW_ERR_CONFIG'
+      && /analytics\.partition\.index: must be less than analytics\.partition\.count .*UG_ANALYTICS_PARTITION_INDEX/.test(err.message),
+  );
+  assert.equal(loadConfig({ env: { UG_ANALYTICS_PARTITION_COUNT: '2', UG_ANALYTICS_PARTITION_INDEX: '1' } }).analytics.partition.index, 1);
+});

@@ -3,7 +3,8 @@ import type { FieldType } from '../../protocol/reading-def.ts';
 // Escaping rules of the InfluxDB line protocol.
 export const escMeasurement = (s: string) => s.replace(/[\\, ]/g, (c) => `\\${c}`);
 export const escTag = (s: string) => s.replace(/[\\,= ]/g, (c) => `\\${c}`);
-const escString = (s: string) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+/** A string field value of line protocol: quoted, with `\\` and `"` escaped. */
+export const escString = (s: string) => `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
 export function formatField(type: FieldType, value: unknown): string {
   switch (type) {

@@ -6,7 +6,7 @@ import { MAX_ERRORS_PER_ENTRY, payloadForStore, type DeadLetterStore } from '../
 import type { Metrics } from '../metrics/index.ts';
 import type { Registry } from '../../core/registry/index.ts';
 import type { Spool } from '../spool/index.ts';
-import { isLate, LATE_AFTER_MS, lateMarkerLine, readingsToLines } from '../../core/influx/index.ts';
+import { isLate, lateMarkerLine, readingsToLines } from '../../core/influx/index.ts';
 import { dayFloor } from '../../core/time.ts';
 
 /** What a device is told on devices/{id}/rejected (docs/device-protocol.md). */
@@ -102,9 +102,8 @@ export class Ingest {
       // A reading that arrives late for its day (more than an hour after the day ended) marks
       // that day for the analytics feature layer, in the same spool record: whoever sees the
       // marker in InfluxDB sees the reading too.
-      const lateBefore = dayFloor(receivedAtMs - LATE_AFTER_MS);
       const lateDays = new Set<number>();
-      for (const r of result.readings) if (r.timeMs < lateBefore && isLate(dayFloor(r.timeMs), receivedAtMs)) lateDays.add(dayFloor(r.timeMs));
+      for (const r of result.readings) if (isLate(dayFloor(r.timeMs), receivedAtMs)) lateDays.add(dayFloor(r.timeMs));
       for (const day of lateDays) lines += `\n${lateMarkerLine(device.id, device.kind, day, receivedAtMs)}`;
       work.push(spool.append(Buffer.from(lines), result.readings.length, durable, receivedAtMs));
       for (const r of result.readings) metrics.readingsIn.inc({ kind: device.kind, measurement: r.def.measurement });
