@@ -17,13 +17,28 @@ after(async () => {
   process.umask(oldUmask);
 });
 
-/** Every file and folder under `dir`, with its permission bits. */
+/** The permission bits of `p`, or undefined when it is gone (the spool's cursor.tmp is renamed onto the cursor while the gateway runs). */
+async function modeOf(p: string): Promise<string | undefined> {
+  try {
+    return ((await stat(p)).mode & 0o777).toString(8);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Every file and folder under `dir` that still exists when it is looked at, with its permission bits. */
 async function walk(dir: string, out: Array<{ path: string; dir: boolean; mode: string }> = []): Promise<typeof out> {
-  out.push({ path: dir, dir: true, mode: ((await stat(dir)).mode & 0o777).toString(8) });
+  const mode = await modeOf(dir);
+  if (mode === undefined) return out;
+  out.push({ path: dir, dir: true, mode });
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) await walk(p, out);
-    else out.push({ path: p, dir: false, mode: ((await stat(p)).mode & 0o777).toString(8) });
+    else {
+      const m = await modeOf(p);
+      if (m !== undefined) out.push({ path: p, dir: false, mode: m });
+    }
   }
   return out;
 }
