@@ -96,6 +96,13 @@ export class Broker {
   private budget?: DescriptorBudget;
   /** Refusals that a client can repeat at will are logged once per address per interval. */
   private readonly logGate: LogGate;
+  /**
+   * Readings (a device's telemetry and events) once ingest has them: no client may receive
+   * them (acl.ts: no filter reaches another device's topics, and a device may not subscribe to
+   * its own readings), so they are not routed through the broker's pub/sub, nor through Redis
+   * in cluster mode.
+   */
+  private readonly readings = new WeakSet<object>();
 
   constructor(opts: BrokerOptions) {
     ({ config: this.config, registry: this.registry, ingest: this.ingest, metrics: this.metrics, log: this.log } = opts);
@@ -137,6 +144,11 @@ export class Broker {
     // Only a persistence that can fail (Redis) emits this (not in Aedes' typings); unheard, it would end the process.
     (aedes as unknown as NodeJS.EventEmitter).on('error', this.persistenceError);
     this.registry.onChange(this.registryChanged);
+    const route = aedes.publish.bind(aedes);
+    aedes.publish = ((packet: Parameters<Aedes['publish']>[0], client: Client | ((err?: Error) => void), done?: (err?: Error) => void) => {
+      if (typeof client !== 'function' && this.readings.has(packet)) return done?.();
+      return (route as (...a: unknown[]) => void)(packet, client, done);
+    }) as Aedes['publish'];
   }
 
   private readonly preConnect: Aedes['preConnect'] = (client, packet, cb) => {
@@ -228,6 +240,7 @@ export class Broker {
       return cb(new Error(decision.reason));
     }
     if (!decision.reading || who.role !== 'device') return cb(null);
+    this.readings.add(packet);
     this.ingest
       .handle({ deviceId: who.id, channel: decision.channel, topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, messageId: packet.messageId })
       .then(() => cb(null), (err: Error) => {

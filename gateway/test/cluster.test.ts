@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { Redis } from 'ioredis';
 import { freePort } from '../../test/harness/influx-local.ts';
 import { startTestGateway, type TestGateway } from '../../test/harness/gateway.ts';
 import { close, closed, connect, nextMessage, washerCycle } from '../../test/harness/mqtt.ts';
@@ -126,6 +127,28 @@ describe('cluster mode (two instances, one Redis)', () => {
     assert.equal((await counter(a, 'pointsWritten')) - wroteA, n, 'A wrote each reading once');
     assert.equal((await counter(b, 'pointsWritten')) - wroteB, n, 'B wrote each reading once');
     assert.equal(await a.count('washer_cycle', `device_id = '${da.id}' OR device_id = '${db.id}'`), 2 * n);
+  });
+
+  it('readings do not cross Redis (no client may receive them); a rejection notice, which its device may, does', async () => {
+    const d = await a.addDevice({ kind: 'washer' });
+    const watcher = new Redis(redis.url);
+    const channels: string[] = [];
+    watcher.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer) => channels.push(channel.toString()));
+    await watcher.psubscribe(`t${process.pid}/devices/*`);
+    try {
+      const dev = await connect(a.mqttUrl, d.id, d.secret);
+      await dev.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify(washerCycle({ seq: 1 })), { qos: 1 });
+      await dev.publishAsync(`devices/${d.id}/events`, JSON.stringify({ type: 'error', code: 'E21', severity: 'warning', detail: 'drain pump slow' }), { qos: 1 });
+      // Sent after both PUBACKs, on the same Redis connection: when its notice is seen, a
+      // reading routed through Redis would have been seen before it.
+      await dev.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify(washerCycle({ spin_rpm: 9000 })), { qos: 1 });
+      await until(() => channels.includes(`t${process.pid}/devices/${d.id}/rejected`), 'the rejection notice on Redis');
+      await close(dev);
+      assert.deepEqual(channels.filter((c) => !c.endsWith('/rejected')), [], 'no reading on Redis');
+      assert.equal(await a.waitForCount('washer_cycle', 1, { where: `device_id = '${d.id}'` }), 1);
+    } finally {
+      watcher.disconnect();
+    }
   });
 
   it('a persistent consumer session left on A gets, on B, the trigger published while it was away', async () => {
