@@ -32,6 +32,15 @@ const IN_FLIGHT_GRACE_MS = 1_000;
 
 class Stopped extends Error {}
 
+const NEWLINE = Buffer.from('\n');
+
+/** Lines in a line-protocol body (no empty lines: the spool never holds any). */
+function countLines(body: string): number {
+  let n = 1;
+  for (let i = body.indexOf('\n'); i !== -1; i = body.indexOf('\n', i + 1)) n++;
+  return n;
+}
+
 /**
  * Drains the spool to InfluxDB, oldest first. The next batch goes out as soon as the previous
  * write returned, so batches stay small at low load and grow under load (up to the caps).
@@ -103,8 +112,8 @@ export class Writer {
           this.wake = undefined;
           continue;
         }
-        const lines = records.map((r) => r.payload.toString('utf8')).join('\n').split('\n');
-        await this.writeLines(lines);
+        // One body for the write, as the spool holds it; split into lines only if InfluxDB refuses it.
+        await this.writeBody(records.length === 1 ? records[0].payload.toString('utf8') : Buffer.concat(records.flatMap((r, i) => (i === 0 ? [r.payload] : [NEWLINE, r.payload]))).toString('utf8'));
         const end = records[records.length - 1].end;
         await spool.commit(end, records.length);
         pos = end;
@@ -116,28 +125,35 @@ export class Writer {
     }
   }
 
-  private async writeLines(lines: string[]): Promise<void> {
+  private writeLines(lines: string[]): Promise<void> {
+    return this.writeBody(lines.join('\n'), lines);
+  }
+
+  /** Writes `body` (line protocol, `lines` when already split), retrying until InfluxDB takes it or refuses points. */
+  private async writeBody(body: string, split?: string[]): Promise<void> {
     const { store, metrics, log } = this.options;
     let attempt = 0;
     for (;;) {
       if (this.hardStop.signal.aborted) throw new Stopped();
       const started = performance.now();
-      const res = await store.write(lines.join('\n'));
+      const res = await store.write(body);
       if (res.ok) {
         const ms = performance.now() - started;
+        const points = split?.length ?? countLines(body);
         this.state.lastWriteMs = Math.round(ms * 10) / 10;
         metrics.writeLatency.observe(ms / 1000);
-        metrics.writeBatchLines.observe(lines.length);
-        metrics.pointsWritten.inc(lines.length);
+        metrics.writeBatchLines.observe(points);
+        metrics.pointsWritten.inc(points);
         if (this.state.consecutiveFailures > 0) log.info({ failures: this.state.consecutiveFailures }, 'InfluxDB writes succeed again');
         Object.assign(this.state, { connected: true, lastSuccessAt: new Date().toISOString(), consecutiveFailures: 0, lastError: undefined });
         return;
       }
       if (res.kind === 'refused') {
-        await this.isolate(lines, res.error);
+        await this.isolate(split ?? body.split('\n'), res.error);
         return;
       }
-      if (res.status === 413 && lines.length > 1) {
+      const lines = res.status === 413 ? split ?? body.split('\n') : [];
+      if (lines.length > 1) {
         // Body over InfluxDB's max-body-size: smaller writes, nothing refused yet.
         log.warn({ lines: lines.length }, 'InfluxDB found a write too large (413); splitting it');
         const mid = Math.ceil(lines.length / 2);
