@@ -134,6 +134,8 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
 }
 
 function envValue(leaf: Leaf, raw: string): unknown {
+  // A number or a word (gateway.workers: 2 or auto): a number when it reads as one.
+  if (leaf.schema instanceof z.ZodUnion && /^\s*\d+\s*$/.test(raw)) return Number(raw);
   if (leaf.schema instanceof z.ZodNumber) {
     const n = Number(raw);
     return raw.trim() === '' || Number.isNaN(n) ? raw : n;

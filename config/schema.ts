@@ -45,6 +45,9 @@ export const configSchema = z
     log: z.object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Log level (pino, JSON on stdout).'),
     }).strict().prefault({}),
+    gateway: z.object({
+      workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)], { error: 'expected "auto" or a whole number of workers from 1 to 256' }).default(1).describe('Gateway processes on the same listeners (`auto`: one per CPU core). More than one shares sessions, retained messages and routing through Redis (cluster.redisUrl); each has its own spool folder (<spool.dir>/worker-<n>) and InfluxDB writer.'),
+    }).strict().prefault({}),
     mqtt: z.object({
       host: z.string().default('0.0.0.0').describe('Address the MQTT listeners bind to.'),
       port: port.default(1883).describe('MQTT over TCP; 0 picks a free port.'),

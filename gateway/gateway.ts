@@ -13,10 +13,21 @@ import { Spool } from './spool/index.ts';
 import { hostname } from 'node:os';
 import { createInfluxStore, type InfluxStore } from '../core/influx/index.ts';
 import { StatsReporter } from './metrics/stats-reporter.ts';
-import { Writer } from './writer/index.ts';
+import { SpoolTakeover, Writer } from './writer/index.ts';
 
 export interface GatewayAddresses extends ListenAddresses {
-  http: number;
+  /** The HTTP port; none in a worker of a multi-worker gateway, whose primary serves HTTP. */
+  http?: number;
+}
+
+export interface GatewayOptions {
+  log?: Logger;
+  /** Serve /healthz, /readyz, /metrics and /status on http.port (default); off in a worker. */
+  serveHttp?: boolean;
+  /** Spool folders left by workers that no longer run: written to InfluxDB, then left empty. */
+  adopt?: string[];
+  /** The worker number, in a gateway of several workers (its stats instance ends in `-w<n>`). */
+  worker?: number;
 }
 
 interface Parts {
@@ -27,7 +38,8 @@ interface Parts {
   writer: Writer;
   stats: StatsReporter;
   broker: Broker;
-  http: FastifyInstance;
+  http?: FastifyInstance;
+  takeovers: SpoolTakeover[];
 }
 
 /**
@@ -41,10 +53,12 @@ export class Gateway {
   private parts?: Parts;
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private startedAt = 0;
+  private readonly options: GatewayOptions;
   addresses?: GatewayAddresses;
 
-  constructor(config: Readonly<ResolvedConfig>, opts: { log?: Logger } = {}) {
+  constructor(config: Readonly<ResolvedConfig>, opts: GatewayOptions = {}) {
     this.config = config;
+    this.options = opts;
     this.log = opts.log ?? createLogger(config.log.level);
     this.metrics = createMetrics();
   }
@@ -103,22 +117,23 @@ export class Gateway {
       logEveryMs: config.ingest.logEveryMs,
     });
     broker = new Broker({ config, registry, ingest, metrics, log: log.child({ module: 'broker' }) });
-    const http = buildHttpApp(metrics, {
+    const http = this.options.serveHttp === false ? undefined : buildHttpApp(metrics.registry, {
       notReady: () => this.notReady(),
       status: () => this.status(),
       refreshGauges: () => this.refreshGauges(),
     });
     const stats = new StatsReporter({
-      metrics, spool, intervalMs: config.stats.intervalS * 1000, instance: config.stats.instance ?? hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64),
+      metrics, spool, intervalMs: config.stats.intervalS * 1000, instance: workerInstance(config.stats.instance ?? hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64), this.options.worker),
       refresh: () => this.refreshGauges(), log: log.child({ module: 'stats' }),
     });
-    this.parts = { registry, spool, deadletter, store, writer, stats, broker, http };
+    const takeovers = (this.options.adopt ?? []).flatMap((dir) => SpoolTakeover.start(dir, { config, store, deadletter, metrics, log: log.child({ module: 'takeover' }) }) ?? []);
+    this.parts = { registry, spool, deadletter, store, writer, stats, broker, http, takeovers };
     writer.start();
     stats.start();
     let mqtt: ListenAddresses;
     try {
       mqtt = await broker.listen();
-      await http.listen({ port: config.http.port, host: config.http.host }).catch((err: NodeJS.ErrnoException) => {
+      await http?.listen({ port: config.http.port, host: config.http.host }).catch((err: NodeJS.ErrnoException) => {
         throw new UsageGatewayError('GW_ERR_CONFIG', `http.port: cannot listen on ${config.http.host}:${config.http.port} (${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': another process has that port' : ''})`);
       });
     } catch (err) {
@@ -127,11 +142,10 @@ export class Gateway {
       await this.stop().catch(() => {});
       throw err;
     }
-    const httpPort = (http.server.address() as { port: number }).port;
-    this.addresses = { ...mqtt, http: httpPort };
+    this.addresses = http ? { ...mqtt, http: (http.server.address() as { port: number }).port } : mqtt;
     this.startedAt = Date.now();
     this.state = 'running';
-    log.info({ addresses: this.addresses, influx: config.influx.url, database: config.influx.database, spool: spool.stats() }, 'gateway started');
+    log.info({ addresses: this.addresses, influx: config.influx.url, database: config.influx.database, spool: spool.stats() }, this.options.worker === undefined ? 'gateway started' : 'gateway worker started');
     return this.addresses;
   }
 
@@ -145,12 +159,12 @@ export class Gateway {
       return;
     }
     this.state = 'stopping';
-    const { broker, writer, stats, spool, deadletter, registry, http } = this.parts;
+    const { broker, writer, stats, spool, deadletter, registry, http, takeovers } = this.parts;
     broker.stopAccepting();
     await broker.close();
     await stats.stop();
-    await writer.stop(this.config.shutdown.deadlineMs);
-    await http.close();
+    await Promise.all([writer.stop(this.config.shutdown.deadlineMs), ...takeovers.map((t) => t.stop(this.config.shutdown.deadlineMs))]);
+    await http?.close();
     const left = spool.stats();
     await spool.close();
     await deadletter.close();
@@ -159,7 +173,8 @@ export class Gateway {
     this.log.info({ leftInSpool: { records: left.depthRecords, bytes: left.depthBytes } }, 'gateway stopped');
   }
 
-  private refreshGauges(): void {
+  /** Sets the gauges computed on demand (spool depth and age, backpressure). */
+  refreshGauges(): void {
     if (!this.parts) return;
     const s = this.parts.spool.stats();
     this.metrics.spoolDepthBytes.set(s.depthBytes);
@@ -205,6 +220,11 @@ export class Gateway {
   }
 }
 
+/** The stats instance tag of a worker: the gateway's, with the worker number. */
+function workerInstance(instance: string, worker: number | undefined): string {
+  return worker === undefined ? instance : `${instance.slice(0, 58)}-w${worker}`;
+}
+
 /** Last and mean duration of successful InfluxDB writes, from the histogram's sum and count. */
 async function latency(h: Metrics['writeLatency'], last: number | undefined): Promise<{ last?: number; mean?: number; writes: number }> {
   const values = (await h.get()).values;
@@ -213,6 +233,6 @@ async function latency(h: Metrics['writeLatency'], last: number | undefined): Pr
   return { last, mean: writes > 0 ? Math.round((sum * 1000 / writes) * 10) / 10 : undefined, writes };
 }
 
-export function createGateway(config: Readonly<ResolvedConfig>, opts: { log?: Logger } = {}): Gateway {
+export function createGateway(config: Readonly<ResolvedConfig>, opts: GatewayOptions = {}): Gateway {
   return new Gateway(config, opts);
 }

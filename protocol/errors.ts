@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   GW_ERR_INFLUX_REFUSED: 'InfluxDB refused a point (HTTP 400); the point was dead-lettered.',
   GW_ERR_DEADLETTER_FULL: 'The dead-letter store is at its size limit; refused messages are counted and described, but no longer kept.',
   GW_ERR_REDIS_UNAVAILABLE: 'Redis (cluster mode) cannot be reached: the gateway does not start without it, and is not ready while it is lost.',
+  GW_ERR_WORKER_EXITED: 'A gateway worker process ended unexpectedly; the primary starts another on the same spool.',
   // Authorization (logged and counted; MQTT 3.1.1 cannot tell the client why)
   GW_ERR_AUTH_FAILED: 'Unknown identity or wrong secret.',
   GW_ERR_LOGIN_THROTTLED: 'Too many failed logins from one address: its logins are refused for a while without checking the secret.',

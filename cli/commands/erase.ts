@@ -66,25 +66,29 @@ interface SpoolState {
   endOffset: number;
 }
 
-async function spoolState(url: string): Promise<SpoolState | undefined> {
+/** Each spool of the gateway: its own, or each worker's (gateway.workers); undefined when no gateway answers. */
+async function spoolState(url: string): Promise<SpoolState[] | undefined> {
   try {
     const res = await fetch(new URL('/status', url), { signal: AbortSignal.timeout(3_000) });
     if (!res.ok) return undefined;
-    return ((await res.json()) as { spool?: SpoolState }).spool;
+    const s = (await res.json()) as { spool?: SpoolState; workers?: Array<{ spool?: SpoolState }> };
+    if (s.workers) return s.workers.every((w) => w.spool) ? s.workers.map((w) => w.spool!) : undefined;
+    return s.spool ? [s.spool] : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Waits until the gateway has written to InfluxDB everything its spool held when asked. */
+/** Waits until the gateway has written to InfluxDB everything its spools held when asked. */
 async function drainSpool(o: EraseWorkflowOptions, say: (step: string) => void): Promise<DeviceErasure['spool']> {
   const first = o.gatewayUrl ? await spoolState(o.gatewayUrl) : undefined;
   if (!first || !o.gatewayUrl) return 'no gateway answered';
   const deadline = Date.now() + (o.waitMs ?? 60_000);
-  for (let s: SpoolState | undefined = first; s; s = await spoolState(o.gatewayUrl)) {
-    if (s.committedOffset >= first.endOffset) return 'drained';
+  for (let s: SpoolState[] | undefined = first; s; s = await spoolState(o.gatewayUrl)) {
+    const left = first.reduce((n, f, i) => n + Math.max(0, f.endOffset - (s![i]?.committedOffset ?? 0)), 0);
+    if (left === 0) return 'drained';
     if (Date.now() > deadline) break;
-    say(`waiting for the gateway to write ${first.endOffset - s.committedOffset} spooled bytes`);
+    say(`waiting for the gateway to write ${left} spooled bytes`);
     await sleep(250);
   }
   return 'timed out';

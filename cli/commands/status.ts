@@ -30,6 +30,14 @@ export function statusCommand(): Command {
         return;
       }
       const sp = s.spool;
+      const workers = Array.isArray(s.workers)
+        ? [`workers    ${s.workers.map((w: any) => `${w.worker}: ${w.state}${w.pid ? ` (pid ${w.pid})` : ''}${w.restarts ? `, ${w.restarts} restart${w.restarts === 1 ? '' : 's'}` : ''}`).join('; ')}`]
+        : [];
+      if (!sp) {
+        // A gateway of several workers none of which answered: only what the primary knows.
+        process.stdout.write(`${[`gateway    ${s.state}, up ${s.uptimeS} s, NOT READY: ${s.notReady.join('; ')}`, ...workers].join('\n')}\n`);
+        return;
+      }
       const lines = [
         `gateway    ${s.state}, up ${s.uptimeS} s, ${s.ready ? 'ready' : `NOT READY: ${s.notReady.join('; ')}`}`,
         `listening  mqtt ${s.addresses.mqtt}${s.addresses.mqtts ? `, mqtts ${s.addresses.mqtts}` : ''}${s.addresses.ws ? `, ws ${s.addresses.ws}` : ''}, http ${s.addresses.http}`,
@@ -39,6 +47,7 @@ export function statusCommand(): Command {
         `influxdb   ${s.influx.url} db ${s.influx.database}: ${s.influx.connected ? 'writing' : s.influx.consecutiveFailures > 0 ? `FAILING (${s.influx.lastError}), ${s.writeRetries} retries` : 'idle'}`,
         `writes     ${s.writeRetries} retries${s.writeLatencyMs?.writes ? `, latency last ${s.writeLatencyMs.last} ms, mean ${s.writeLatencyMs.mean} ms over ${s.writeLatencyMs.writes} writes` : ', none yet'}`,
         `dead-letter ${Object.entries(s.readings.deadLettered).map(([k, v]) => `${v} from ${k}`).join(', ') || 'none'}`,
+        ...workers,
       ];
       process.stdout.write(`${lines.join('\n')}\n`);
     });

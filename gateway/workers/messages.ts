@@ -1,0 +1,20 @@
+/** What the primary asks a worker over the cluster IPC channel. */
+export type ToWorker =
+  | { ug: 'status'; id: number }
+  | { ug: 'ready'; id: number }
+  | { ug: 'metrics'; id: number }
+  | { ug: 'stop' };
+
+/** What a worker tells the primary. */
+export type FromWorker =
+  | { ug: 'started'; addresses: { mqtt: number; mqtts?: number; ws?: number } }
+  | { ug: 'failed'; code?: string; message: string }
+  | { ug: 'reply'; id: number; body: unknown };
+
+export function isFromWorker(m: unknown): m is FromWorker {
+  return typeof m === 'object' && m !== null && typeof (m as { ug?: unknown }).ug === 'string';
+}
+
+export function isToWorker(m: unknown): m is ToWorker {
+  return typeof m === 'object' && m !== null && typeof (m as { ug?: unknown }).ug === 'string';
+}
