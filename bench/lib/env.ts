@@ -8,6 +8,7 @@ import { loadConfig } from '../../config/load.ts';
 import { startLocalInflux, type LocalInflux } from '../../test/harness/influx-local.ts';
 import { createInfluxStore, type InfluxStore } from '../../core/influx/index.ts';
 import { CLI } from '../../test/harness/process.ts';
+import { startTestRedis } from '../../test/harness/redis.ts';
 
 export type { LocalInflux };
 
@@ -47,7 +48,9 @@ export interface GatewayStatus {
  * The gateway as it runs in production, `usage-gateway gateway` in its own process, so that
  * its CPU and memory are its own. `nodeArgs` (e.g. --cpu-prof) go to node itself.
  */
-export async function benchGateway(o: { dataDir: string; influxUrl: string; database: string; env?: Record<string, string>; nodeArgs?: string[] }): Promise<BenchGateway> {
+export async function benchGateway(o: { dataDir: string; influxUrl: string; database: string; env?: Record<string, string>; nodeArgs?: string[]; workers?: number }): Promise<BenchGateway> {
+  // Several workers share sessions and routing through Redis: a private one for the run.
+  const redis = (o.workers ?? 1) > 1 ? await startTestRedis() : undefined;
   const env = {
     ...process.env,
     UG_LOG_LEVEL: 'info',
@@ -61,13 +64,14 @@ export async function benchGateway(o: { dataDir: string; influxUrl: string; data
     // All load comes from one address: lift the per-address cap for the benchmark.
     UG_MQTT_MAX_CONNECTIONS_PER_IP: '1000000',
     UG_MQTT_MAX_CONNECTIONS: '1000000',
+    ...(redis ? { UG_GATEWAY_WORKERS: String(o.workers), UG_CLUSTER_REDIS_URL: redis.url } : {}),
     ...o.env,
   };
   const child = spawn(process.execPath, [...(o.nodeArgs ?? []), CLI, 'gateway'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   const warnings: string[] = [];
   child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4_000)));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r())).then(() => redis?.stop());
   const ports = await new Promise<{ mqtt: number; http: number }>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`gateway exited with ${code} before starting: ${stderr}`)));
     const lines = createInterface({ input: child.stdout! });

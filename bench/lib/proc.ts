@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 /** Clock ticks per second of /proc/PID/stat (USER_HZ; 100 on every common Linux). */
@@ -25,32 +25,65 @@ export function memory(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS'), peak: kb('VmHWM') };
 }
 
-/** A process watched over an interval: CPU used between mark() and read(), peak RSS. */
+/** A process and its descendants (the workers of a multi-worker gateway), from /proc/PID/task/TID/children. */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${out[i]}/task`);
+    } catch { /* gone */ }
+    for (const tid of tasks) {
+      try {
+        for (const c of readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) if (c) out.push(Number(c));
+      } catch { /* gone */ }
+    }
+  }
+  return out;
+}
+
+/** Sums over the processes of a tree that still run. */
+function overTree<T>(pid: number, f: (p: number) => T): T[] {
+  return processTree(pid).flatMap((p) => {
+    try {
+      return [f(p)];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * A process, with its children, watched over an interval: CPU used between mark() and read()
+ * (the whole tree), RSS (the whole tree) and peak RSS (the largest process of the tree).
+ */
 export class ProcWatch {
   private cpu0 = 0;
   private t0 = 0;
   peakRss = 0;
   constructor(readonly pid: number, readonly name: string) {}
 
+  private cpu(): number {
+    return overTree(this.pid, cpuSeconds).reduce((a, b) => a + b, 0);
+  }
+
   mark(): void {
-    this.cpu0 = cpuSeconds(this.pid);
+    this.cpu0 = this.cpu();
     this.t0 = performance.now();
   }
 
-  /** CPU seconds since mark(), its share of one core, and the RSS now. */
-  read(): { cpuS: number; cores: number; rss: number } {
-    const cpuS = cpuSeconds(this.pid) - this.cpu0;
+  /** CPU seconds since mark(), its share of one core, the RSS now (all processes), and the processes. */
+  read(): { cpuS: number; cores: number; rss: number; processes: number } {
+    const cpuS = this.cpu() - this.cpu0;
     const wallS = (performance.now() - this.t0) / 1000;
-    const { rss, peak } = memory(this.pid);
-    this.peakRss = Math.max(this.peakRss, peak);
-    return { cpuS, cores: wallS > 0 ? cpuS / wallS : 0, rss };
+    const mem = overTree(this.pid, memory);
+    this.peakRss = Math.max(this.peakRss, ...mem.map((m) => m.peak));
+    return { cpuS, cores: wallS > 0 ? cpuS / wallS : 0, rss: mem.reduce((n, m) => n + m.rss, 0), processes: mem.length };
   }
 
-  /** Samples the peak while the process lives (VmHWM survives only until it exits). */
+  /** Samples the peak while the processes live (VmHWM survives only until one exits). */
   sample(): void {
-    try {
-      this.peakRss = Math.max(this.peakRss, memory(this.pid).peak);
-    } catch { /* gone */ }
+    this.peakRss = Math.max(this.peakRss, ...overTree(this.pid, (p) => memory(p).peak));
   }
 }
 
