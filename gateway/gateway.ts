@@ -204,6 +204,8 @@ export class Gateway {
       addresses: this.addresses,
       influx: { url: this.config.influx.url, database: this.config.influx.database, ...p.writer.status() },
       spool: p.spool.stats(),
+      // Spools of workers that no longer run, being written out (see gateway.workers).
+      takeovers: p.takeovers.map((t) => t.stats()),
       connections: await byLabel(this.metrics.connected, 'role'),
       readings: {
         received: await counter(this.metrics.readingsIn),

@@ -66,14 +66,30 @@ interface SpoolState {
   endOffset: number;
 }
 
-/** Each spool of the gateway: its own, or each worker's (gateway.workers); undefined when no gateway answers. */
-async function spoolState(url: string): Promise<SpoolState[] | undefined> {
+interface StatusSpools {
+  spool?: SpoolState;
+  takeovers?: Array<SpoolState & { dir: string }>;
+  workers?: Array<{ worker: number; spool?: SpoolState; takeovers?: Array<SpoolState & { dir: string }> }>;
+}
+
+/**
+ * Every spool of the gateway, by name: its own (or each worker's, with gateway.workers) and
+ * those of workers no longer run that it is writing out; undefined when no gateway (or not
+ * every worker) answers.
+ */
+async function spoolState(url: string): Promise<Map<string, SpoolState> | undefined> {
   try {
     const res = await fetch(new URL('/status', url), { signal: AbortSignal.timeout(3_000) });
     if (!res.ok) return undefined;
-    const s = (await res.json()) as { spool?: SpoolState; workers?: Array<{ spool?: SpoolState }> };
-    if (s.workers) return s.workers.every((w) => w.spool) ? s.workers.map((w) => w.spool!) : undefined;
-    return s.spool ? [s.spool] : undefined;
+    const s = (await res.json()) as StatusSpools;
+    const out = new Map<string, SpoolState>();
+    const parts = s.workers ? s.workers.map((w) => ({ name: `worker ${w.worker}`, ...w })) : [{ name: 'spool', ...s }];
+    for (const p of parts) {
+      if (!p.spool) return undefined;
+      out.set(p.name, p.spool);
+      for (const t of p.takeovers ?? []) out.set(t.dir, t);
+    }
+    return out;
   } catch {
     return undefined;
   }
@@ -84,8 +100,10 @@ async function drainSpool(o: EraseWorkflowOptions, say: (step: string) => void):
   const first = o.gatewayUrl ? await spoolState(o.gatewayUrl) : undefined;
   if (!first || !o.gatewayUrl) return 'no gateway answered';
   const deadline = Date.now() + (o.waitMs ?? 60_000);
-  for (let s: SpoolState[] | undefined = first; s; s = await spoolState(o.gatewayUrl)) {
-    const left = first.reduce((n, f, i) => n + Math.max(0, f.endOffset - (s![i]?.committedOffset ?? 0)), 0);
+  for (let s: Map<string, SpoolState> | undefined = first; s; s = await spoolState(o.gatewayUrl)) {
+    // A spool taken over that is no longer listed was written out and let go.
+    let left = 0;
+    for (const [name, f] of first) left += Math.max(0, f.endOffset - (s.get(name)?.committedOffset ?? f.endOffset));
     if (left === 0) return 'drained';
     if (Date.now() > deadline) break;
     say(`waiting for the gateway to write ${left} spooled bytes`);

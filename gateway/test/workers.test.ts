@@ -298,6 +298,9 @@ describe('fewer workers than before', () => {
     procs.push(single);
     assert.equal(await countOf(`time >= ${base * 1e6} AND time < ${(base + 5) * 1e6}`, 5), 5);
     assert.ok(single.logs.some((l) => l.msg === 'spool taken over and written out' && String(l.spool).endsWith('worker-1')), 'worker-1\'s spool taken over');
+    // Erasure waits on it as on the gateway's own spool: /status lists it, written out to its end.
+    const taken = ((await status(single)) as unknown as { takeovers: Array<{ dir: string; committedOffset: number; endOffset: number }> }).takeovers.find((t) => t.dir.endsWith('worker-1'));
+    assert.ok(taken && taken.endOffset > 0 && taken.committedOffset === taken.endOffset, JSON.stringify(taken));
     assert.equal(await single.kill('SIGTERM'), 0);
   });
 });

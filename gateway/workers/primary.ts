@@ -189,7 +189,7 @@ export class Supervisor {
       notReady,
       workers: this.slots.map((s, i) => ({
         worker: s.index, pid: s.worker?.process.pid, state: s.state, restarts: s.restarts, lastExit: s.lastExit,
-        ...(answers[i] ? { spool: answers[i]!.spool, connections: answers[i]!.connections, readings: answers[i]!.readings, influx: answers[i]!.influx } : {}),
+        ...(answers[i] ? { spool: answers[i]!.spool, takeovers: answers[i]!.takeovers, connections: answers[i]!.connections, readings: answers[i]!.readings, influx: answers[i]!.influx } : {}),
       })),
     };
   }

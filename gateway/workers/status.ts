@@ -25,6 +25,7 @@ export function mergeStatus(workers: Array<Record<string, any> | undefined>): Re
     const writes = merged.writeLatencyMs.writes as number;
     merged.writeLatencyMs = { last: Math.max(0, ...all((w) => w.writeLatencyMs?.last as number)) || undefined, mean: writes > 0 ? Math.round((weighted / writes) * 10) / 10 : undefined, writes };
   }
+  merged.takeovers = answered.flatMap((w) => w.takeovers ?? []);
   for (const k of ['state', 'uptimeS', 'addresses', 'ready', 'notReady']) delete merged[k];
   return merged;
 }

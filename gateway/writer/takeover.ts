@@ -67,6 +67,11 @@ export class SpoolTakeover {
     else this.log.warn({ records: rest.depthRecords, bytes: rest.depthBytes }, 'gateway stopping: the spool taken over keeps the rest for the next start');
   }
 
+  /** The folder and how far it is written (offsets as the spool's own, for erasure to wait on). */
+  stats(): { dir: string; committedOffset: number; endOffset: number } {
+    return { dir: this.dir, committedOffset: this.spool.committedOffset, endOffset: this.spool.endOffset };
+  }
+
   /** Stops writing within `deadlineMs`; what is left stays in the folder. */
   async stop(deadlineMs: number): Promise<void> {
     this.stopped?.(deadlineMs);
