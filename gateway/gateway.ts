@@ -126,7 +126,12 @@ export class Gateway {
       metrics, spool, intervalMs: config.stats.intervalS * 1000, instance: workerInstance(config.stats.instance ?? hostname().replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64), this.options.worker),
       refresh: () => this.refreshGauges(), log: log.child({ module: 'stats' }),
     });
-    const takeovers = (this.options.adopt ?? []).flatMap((dir) => SpoolTakeover.start(dir, { config, store, deadletter, metrics, log: log.child({ module: 'takeover' }) }) ?? []);
+    const takeovers: SpoolTakeover[] = [];
+    for (const dir of this.options.adopt ?? []) {
+      const t = await SpoolTakeover.start(dir, { config, store, deadletter, metrics, log: log.child({ module: 'takeover' }) })
+        .catch((err: Error) => log.error({ err, spool: dir }, 'cannot open a spool left by a worker no longer run; it stays for the next start'));
+      if (t) takeovers.push(t);
+    }
     this.parts = { registry, spool, deadletter, store, writer, stats, broker, http, takeovers };
     writer.start();
     stats.start();

@@ -100,16 +100,18 @@ async function drainSpool(o: EraseWorkflowOptions, say: (step: string) => void):
   const first = o.gatewayUrl ? await spoolState(o.gatewayUrl) : undefined;
   if (!first || !o.gatewayUrl) return 'no gateway answered';
   const deadline = Date.now() + (o.waitMs ?? 60_000);
-  for (let s: Map<string, SpoolState> | undefined = first; s; s = await spoolState(o.gatewayUrl)) {
-    // A spool taken over that is no longer listed was written out and let go.
-    let left = 0;
-    for (const [name, f] of first) left += Math.max(0, f.endOffset - (s.get(name)?.committedOffset ?? f.endOffset));
-    if (left === 0) return 'drained';
-    if (Date.now() > deadline) break;
-    say(`waiting for the gateway to write ${left} spooled bytes`);
+  for (let s: Map<string, SpoolState> | undefined = first; ; s = await spoolState(o.gatewayUrl)) {
+    // A poll without an answer (a worker restarting) waits on; a spool taken over that is no
+    // longer listed was written out and let go.
+    if (s) {
+      let left = 0;
+      for (const [name, f] of first) left += Math.max(0, f.endOffset - (s.get(name)?.committedOffset ?? f.endOffset));
+      if (left === 0) return 'drained';
+      say(`waiting for the gateway to write ${left} spooled bytes`);
+    } else say('waiting for every part of the gateway to answer');
+    if (Date.now() > deadline) return 'timed out';
     await sleep(250);
   }
-  return 'timed out';
 }
 
 function stateDir(config: Readonly<ResolvedConfig>): string {

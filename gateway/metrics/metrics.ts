@@ -24,10 +24,10 @@ export function createMetrics() {
     subscribeLimitRefusals: new Counter({ name: 'ug_subscribe_limit_refusals_total', help: 'SUBSCRIBE limits reached: connections closed for too many filters in one packet, filters refused (0x80) beyond the subscriptions a client may hold', labelNames: ['limit'], registers: [registry] }),
     connected: new Gauge({ name: 'ug_connected_clients', help: 'Connected MQTT clients, by role', labelNames: ['role'], registers: [registry] }),
     connectedDevices: new Gauge({ name: 'ug_connected_devices', help: 'Connected devices, by kind and model', labelNames: ['kind', 'model'], registers: [registry] }),
-    backpressure: new Gauge({ name: 'ug_backpressure', help: '1 while the spool is full and QoS 1 acknowledgements are held', registers: [registry] }),
+    backpressure: new Gauge({ name: 'ug_backpressure', help: '1 while the spool is full and QoS 1 acknowledgements are held', registers: [registry], aggregator: 'max' }),
     spoolDepthBytes: new Gauge({ name: 'ug_spool_depth_bytes', help: 'Bytes in the spool not yet in InfluxDB', registers: [registry] }),
     spoolDepthRecords: new Gauge({ name: 'ug_spool_depth_records', help: 'Messages in the spool not yet in InfluxDB', registers: [registry] }),
-    spoolOldestAge: new Gauge({ name: 'ug_spool_oldest_age_seconds', help: 'Age of the oldest message not yet in InfluxDB', registers: [registry] }),
+    spoolOldestAge: new Gauge({ name: 'ug_spool_oldest_age_seconds', help: 'Age of the oldest message not yet in InfluxDB', registers: [registry], aggregator: 'max' }),
   };
   return m;
 }

@@ -163,7 +163,7 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
     this.writtenEnd = last.end;
     this.writeHandle = await open(last.path, 'r+');
     this.appender = this.makeAppender(last);
-    this.opts.log?.info(this.stats(), 'spool open');
+    this.opts.log?.info({ ...this.stats(), dir: this.opts.dir }, 'spool open');
   }
 
   /** Validates records from the cursor on; a bad record in the last segment is a torn tail. */

@@ -232,6 +232,9 @@ describe('gateway.workers: 2 with Redis', () => {
     for (const p of placed) p.client.end(true);
     assert.equal((await fetch(`http://127.0.0.1:${gw.httpPort}/readyz`)).status, 200);
     assert.ok(gw.logs.some((l) => l.code === 'GW_ERR_WORKER_EXITED' && l.worker === 1), 'the death is logged with its code');
+    const opened = gw.logs.filter((l) => l.msg === 'spool open' && l.worker === 1).map((l) => String(l.dir));
+    assert.equal(opened.length, 2, 'worker 1 opened a spool at its start and at its restart');
+    assert.ok(opened.every((d) => d === join(dir, 'spool', 'worker-1')), `the same folder both times: ${opened.join(', ')}`);
   });
 
   it('devices erase waits for the spool of every worker, then leaves no point of the device', async () => {
@@ -297,7 +300,8 @@ describe('fewer workers than before', () => {
     const single = await startGatewayProcess(env({ UG_GATEWAY_WORKERS: '1', UG_CLUSTER_REDIS_URL: '' }));
     procs.push(single);
     assert.equal(await countOf(`time >= ${base * 1e6} AND time < ${(base + 5) * 1e6}`, 5), 5);
-    assert.ok(single.logs.some((l) => l.msg === 'spool taken over and written out' && String(l.spool).endsWith('worker-1')), 'worker-1\'s spool taken over');
+    // Its points are in InfluxDB before its cursor moves: wait for the takeover to say it is done.
+    await until(() => single.logs.some((l) => l.msg === 'spool taken over and written out' && String(l.spool).endsWith('worker-1')), 'worker-1\'s spool taken over', 30_000, 50);
     // Erasure waits on it as on the gateway's own spool: /status lists it, written out to its end.
     const taken = ((await status(single)) as unknown as { takeovers: Array<{ dir: string; committedOffset: number; endOffset: number }> }).takeovers.find((t) => t.dir.endsWith('worker-1'));
     assert.ok(taken && taken.endOffset > 0 && taken.committedOffset === taken.endOffset, JSON.stringify(taken));

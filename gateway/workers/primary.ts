@@ -23,6 +23,8 @@ interface Slot {
   worker?: Worker;
   state: 'starting' | 'running' | 'restarting' | 'stopped';
   restarts: number;
+  /** Whether a worker of this number ever started: only then is one that dies started again. */
+  started: boolean;
   deaths: number[];
   lastExit?: { code: number | null; signal: string | null; at: string };
   timer?: NodeJS.Timeout;
@@ -52,7 +54,7 @@ export class Supervisor {
     this.config = config;
     this.count = count;
     this.log = log;
-    this.slots = Array.from({ length: count }, (_, index) => ({ index, state: 'starting' as const, restarts: 0, deaths: [] }));
+    this.slots = Array.from({ length: count }, (_, index) => ({ index, state: 'starting' as const, restarts: 0, started: false, deaths: [] }));
   }
 
   async start(): Promise<GatewayAddresses> {
@@ -97,6 +99,9 @@ export class Supervisor {
         if (m.ug === 'started') {
           settled = true;
           slot.state = 'running';
+          slot.started = true;
+          // A stop sent while it was still loading may have come before it listened for it.
+          if (this.state === 'stopping' && worker.isConnected()) worker.send({ ug: 'stop' } satisfies ToWorker);
           resolve(m);
         } else if (m.ug === 'failed') {
           settled = true;
@@ -118,7 +123,8 @@ export class Supervisor {
     if (slot.worker !== worker) return;
     slot.worker = undefined;
     slot.lastExit = { code, signal, at: new Date().toISOString() };
-    if (this.state !== 'running') {
+    // A worker that never started is the start's failure to report, not one to restart.
+    if (this.state === 'stopping' || this.state === 'stopped' || !slot.started) {
       slot.state = 'stopped';
       return;
     }
@@ -128,7 +134,7 @@ export class Supervisor {
     slot.state = 'restarting';
     this.log.error({ worker: slot.index, pid: worker.process.pid, exitCode: code, signal, restartInMs: delayMs, code: 'GW_ERR_WORKER_EXITED' }, 'a gateway worker ended; starting another on its spool');
     slot.timer = setTimeout(() => {
-      if (this.state !== 'running') return;
+      if (this.state === 'stopping' || this.state === 'stopped') return;
       slot.restarts++;
       this.fork(slot).then(
         () => this.log.info({ worker: slot.index, pid: slot.worker?.process.pid }, 'gateway worker restarted'),

@@ -16,8 +16,8 @@ function send(m: FromWorker): void {
 /**
  * One worker of a multi-worker gateway: a whole gateway (broker on the shared listeners,
  * ingest, its own spool and writer) without HTTP, which the primary serves. It answers the
- * primary's questions over IPC and stops when told to, or when the primary is gone. Signals
- * are the primary's to handle (Ctrl-C reaches every process of the terminal's group).
+ * primary's questions over IPC and stops when told to. Signals are the primary's to handle
+ * (Ctrl-C reaches every process of the terminal's group).
  */
 export async function runWorker(config: Readonly<ResolvedConfig>, index: number, count: number, o: { extra?: (gateway: Gateway) => Promise<{ stop(): Promise<void> } | undefined> } = {}): Promise<never> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => {});
@@ -25,6 +25,10 @@ export async function runWorker(config: Readonly<ResolvedConfig>, index: number,
     serveHttp: false, worker: index, adopt: spoolsToTakeOver(config, index, count), log: createLogger(config.log.level).child({ worker: index }),
   });
   const log = gateway.log;
+  // Answers the primary's prom-client requests with this worker's figures from the start, so
+  // that /metrics does not wait on a worker that is still starting.
+  new AggregatorRegistry();
+  AggregatorRegistry.setRegistries([gateway.metrics.registry]);
   let extra: { stop(): Promise<void> } | undefined;
   let stopping: Promise<never> | undefined;
   const stop = (why: string): Promise<never> => {
@@ -36,7 +40,7 @@ export async function runWorker(config: Readonly<ResolvedConfig>, index: number,
     })();
     return stopping;
   };
-  process.on('disconnect', () => void stop('the primary is gone'));
+  // The primary gone, Node's cluster ends the worker at once; what it acknowledged is in its spool.
   process.on('message', (m: unknown) => {
     if (!isToWorker(m)) return;
     if (m.ug === 'stop') return void stop('asked by the primary');
@@ -49,8 +53,6 @@ export async function runWorker(config: Readonly<ResolvedConfig>, index: number,
   });
   try {
     const addresses = await gateway.start();
-    new AggregatorRegistry(); // answers the primary's prom-client requests …
-    AggregatorRegistry.setRegistries([gateway.metrics.registry]); // … with this worker's figures
     setInterval(() => gateway.refreshGauges(), GAUGE_REFRESH_MS).unref();
     extra = await o.extra?.(gateway);
     send({ ug: 'started', addresses: { mqtt: addresses.mqtt, mqtts: addresses.mqtts, ws: addresses.ws } });

@@ -27,8 +27,10 @@ export class SpoolTakeover {
   private readonly log: Logger;
   private readonly dir: string;
   /** Resolves once the folder is written out and closed, or the takeover is stopped. */
-  readonly done: Promise<void>;
-  private stopped?: (deadlineMs: number) => void;
+  done: Promise<void> = Promise.resolve();
+  /** Set by stop(): the deadline to stop writing within. */
+  private deadlineMs?: number;
+  private wake?: () => void;
 
   private constructor(dir: string, o: TakeoverOptions) {
     this.dir = dir;
@@ -36,35 +38,48 @@ export class SpoolTakeover {
     const { maxBytes, segmentBytes, fsync } = o.config.spool;
     this.spool = new Spool({ dir, maxBytes, segmentBytes, fsync, log: this.log });
     this.writer = new Writer({ spool: this.spool, store: o.store, deadletter: o.deadletter, metrics: o.metrics, log: this.log, ...o.config.writer });
-    this.done = this.run().catch((err) => this.log.error({ err }, 'cannot take over the spool; it stays for the next start'));
   }
 
-  /** Takes over `dir` when it exists; the returned takeover runs until it is empty or stopped. */
-  static start(dir: string, o: TakeoverOptions): SpoolTakeover | undefined {
-    return existsSync(dir) ? new SpoolTakeover(dir, o) : undefined;
+  /**
+   * Takes over `dir` when it exists: resolves once its spool is open (so that /status lists it
+   * before the gateway serves), and goes on writing it until it is empty or stopped.
+   */
+  static async start(dir: string, o: TakeoverOptions): Promise<SpoolTakeover | undefined> {
+    if (!existsSync(dir)) return undefined;
+    const t = new SpoolTakeover(dir, o);
+    await t.spool.open();
+    t.done = t.run().catch((err) => t.log.error({ err }, 'cannot take over the spool; it stays for the next start'));
+    return t;
   }
 
   private async run(): Promise<void> {
     const { spool } = this;
-    await spool.open();
     const left = spool.stats();
     if (left.depthBytes === 0) return spool.close();
     this.log.warn({ records: left.depthRecords, bytes: left.depthBytes }, 'took over a spool that no worker owns now; writing it to InfluxDB');
     this.writer.start();
-    const deadline = await new Promise<number | undefined>((resolve) => {
-      this.stopped = resolve;
+    await new Promise<void>((resolve) => {
       const onSpace = () => {
-        if (spool.committedOffset < spool.endOffset) return;
+        if (spool.committedOffset < spool.endOffset && this.deadlineMs === undefined) return;
         spool.off('space', onSpace);
-        resolve(undefined);
+        resolve();
       };
+      this.wake = onSpace;
       spool.on('space', onSpace);
+      onSpace();
     });
-    await this.writer.stop(deadline ?? 0);
+    await this.writer.stop(this.deadlineMs ?? 0);
     const rest = spool.stats();
     await spool.close();
     if (rest.depthBytes === 0) this.log.info({ records: left.depthRecords }, 'spool taken over and written out');
     else this.log.warn({ records: rest.depthRecords, bytes: rest.depthBytes }, 'gateway stopping: the spool taken over keeps the rest for the next start');
+  }
+
+  /** Stops writing within `deadlineMs`; what is left stays in the folder. */
+  async stop(deadlineMs: number): Promise<void> {
+    this.deadlineMs = deadlineMs;
+    this.wake?.();
+    await this.done;
   }
 
   /** The folder and how far it is written (offsets as the spool's own, for erasure to wait on). */
@@ -72,11 +87,6 @@ export class SpoolTakeover {
     return { dir: this.dir, committedOffset: this.spool.committedOffset, endOffset: this.spool.endOffset };
   }
 
-  /** Stops writing within `deadlineMs`; what is left stays in the folder. */
-  async stop(deadlineMs: number): Promise<void> {
-    this.stopped?.(deadlineMs);
-    await this.done;
-  }
 
   toString(): string {
     return this.dir;
