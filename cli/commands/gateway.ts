@@ -1,7 +1,6 @@
 import cluster from 'node:cluster';
 import { Command } from 'commander';
-import type { ResolvedConfig } from '../../config/load.ts';
-import { loadConfig } from '../../config/load.ts';
+import { loadConfig, type ResolvedConfig } from '../../config/load.ts';
 import { runUntilSignal, untilAborted } from '../../core/cli-kit.ts';
 import { createLogger } from '../../core/log.ts';
 import { createGateway } from '../../gateway/index.ts';

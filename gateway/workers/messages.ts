@@ -11,10 +11,7 @@ export type FromWorker =
   | { ug: 'failed'; code?: string; message: string }
   | { ug: 'reply'; id: number; body: unknown };
 
-export function isFromWorker(m: unknown): m is FromWorker {
-  return typeof m === 'object' && m !== null && typeof (m as { ug?: unknown }).ug === 'string';
-}
-
-export function isToWorker(m: unknown): m is ToWorker {
+/** A message of ours on the IPC channel (prom-client's own carry `type`, not `ug`). */
+export function isOurs<T extends ToWorker | FromWorker>(m: unknown): m is T {
   return typeof m === 'object' && m !== null && typeof (m as { ug?: unknown }).ug === 'string';
 }

@@ -6,7 +6,7 @@ import type { ResolvedConfig } from '../../config/load.ts';
 import { UsageGatewayError, type ErrorCode } from '../../protocol/errors.ts';
 import { buildHttpApp } from '../http/index.ts';
 import type { GatewayAddresses } from '../gateway.ts';
-import { isFromWorker, type FromWorker, type ToWorker } from './messages.ts';
+import { isOurs, type FromWorker, type ToWorker } from './messages.ts';
 import { mergeStatus } from './status.ts';
 import { workerSpoolDir } from './plan.ts';
 
@@ -87,7 +87,7 @@ export class Supervisor {
     const worker = cluster.fork({ UG_WORKER_INDEX: String(slot.index), UG_WORKER_COUNT: String(this.count) });
     slot.worker = worker;
     worker.on('message', (m: unknown) => {
-      if (isFromWorker(m) && m.ug === 'reply') {
+      if (isOurs<FromWorker>(m) && m.ug === 'reply') {
         this.pending.get(m.id)?.(m.body);
         this.pending.delete(m.id);
       }
@@ -95,7 +95,7 @@ export class Supervisor {
     return new Promise((resolve, reject) => {
       let settled = false;
       worker.on('message', (m: unknown) => {
-        if (settled || !isFromWorker(m)) return;
+        if (settled || !isOurs<FromWorker>(m)) return;
         if (m.ug === 'started') {
           settled = true;
           slot.state = 'running';

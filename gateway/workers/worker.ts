@@ -3,7 +3,7 @@ import type { ResolvedConfig } from '../../config/load.ts';
 import { createLogger } from '../../core/log.ts';
 import { UsageGatewayError } from '../../protocol/errors.ts';
 import { createGateway, type Gateway } from '../gateway.ts';
-import { isToWorker, type FromWorker } from './messages.ts';
+import { isOurs, type FromWorker, type ToWorker } from './messages.ts';
 import { spoolsToTakeOver, workerConfig } from './plan.ts';
 
 /** Spool depth and age are gauges computed on demand: kept fresh for the primary's /metrics. */
@@ -42,7 +42,7 @@ export async function runWorker(config: Readonly<ResolvedConfig>, index: number,
   };
   // The primary gone, Node's cluster ends the worker at once; what it acknowledged is in its spool.
   process.on('message', (m: unknown) => {
-    if (!isToWorker(m)) return;
+    if (!isOurs<ToWorker>(m)) return;
     if (m.ug === 'stop') return void stop('asked by the primary');
     const answer = async (): Promise<unknown> => {
       if (m.ug === 'status') return gateway.status();
