@@ -183,7 +183,7 @@ export async function runIngest(o: IngestOptions): Promise<{ ok: boolean }> {
 }
 
 /** Counts the benchmark's points in a database (all reading measurements). */
-async function countPoints(url: string, database: string): Promise<number> {
+export async function countPoints(url: string, database: string): Promise<number> {
   const store = storeFor(url, database);
   let n = 0;
   for (const m of MEASUREMENTS) {
@@ -194,7 +194,7 @@ async function countPoints(url: string, database: string): Promise<number> {
 }
 
 /** Waits until the gateway has written everything it received (or `timeoutMs`). */
-async function drained(gw: BenchGateway, timeoutMs: number): Promise<number> {
+export async function drained(gw: BenchGateway, timeoutMs: number): Promise<number> {
   const t0 = performance.now();
   for (;;) {
     const s = await gw.status();

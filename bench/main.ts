@@ -1,21 +1,24 @@
-// `npm run bench -- ingest|connections|auth|analytics|all [--quick]`: see bench/README.md.
+// `npm run bench -- ingest|burst|connections|auth|analytics|all [--quick]`: see bench/README.md.
 import { Command, Option } from 'commander';
 import { runAnalytics } from './analytics.ts';
 import { runAuth } from './auth.ts';
+import { runBurst } from './burst.ts';
 import { runConnections } from './connections.ts';
 import { runIngest } from './ingest.ts';
 
 const program = new Command('bench')
-  .description('benchmarks of the gateway: ingest, connections, auth, analytics (figures, not tests)')
-  .argument('[which]', 'ingest, connections, auth, analytics or all', 'all')
+  .description('benchmarks of the gateway: ingest, burst, connections, auth, analytics (figures, not tests)')
+  .argument('[which]', 'ingest, burst, connections, auth, analytics or all', 'all')
   .option('--quick', 'short steps and smaller fleets: a smoke run of a few minutes')
-  .option('--devices <n>', 'ingest: devices publishing (default 1000)')
+  .option('--devices <n>', 'ingest, burst: devices publishing (default 1000)')
   .option('--step <s>', 'ingest: seconds each +10 % step is held (default 60, quick 3)')
   .option('--half <s>', 'ingest: seconds at half the knee (default 60, quick 5)')
   .option('--outage <s>', 'ingest: seconds InfluxDB is paused (default 60, quick 10)')
   .option('--start-rate <n>', 'ingest: readings/s of the first warm-up step (default 4000)')
-  .option('--only <names>', 'ingest: only these configurations, comma-separated prefixes (e.g. gateway-qos0,bare-aedes,influx-ceiling,outage)')
+  .option('--only <names>', 'ingest, burst: only these configurations, comma-separated prefixes (e.g. gateway-qos0,bare-aedes,influx-ceiling,outage)')
   .option('--cpu-prof <dir>', 'ingest, auth: write a CPU profile of each gateway process into this folder')
+  .option('--per-device <n>', 'burst: readings each device sends, one per message (default 200, quick 50)')
+  .option('--window <n>', 'burst: QoS 1 messages a device may have unacknowledged (default 16)')
   .option('--connections <list>', 'connections: counts to hold, comma-separated (default 2500,5000,10000,15000; quick 2500,10000)')
   .option('--storm <n>', 'auth: registered devices reconnecting at once (default 10000, quick 2000)')
   .option('--storm-inflight <n>', 'auth: connections opening at a time (default 1000)')
@@ -29,8 +32,8 @@ const program = new Command('bench')
     const quick = Boolean(o.quick);
     const num = (v: unknown, d: number) => (v === undefined ? d : Number(v));
     const list = (v: unknown, d: number[]) => (typeof v === 'string' ? v.split(',').map(Number) : d);
-    if (!['ingest', 'connections', 'auth', 'analytics', 'all'].includes(which)) {
-      process.stderr.write(`unknown benchmark "${which}": expected ingest, connections, auth, analytics or all\n`);
+    if (!['ingest', 'burst', 'connections', 'auth', 'analytics', 'all'].includes(which)) {
+      process.stderr.write(`unknown benchmark "${which}": expected ingest, burst, connections, auth, analytics or all\n`);
       process.exit(2);
     }
     let ok = true;
@@ -39,6 +42,13 @@ const program = new Command('bench')
         quick, devices: num(o.devices, 1_000), stepS: num(o.step, quick ? 3 : 60), rampS: quick ? 2 : 5, halfS: num(o.half, quick ? 5 : 60),
         outageS: num(o.outage, quick ? 10 : 60), startRate: num(o.startRate, 4_000),
         only: typeof o.only === 'string' ? o.only.split(',') : undefined, cpuProf: typeof o.cpuProf === 'string' ? o.cpuProf : undefined,
+      });
+      ok &&= r.ok;
+    }
+    if (which === 'burst' || which === 'all') {
+      const r = await runBurst({
+        quick, devices: num(o.devices, 1_000), perDevice: num(o.perDevice, quick ? 50 : 200), window: num(o.window, 16),
+        only: typeof o.only === 'string' ? o.only.split(',') : undefined,
       });
       ok &&= r.ok;
     }

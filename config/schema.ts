@@ -123,6 +123,8 @@ export const configSchema = z
       batchMaxBytes: z.number().int().min(1024).default(4 * 1024 * 1024).describe('Most bytes in one write to InfluxDB.'),
       retryMinMs: ms.min(10).default(200).describe('First retry delay after a failed write; doubles up to retryMaxMs, with jitter.'),
       retryMaxMs: ms.min(100).default(30_000).describe('Longest delay between retries, a Retry-After from InfluxDB included.'),
+      thread: z.boolean().default(true).describe('Write to InfluxDB from a thread of its own, so that storing keeps pace while ingest keeps the main event loop busy. Off: the writer shares the event loop with ingest.'),
+      inFlight: z.number().int().min(1).max(16).default(2).describe('Writes to InfluxDB at once; the spool cursor still moves in order, past a batch only once it and every batch before it are written.'),
     }).strict().prefault({}),
     deadletter: z.object({
       dir: z.string().optional().describe('Dead-letter store folder; default <dataDir>/deadletter.'),
@@ -131,7 +133,12 @@ export const configSchema = z
     ingest: z.object({
       maxFutureSkewS: z.number().int().min(0).max(86_400).default(300).describe('How far ahead of the gateway clock a reading ts may be.'),
       logEveryMs: ms.default(60_000).describe('Refusals are logged at most once per device per this interval (always counted).'),
-    }).strict().prefault({}),
+      maxInFlight: z.number().int().min(1).max(100_000).default(1_000).describe('Messages decoded and spooled at once; the others wait in arrival order.'),
+      pauseAtQueued: z.number().int().min(1).max(10_000_000).default(5_000).describe('Messages waiting for ingest at which the gateway stops reading from connections (TCP backpressure holds the devices back) until half of them are taken.'),
+      maxQueued: z.number().int().min(1).max(10_000_000).default(50_000).describe('Messages waiting for ingest at which a QoS 0 message is refused (GW_ERR_INGEST_BUSY, counted) instead of queued; QoS 1 ones wait, unacknowledged. At least pauseAtQueued.'),
+    }).strict().superRefine((v, ctx) => {
+      if (v.maxQueued < v.pauseAtQueued) ctx.addIssue({ code: 'custom', path: ['maxQueued'], message: `must be at least pauseAtQueued (${v.pauseAtQueued}): reading stops before QoS 0 messages are refused` });
+    }).prefault({}),
     cluster: z.object({
       redisUrl: z.url({ protocol: /^rediss?$/, hostname: /^.+$/, error: 'expected redis://[user:password@]host[:port][/db], or rediss://… for TLS' }).optional().describe('Redis shared by the gateway instances of a cluster: MQTT sessions, retained messages and routing between instances go through it (redis://[user:password@]host[:port][/db], rediss:// for TLS). Off unless set: one instance, all in memory.').meta({ secret: 'url' }),
       prefix: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected letters, digits, ".", "_" or "-"').default('usage-gateway').describe('Namespace of the cluster in Redis (keys `<prefix>:…`, channels `<prefix>/…`); clusters that share one Redis need different prefixes.'),

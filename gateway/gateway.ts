@@ -13,7 +13,7 @@ import { Spool } from './spool/index.ts';
 import { hostname } from 'node:os';
 import { createInfluxStore, type InfluxStore } from '../core/influx/index.ts';
 import { StatsReporter } from './metrics/stats-reporter.ts';
-import { SpoolTakeover, Writer } from './writer/index.ts';
+import { SpoolTakeover, Writer, WriterThread } from './writer/index.ts';
 
 export interface GatewayAddresses extends ListenAddresses {
   /** The HTTP port; none in a worker of a multi-worker gateway, whose primary serves HTTP. */
@@ -35,7 +35,8 @@ interface Parts {
   spool: Spool;
   deadletter: DeadLetterStore;
   store: InfluxStore;
-  writer: Writer;
+  writer: Pick<Writer, 'start' | 'stop' | 'status'>;
+  ingest: Ingest;
   stats: StatsReporter;
   broker: Broker;
   http?: FastifyInstance;
@@ -106,7 +107,10 @@ export class Gateway {
     } catch (err) {
       log.warn({ err: (err as Error).message, url: config.influx.url }, 'InfluxDB is not reachable yet; readings are spooled and written when it is');
     }
-    const writer = new Writer({ spool, store, deadletter, metrics, log: log.child({ module: 'writer' }), ...config.writer });
+    const { thread, ...writerConfig } = config.writer;
+    const writer = thread
+      ? new WriterThread({ spool, influx: config.influx, deadletter, metrics, log: log.child({ module: 'writer' }), writer: writerConfig })
+      : new Writer({ spool, store, deadletter, metrics, log: log.child({ module: 'writer' }), ...writerConfig });
     let broker: Broker | undefined;
     const ingest = new Ingest({
       registry, spool, deadletter, metrics, log: log.child({ module: 'ingest' }),
@@ -115,6 +119,7 @@ export class Gateway {
       maxAgeMs: config.influx.retentionDays * 86_400_000,
       maxFutureSkewMs: config.ingest.maxFutureSkewS * 1000,
       logEveryMs: config.ingest.logEveryMs,
+      queue: { maxInFlight: config.ingest.maxInFlight, pauseAt: config.ingest.pauseAtQueued, refuseAt: config.ingest.maxQueued },
     });
     broker = new Broker({ config, registry, ingest, metrics, log: log.child({ module: 'broker' }) });
     const http = this.options.serveHttp === false ? undefined : buildHttpApp(metrics.registry, {
@@ -132,7 +137,7 @@ export class Gateway {
         .catch((err: Error) => log.error({ err, spool: dir }, 'cannot open a spool left by a worker no longer run; it stays for the next start'));
       if (t) takeovers.push(t);
     }
-    this.parts = { registry, spool, deadletter, store, writer, stats, broker, http, takeovers };
+    this.parts = { registry, spool, deadletter, store, writer, ingest, stats, broker, http, takeovers };
     writer.start();
     stats.start();
     let mqtt: ListenAddresses;
@@ -186,6 +191,10 @@ export class Gateway {
     this.metrics.spoolDepthRecords.set(s.depthRecords);
     this.metrics.spoolOldestAge.set(s.oldestAgeMs / 1000);
     this.metrics.backpressure.set(s.full ? 1 : 0);
+    const q = this.parts.ingest.queue.stats();
+    this.metrics.ingestQueued.set(q.waiting);
+    this.metrics.ingestInFlight.set(q.inFlight);
+    this.metrics.ingestPaused.set(q.paused ? 1 : 0);
   }
 
   notReady(): string[] {
@@ -209,6 +218,7 @@ export class Gateway {
       addresses: this.addresses,
       influx: { url: this.config.influx.url, database: this.config.influx.database, ...p.writer.status() },
       spool: p.spool.stats(),
+      ingest: p.ingest.queue.stats(),
       // Spools of workers that no longer run, being written out (see gateway.workers).
       takeovers: p.takeovers.map((t) => t.stats()),
       connections: await byLabel(this.metrics.connected, 'role'),

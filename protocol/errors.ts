@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   GW_ERR_EMPTY_BATCH: 'The array holds no readings.',
   GW_ERR_UNKNOWN_KIND: "The device's kind in the registry has no schema.",
   GW_ERR_SPOOL_FULL: 'The gateway spool is full; QoS 0 messages are refused until it drains.',
+  GW_ERR_INGEST_BUSY: 'More messages wait to be stored than the gateway holds (ingest.maxQueued); QoS 0 messages are refused until it catches up.',
   // Device protocol: per-reading refusals
   GW_ERR_INVALID_READING: 'A reading does not match the schema of its device kind.',
   GW_ERR_TS_IN_FUTURE: 'The reading time is more than the allowed skew ahead of the gateway clock.',

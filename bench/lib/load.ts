@@ -176,6 +176,54 @@ export class OpenLoop {
     };
   }
 
+  /**
+   * A burst: every device sends `perDevice` readings, one per message, as fast as its connection
+   * takes them (a write waits only for the socket to drain); at QoS 1 with at most `window`
+   * messages unacknowledged per device, as a device's client library allows. Each reading's ts
+   * is its send time. PUBACK latency counts from the write.
+   */
+  async burst(perDevice: number, window = 16): Promise<StepResult> {
+    const { qos } = this.options;
+    const h = histogram();
+    let acked = 0;
+    let sent = 0;
+    const start = performance.now();
+    const origin = performance.timeOrigin;
+    await Promise.all(this.states.map(async (s) => {
+      const stream = (s.client as unknown as { stream: NodeJS.WritableStream & { writableNeedDrain: boolean } }).stream;
+      let inFlight = 0;
+      let slot: (() => void) | undefined;
+      for (let i = 0; i < perDevice; i++) {
+        const at = performance.now();
+        const body = this.payload(s, Math.floor(origin + at));
+        if (qos === 1) {
+          while (inFlight >= window) await new Promise<void>((r) => (slot = r));
+          inFlight++;
+          writePublish(s, body, 1, () => {
+            inFlight--;
+            acked++;
+            h.recordValue(Math.max(1, Math.round((performance.now() - at) * 1000)));
+            const wake = slot;
+            slot = undefined;
+            wake?.();
+          });
+        } else {
+          writePublish(s, body, 0);
+        }
+        sent++;
+        if (stream.writableNeedDrain) await new Promise((r) => stream.once('drain', r));
+        else if ((i & 31) === 31) await new Promise((r) => setImmediate(r));
+      }
+      const deadline = performance.now() + 120_000;
+      while (inFlight > 0 && performance.now() < deadline) await new Promise<void>((r) => { slot = r; setTimeout(r, 100); });
+    }));
+    const durationS = (performance.now() - start) / 1000;
+    return {
+      rate: sent / durationS, durationS, sentReadings: sent, sentMessages: sent, ackedReadings: acked,
+      puback: qos === 1 ? percentiles(h) : null, maxLagMs: 0, unacked: qos === 1 ? sent - acked : 0,
+    };
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.states.map((s) => s.client.endAsync(true).catch(() => {})));
     this.states = [];

@@ -335,6 +335,7 @@ export class Broker {
     const guarded = new FrameGuard(conn, {
       maxPacketBytes: max,
       maxFiltersPerSubscribe,
+      gate: this.ingest.queue,
       onTooLarge: (announced) => {
         this.metrics.packetsTooLarge.inc();
         const client = clientOf();

@@ -9,7 +9,17 @@ export interface FrameLimits {
   onTooLarge(announced: number): void;
   /** A SUBSCRIBE of `packetBytes` carried more than maxFiltersPerSubscribe filters; the connection is being closed. */
   onTooManyFilters(packetBytes: number): void;
+  /**
+   * The ingest queue's TCP backpressure. With a gate, bytes are handed on at most SLICE_BYTES
+   * per read of the broker, none while the gate is `closed` (until `whenOpen` calls back), and
+   * the connection is not read while bytes it delivered are held: what a connection has read
+   * ahead is one socket read of raw bytes, not hundreds of parsed messages.
+   */
+  gate?: { readonly closed: boolean; whenOpen(resume: () => void): void };
 }
+
+/** Bytes handed to the broker per read when a gate is set: about 30 one-reading PUBLISH packets. */
+const SLICE_BYTES = 8 * 1024;
 
 /** Where the scanner is inside a SUBSCRIBE's body [MQTT-3.8.2, 3.8.3]. */
 interface SubscribeScan {
@@ -40,6 +50,13 @@ export class FrameGuard extends Duplex {
   private multiplier = 1;
   private subscribe?: SubscribeScan;
   private refused = false;
+  // with a gate: bytes read and not yet handed on, whether the broker asked for more, the end
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private wanted = false;
+  private ended = false;
+  private parked = false;
+  private pumping = false;
 
   constructor(inner: Duplex, limits: FrameLimits, remoteAddress?: string) {
     super({ allowHalfOpen: false });
@@ -48,9 +65,20 @@ export class FrameGuard extends Duplex {
     this.remoteAddress = remoteAddress;
     inner.on('data', (chunk: Buffer) => {
       if (!this.scan(chunk)) return;
-      if (!this.push(chunk)) inner.pause();
+      if (!this.limits.gate) {
+        if (!this.push(chunk)) inner.pause();
+        return;
+      }
+      this.held.push(chunk);
+      this.heldBytes += chunk.length;
+      inner.pause();
+      this.pump();
     });
-    inner.on('end', () => this.push(null));
+    inner.on('end', () => {
+      this.ended = true;
+      if (!this.limits.gate) this.push(null);
+      else this.pump();
+    });
     inner.on('error', (err) => this.destroy(err));
     inner.on('close', () => this.destroy());
   }
@@ -135,7 +163,55 @@ export class FrameGuard extends Duplex {
   }
 
   override _read(): void {
-    this.inner.resume();
+    if (!this.limits.gate) {
+      this.inner.resume();
+      return;
+    }
+    this.wanted = true;
+    this.pump();
+  }
+
+  /** Hands on one slice of the held bytes if the broker asked and the gate is open; reads on when all is handed on. */
+  private pump(): void {
+    if (this.pumping || this.destroyed) return;
+    this.pumping = true;
+    try {
+      const gate = this.limits.gate!;
+      if (this.wanted && this.heldBytes > 0) {
+        if (gate.closed) {
+          if (!this.parked) {
+            this.parked = true;
+            gate.whenOpen(() => {
+              this.parked = false;
+              this.pump();
+            });
+          }
+          return;
+        }
+        this.wanted = false;
+        this.push(this.takeHeld(SLICE_BYTES));
+      }
+      if (this.heldBytes > 0) return;
+      if (this.ended) this.push(null);
+      else if (!this.refused) this.inner.resume();
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Up to `max` of the held bytes, in order. */
+  private takeHeld(max: number): Buffer {
+    const first = this.held[0];
+    let out: Buffer;
+    if (first.length <= max) {
+      out = first;
+      this.held.shift();
+    } else {
+      out = first.subarray(0, max);
+      this.held[0] = first.subarray(max);
+    }
+    this.heldBytes -= out.length;
+    return out;
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {

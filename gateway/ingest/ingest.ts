@@ -6,6 +6,7 @@ import { MAX_ERRORS_PER_ENTRY, payloadForStore, type DeadLetterStore } from '../
 import type { Metrics } from '../metrics/index.ts';
 import type { Registry } from '../../core/registry/index.ts';
 import type { Spool } from '../spool/index.ts';
+import { IngestQueue, type IngestQueueOptions } from './queue.ts';
 import { isLate, lateMarkerLine, readingsToLines } from '../../core/influx/index.ts';
 import { dayFloor } from '../../core/time.ts';
 
@@ -35,6 +36,7 @@ export interface IngestOptions {
   maxAgeMs: number;
   maxFutureSkewMs: number;
   logEveryMs: number;
+  queue: IngestQueueOptions;
 }
 
 export interface IngestMessage {
@@ -58,12 +60,24 @@ const MAX_LISTED_ERRORS = MAX_ERRORS_PER_ENTRY;
 export class Ingest {
   private readonly options: IngestOptions;
   private readonly lastLogged = new Map<string, number>();
+  /** Bounds the messages in work and waiting; the broker stops reading while it is deep. */
+  readonly queue: IngestQueue;
 
   constructor(opts: IngestOptions) {
     this.options = opts;
+    this.queue = new IngestQueue({ ...opts.queue, onPause: () => opts.metrics.ingestPauses.inc() });
   }
 
-  async handle(msg: IngestMessage): Promise<void> {
+  /** Takes a message in turn (see IngestQueue); a QoS 0 one is refused when the queue overflows. */
+  handle(msg: IngestMessage): Promise<void> {
+    if (msg.qos === 0 && this.queue.overflowing) {
+      this.options.metrics.messagesIn.inc({ qos: '0' });
+      return this.refuseWhole(msg, 'GW_ERR_INGEST_BUSY', `the gateway has ${this.queue.waitingCount} messages waiting to be stored (ingest.maxQueued); QoS 0 messages are refused until it catches up (use QoS 1 to be held instead)`, false, undefined, false);
+    }
+    return this.queue.run(() => this.process(msg));
+  }
+
+  private async process(msg: IngestMessage): Promise<void> {
     const { registry, spool, metrics } = this.options;
     const receivedAtMs = Date.now();
     const device = registry.device(msg.deviceId);

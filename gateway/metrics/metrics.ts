@@ -27,6 +27,10 @@ export function createMetrics() {
     backpressure: new Gauge({ name: 'ug_backpressure', help: '1 while the spool is full and QoS 1 acknowledgements are held', registers: [registry], aggregator: 'max' }),
     spoolDepthBytes: new Gauge({ name: 'ug_spool_depth_bytes', help: 'Bytes in the spool not yet in InfluxDB', registers: [registry] }),
     spoolDepthRecords: new Gauge({ name: 'ug_spool_depth_records', help: 'Messages in the spool not yet in InfluxDB', registers: [registry] }),
+    ingestQueued: new Gauge({ name: 'ug_ingest_queued_messages', help: 'Messages read from connections and waiting to be decoded and spooled', registers: [registry] }),
+    ingestInFlight: new Gauge({ name: 'ug_ingest_in_flight_messages', help: 'Messages being decoded and spooled', registers: [registry] }),
+    ingestPaused: new Gauge({ name: 'ug_ingest_paused', help: '1 while connections are not read because the ingest queue is deep (TCP backpressure)', registers: [registry], aggregator: 'max' }),
+    ingestPauses: new Counter({ name: 'ug_ingest_pauses_total', help: 'Times the gateway stopped reading from connections because the ingest queue was deep', registers: [registry] }),
     spoolOldestAge: new Gauge({ name: 'ug_spool_oldest_age_seconds', help: 'Age of the oldest message not yet in InfluxDB', registers: [registry], aggregator: 'max' }),
   };
   return m;

@@ -5,6 +5,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { openPrivate, privateDir, privateFile } from '../../core/private-fs.ts';
 import { GroupCommitAppender } from './group-commit.ts';
+import { HEADER, readRecords, type ReadableSegment, type SpoolRecord, type SpoolView } from './read.ts';
+export type { SpoolRecord } from './read.ts';
 
 /**
  * Record layout, little endian:
@@ -12,7 +14,6 @@ import { GroupCommitAppender } from './group-commit.ts';
  * A record whose header or payload is short, or whose crc does not match, ends the log: it was
  * being written when the process died, so it was never acknowledged.
  */
-const HEADER = 20;
 const MAX_RECORD = 64 * 1024 * 1024;
 const SEGMENT_RE = /^(\d{20})\.seg$/;
 
@@ -24,22 +25,7 @@ export interface SpoolOptions {
   log?: Logger;
 }
 
-export interface SpoolRecord {
-  /** Global byte offset of the record, and of the byte after it. */
-  offset: number;
-  end: number;
-  timeMs: number;
-  lines: number;
-  payload: Buffer;
-}
-
-interface Segment {
-  base: number;
-  /** Global offset after its last valid record. */
-  end: number;
-  path: string;
-  reader?: FileHandle;
-}
+type Segment = ReadableSegment;
 
 /**
  * A run of consecutive records and the append time of its first, for the oldest-record age
@@ -296,54 +282,13 @@ export class Spool extends EventEmitter<{ data: []; space: []; full: [] }> {
    * Reads records from `from` (a record boundary) up to what is written, at most `maxLines`
    * lines and `maxBytes` payload bytes, always at least one record when one is there.
    */
-  async read(from: number, maxLines: number, maxBytes: number): Promise<SpoolRecord[]> {
-    const out: SpoolRecord[] = [];
-    let pos = from;
-    let lines = 0;
-    let bytes = 0;
-    while (pos < this.writtenEnd) {
-      const seg = this.segments.find((s) => pos >= s.base && pos < s.end);
-      if (!seg) {
-        const next = this.segments.find((s) => s.base >= pos && s.end > s.base);
-        if (!next) break;
-        pos = next.base; // past a sealed segment's end: go on at the next one
-        continue;
-      }
-      seg.reader ??= await open(seg.path, 'r');
-      const limit = Math.min(seg.end, this.writtenEnd) - seg.base;
-      const chunk = Math.min(limit - (pos - seg.base), Math.max(maxBytes - bytes, HEADER) + HEADER * 64, 8 * 1024 * 1024);
-      const buf = Buffer.allocUnsafe(chunk);
-      const { bytesRead } = await seg.reader.read(buf, 0, chunk, pos - seg.base);
-      let off = 0;
-      while (off + HEADER <= bytesRead) {
-        const len = buf.readUInt32LE(off);
-        const recLines = buf.readUInt32LE(off + 16);
-        if (off + HEADER + len > bytesRead) break;
-        if (out.length > 0 && (lines + recLines > maxLines || bytes + len > maxBytes)) return out;
-        out.push({
-          offset: pos + off,
-          end: pos + off + HEADER + len,
-          timeMs: buf.readDoubleLE(off + 8),
-          lines: recLines,
-          payload: Buffer.from(buf.subarray(off + HEADER, off + HEADER + len)),
-        });
-        lines += recLines;
-        bytes += len;
-        off += HEADER + len;
-      }
-      if (off === 0) {
-        // a record bigger than the chunk: read exactly it, if the caps leave room for it
-        const len = buf.readUInt32LE(0);
-        if (out.length > 0 && (lines + buf.readUInt32LE(16) > maxLines || bytes + len > maxBytes)) return out;
-        const whole = Buffer.allocUnsafe(HEADER + len);
-        await seg.reader.read(whole, 0, HEADER + len, pos - seg.base);
-        out.push({ offset: pos, end: pos + HEADER + len, timeMs: whole.readDoubleLE(8), lines: whole.readUInt32LE(16), payload: whole.subarray(HEADER) });
-        return out;
-      }
-      pos += off;
-      if (lines >= maxLines || bytes >= maxBytes) break;
-    }
-    return out;
+  read(from: number, maxLines: number, maxBytes: number): Promise<SpoolRecord[]> {
+    return readRecords(this.segments, this.writtenEnd, from, maxLines, maxBytes);
+  }
+
+  /** The segment files and what of them is written: for a reader in another thread (readRecords). */
+  view(): SpoolView {
+    return { segments: this.segments.map((s) => ({ base: s.base, end: s.end, path: s.path })), writtenEnd: this.writtenEnd };
   }
 
   /** Moves the cursor past what InfluxDB has acknowledged; drops wholly committed segments. */

@@ -13,6 +13,10 @@ export function mergeStatus(workers: Array<Record<string, any> | undefined>): Re
     delete merged.spool.committedOffset;
     delete merged.spool.endOffset;
   }
+  if (merged.ingest) {
+    merged.ingest.paused = all((w) => w.ingest?.paused).some(Boolean);
+    merged.ingest.peakWaiting = Math.max(0, ...all((w) => w.ingest?.peakWaiting as number));
+  }
   if (merged.influx) {
     merged.influx.connected = answered.length > 0 && all((w) => w.influx?.connected).every(Boolean);
     merged.influx.consecutiveFailures = Math.max(0, ...all((w) => w.influx?.consecutiveFailures as number));

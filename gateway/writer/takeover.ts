@@ -38,6 +38,7 @@ export class SpoolTakeover {
     const { maxBytes, segmentBytes, fsync } = o.config.spool;
     this.spool = new Spool({ dir, maxBytes, segmentBytes, fsync, log: this.log });
     this.writer = new Writer({ spool: this.spool, store: o.store, deadletter: o.deadletter, metrics: o.metrics, log: this.log, ...o.config.writer });
+    // A takeover's writer shares the event loop: it only writes out what a former worker left.
   }
 
   /**

@@ -4,16 +4,25 @@ import type { DeadLetterStore } from '../deadletter/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { Spool } from '../spool/index.ts';
 import type { InfluxStore } from '../../core/influx/index.ts';
+
+/** What the writer needs of a spool: reading from its cursor, moving it, and a 'data' event. */
+export type WriterSpool = Pick<Spool, 'committedOffset' | 'endOffset' | 'read' | 'commit' | 'on' | 'off' | 'stats'>;
+/** What the writer needs of the dead-letter store and the metrics. */
+export type WriterDeadLetter = Pick<DeadLetterStore, 'add'>;
+export type WriterMetrics = Pick<Metrics, 'writeLatency' | 'writeBatchLines' | 'pointsWritten' | 'writeRetries' | 'deadLettered'>;
+export type WriterStore = Pick<InfluxStore, 'write' | 'ensureDatabase'>;
 import { retryDelayMs } from '../../core/retry.ts';
 
 export interface WriterOptions {
-  spool: Spool;
-  store: InfluxStore;
-  deadletter: DeadLetterStore;
-  metrics: Metrics;
-  log: Logger;
+  spool: WriterSpool;
+  store: WriterStore;
+  deadletter: WriterDeadLetter;
+  metrics: WriterMetrics;
+  log: Pick<Logger, 'info' | 'warn' | 'error'>;
   batchMaxLines: number;
   batchMaxBytes: number;
+  /** Writes to InfluxDB at once; their spool commits stay in order. */
+  inFlight: number;
   retryMinMs: number;
   retryMaxMs: number;
 }
@@ -42,9 +51,10 @@ function countLines(body: string): number {
 }
 
 /**
- * Drains the spool to InfluxDB, oldest first. The next batch goes out as soon as the previous
- * write returned, so batches stay small at low load and grow under load (up to the caps).
- * The spool cursor moves only after InfluxDB answered 204; an outage is retried with backoff
+ * Drains the spool to InfluxDB, oldest first. A batch goes out as soon as fewer than `inFlight`
+ * writes are in flight, so batches stay small at low load and grow under load (up to the caps).
+ * The spool cursor moves only after InfluxDB answered 204 for that batch and every one before
+ * it (commits in spool order, whatever order the writes end in); an outage is retried with backoff
  * and jitter while the spool grows; a refused batch is split until the refused points are
  * found, which go to the dead-letter store with InfluxDB's error.
  */
@@ -99,11 +109,22 @@ export class Writer {
   private async run(): Promise<void> {
     const { spool } = this.options;
     let pos = spool.committedOffset;
+    // Batches written or being written, oldest first; each commits after the one before it.
+    const inFlight = new Set<Promise<void>>();
+    let lastCommit: Promise<void> = Promise.resolve();
+    let failed: unknown;
     try {
       for (;;) {
         if (this.hardStop.signal.aborted) return;
+        if (failed !== undefined) throw failed;
+        while (inFlight.size >= Math.max(1, this.options.inFlight) && failed === undefined) await Promise.race(inFlight).catch(() => {});
+        if (failed !== undefined) throw failed;
         const records = await spool.read(pos, this.options.batchMaxLines, this.options.batchMaxBytes);
         if (records.length === 0) {
+          if (inFlight.size > 0) {
+            await Promise.race(inFlight).catch(() => {});
+            continue;
+          }
           if (this.draining) return;
           await new Promise<void>((resolve) => {
             this.wake = resolve;
@@ -113,9 +134,18 @@ export class Writer {
           continue;
         }
         // One body for the write, as the spool holds it; split into lines only if InfluxDB refuses it.
-        await this.writeBody(records.length === 1 ? records[0].payload.toString('utf8') : Buffer.concat(records.flatMap((r, i) => (i === 0 ? [r.payload] : [NEWLINE, r.payload]))).toString('utf8'));
+        const written = this.writeBody(records.length === 1 ? records[0].payload.toString('utf8') : Buffer.concat(records.flatMap((r, i) => (i === 0 ? [r.payload] : [NEWLINE, r.payload]))).toString('utf8'));
         const end = records[records.length - 1].end;
-        await spool.commit(end, records.length);
+        const before = lastCommit;
+        const committed: Promise<void> = Promise.all([written, before]).then(() => spool.commit(end, records.length));
+        lastCommit = committed;
+        const tracked = committed.finally(() => inFlight.delete(tracked));
+        inFlight.add(tracked);
+        // A failed write or commit ends the loop, at its next turn.
+        tracked.catch((err: unknown) => {
+          failed ??= err;
+          this.wake?.();
+        });
         pos = end;
       }
     } catch (err) {

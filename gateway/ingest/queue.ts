@@ -1,0 +1,112 @@
+export interface IngestQueueOptions {
+  /** Messages decoded and spooled at once. */
+  maxInFlight: number;
+  /** Messages waiting for a slot at which connections stop being read; they are read again at half. */
+  pauseAt: number;
+  /** Messages waiting at which a QoS 0 message is refused rather than queued. */
+  refuseAt: number;
+  /** Called each time reading stops. */
+  onPause?: () => void;
+}
+
+export interface IngestQueueStats {
+  inFlight: number;
+  waiting: number;
+  /** True while connections are not read (TCP backpressure). */
+  paused: boolean;
+  /** Times reading stopped, since the start. */
+  pauses: number;
+  /** Most messages ever waiting at once. */
+  peakWaiting: number;
+}
+
+/**
+ * The ingest queue: at most `maxInFlight` messages are decoded and spooled at once, the others
+ * wait in arrival order as the raw packets they came in. From `pauseAt` waiting messages the
+ * broker stops reading from connections (each connection that delivers more data is paused, so
+ * the kernel's buffers fill and TCP holds the devices back) until the queue is down to half;
+ * what was already read still waits its turn. Memory under a burst is therefore bounded by the
+ * queue, not by what devices send.
+ */
+export class IngestQueue {
+  private readonly options: IngestQueueOptions;
+  private inFlight = 0;
+  private waiting: Array<() => void> = [];
+  private head = 0;
+  private parked: Array<() => void> = [];
+  private paused = false;
+  private pauses = 0;
+  private peakWaiting = 0;
+
+  constructor(options: IngestQueueOptions) {
+    this.options = options;
+  }
+
+  get waitingCount(): number {
+    return this.waiting.length - this.head;
+  }
+
+  /** True while connections should not be read. */
+  get closed(): boolean {
+    return this.paused;
+  }
+
+  /** True when a QoS 0 message should be refused rather than queued. */
+  get overflowing(): boolean {
+    return this.waitingCount >= this.options.refuseAt;
+  }
+
+  stats(): IngestQueueStats {
+    return { inFlight: this.inFlight, waiting: this.waitingCount, paused: this.paused, pauses: this.pauses, peakWaiting: this.peakWaiting };
+  }
+
+  /** Calls `resume` once the queue reopens (at once when it is open). */
+  whenOpen(resume: () => void): void {
+    if (this.paused) this.parked.push(resume);
+    else resume();
+  }
+
+  /** Runs `task` when a slot is free, in arrival order. */
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.inFlight < this.options.maxInFlight && this.waitingCount === 0) {
+      this.inFlight++;
+    } else {
+      // The slot is handed over by the task that ends (inFlight stays counted for us).
+      await new Promise<void>((resolve) => {
+        this.waiting.push(resolve);
+        const n = this.waitingCount;
+        if (n > this.peakWaiting) this.peakWaiting = n;
+        if (!this.paused && n >= this.options.pauseAt) {
+          this.paused = true;
+          this.pauses++;
+          this.options.onPause?.();
+        }
+      });
+    }
+    try {
+      return await task();
+    } finally {
+      this.release();
+    }
+  }
+
+  private release(): void {
+    if (this.waitingCount === 0) {
+      this.inFlight--;
+    } else {
+      const next = this.waiting[this.head];
+      this.waiting[this.head++] = undefined as never;
+      if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+        this.waiting = this.waiting.slice(this.head);
+        this.head = 0;
+      }
+      next();
+    }
+    if (this.paused && this.waitingCount <= this.options.pauseAt / 2) {
+      this.paused = false;
+      const parked = this.parked;
+      this.parked = [];
+      for (const resume of parked) resume();
+    }
+  }
+}
