@@ -125,7 +125,7 @@ function issueToError(issue: z.core.$ZodIssue, index: number | undefined): Readi
 function validateOne(
   raw: unknown,
   index: number | undefined,
-  defs: Map<string, CompiledReading>,
+  defs: ReadonlyMap<string, CompiledReading>,
   opts: DecodeOptions,
 ): Reading | ReadingError[] {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
