@@ -226,8 +226,14 @@ export async function runDecode(o: DecodeBenchOptions): Promise<{ ok: boolean }>
   const loadAtEnd = machine().loadAvgAtStart;
 
   const us = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
-  const header = ['case', ...IMPLS.flatMap((i) => [`${i.name} µs/msg`, 'µs/reading']), 'readingsToLines µs/msg'];
-  const rows = results.map((r) => [r.case, ...IMPLS.flatMap((i) => [us(r.impls[i.name].usPerMessage), us(r.impls[i.name].usPerReading)]), us(r.readingsToLines.usPerMessage)]);
+  // Each implementation beside the reference: the reference's CPU divided by its own.
+  const speedup = (r: (typeof results)[number], name: string) => r.impls[IMPLS[0].name].usPerMessage / r.impls[name].usPerMessage;
+  const header = ['case', ...IMPLS.flatMap((i, n) => [`${i.name} µs/msg`, 'µs/reading', ...(n > 0 ? ['×'] : [])]), 'readingsToLines µs/msg'];
+  const rows = results.map((r) => [
+    r.case,
+    ...IMPLS.flatMap((i, n) => [us(r.impls[i.name].usPerMessage), us(r.impls[i.name].usPerReading), ...(n > 0 ? [fmt.ratio(speedup(r, i.name))] : [])]),
+    us(r.readingsToLines.usPerMessage),
+  ]);
   process.stdout.write(`\nDecode and validate, CPU per message (median of ${o.runs} runs of ${o.runS} s; load average ${(env.loadAvgAtStart as number[]).join(' ')} at start, ${(loadAtEnd as number[]).join(' ')} at end)\n\n${table([header, ...rows])}\n`);
   for (const p of profiles) {
     process.stdout.write(`\nProfile of ${p.impl}, one reading per message (${p.path}), self time:\n`);
