@@ -216,7 +216,7 @@ export async function runDecode(o: DecodeBenchOptions): Promise<{ ok: boolean }>
     };
   });
 
-  let profiles: Array<Awaited<ReturnType<typeof profileOf>> & { impl: string }> = [];
+  const profiles: Array<Awaited<ReturnType<typeof profileOf>> & { impl: string }> = [];
   if (o.cpuProf) {
     for (const impl of IMPLS) {
       log(`profiling ${impl.name}…`);
@@ -235,6 +235,15 @@ export async function runDecode(o: DecodeBenchOptions): Promise<{ ok: boolean }>
     us(r.readingsToLines.usPerMessage),
   ]);
   process.stdout.write(`\nDecode and validate, CPU per message (median of ${o.runs} runs of ${o.runS} s; load average ${(env.loadAvgAtStart as number[]).join(' ')} at start, ${(loadAtEnd as number[]).join(' ')} at end)\n\n${table([header, ...rows])}\n`);
+  for (const impl of IMPLS.slice(1)) {
+    const of = (perMessage: number) => results.filter((r) => r.perMessage === perMessage);
+    const line = (perMessage: number, what: string) => {
+      const rs = of(perMessage);
+      if (rs.length === 0) return '';
+      return `${what} ${us(median(rs.map((r) => r.impls[impl.name].usPerReading)))} µs per reading (${fmt.ratio(median(rs.map((r) => speedup(r, impl.name))))} less CPU than ${IMPLS[0].name})`;
+    };
+    process.stdout.write(`\n${impl.name}, medians over the cases: ${[line(1, 'one reading per message'), line(50, 'arrays of 50')].filter(Boolean).join('; ')}${mismatches === 0 ? ', same results on every message' : `, ${mismatches} MISMATCHES`}\n`);
+  }
   for (const p of profiles) {
     process.stdout.write(`\nProfile of ${p.impl}, one reading per message (${p.path}), self time:\n`);
     process.stdout.write(`  by where: ${p.areas.map((a) => `${a.what} ${(a.share * 100).toFixed(0)} %`).join(', ')}\n`);
@@ -242,6 +251,5 @@ export async function runDecode(o: DecodeBenchOptions): Promise<{ ok: boolean }>
   }
   const path = await saveResults('decode', { machine: env, loadAvgAtEnd: loadAtEnd, options: o, mismatches, refused, results, profiles });
   process.stdout.write(`\nresults: ${path}\n`);
-  profiles = [];
   return { ok: mismatches === 0 && refused === 0 };
 }
