@@ -1,14 +1,15 @@
-// `npm run bench -- ingest|burst|connections|auth|analytics|all [--quick]`: see bench/README.md.
+// `npm run bench -- ingest|burst|connections|auth|analytics|decode|all [--quick]`: see bench/README.md.
 import { Command, Option } from 'commander';
 import { runAnalytics } from './analytics.ts';
 import { runAuth } from './auth.ts';
 import { runBurst } from './burst.ts';
 import { runConnections } from './connections.ts';
+import { runDecode } from './decode.ts';
 import { runIngest } from './ingest.ts';
 
 const program = new Command('bench')
-  .description('benchmarks of the gateway: ingest, burst, connections, auth, analytics (figures, not tests)')
-  .argument('[which]', 'ingest, burst, connections, auth, analytics or all', 'all')
+  .description('benchmarks of the gateway: ingest, burst, connections, auth, analytics, decode (figures, not tests)')
+  .argument('[which]', 'ingest, burst, connections, auth, analytics, decode or all', 'all')
   .option('--quick', 'short steps and smaller fleets: a smoke run of a few minutes')
   .option('--devices <n>', 'ingest, burst: devices publishing (default 1000)')
   .option('--step <s>', 'ingest: seconds each +10 % step is held (default 60, quick 3)')
@@ -16,7 +17,7 @@ const program = new Command('bench')
   .option('--outage <s>', 'ingest: seconds InfluxDB is paused (default 60, quick 10)')
   .option('--start-rate <n>', 'ingest: readings/s of the first warm-up step (default 4000)')
   .option('--only <names>', 'ingest, burst: only these configurations, comma-separated prefixes (e.g. gateway-qos0,bare-aedes,influx-ceiling,outage)')
-  .option('--cpu-prof <dir>', 'ingest, auth: write a CPU profile of each gateway process into this folder')
+  .option('--cpu-prof <dir>', 'ingest, auth: write a CPU profile of each gateway process into this folder; decode: of each implementation')
   .option('--per-device <n>', 'burst: readings each device sends, one per message (default 200, quick 50)')
   .option('--window <n>', 'burst: QoS 1 messages a device may have unacknowledged (default 16)')
   .option('--connections <list>', 'connections: counts to hold, comma-separated (default 2500,5000,10000,15000; quick 2500,10000)')
@@ -28,12 +29,13 @@ const program = new Command('bench')
   .option('--raw-up-to <n>', 'analytics: fleets up to this size get raw history and a layer built from it; larger ones a layer written directly (default 10000)')
   .option('--repeat <n>', 'analytics: runs over the layer per fleet (default 2)')
   .option('--concurrency <n>', 'analytics: pages queried at once (default: the setting, 4)')
+  .option('--runs <n>', 'decode: timed runs of each case, the median is reported (default 5, quick 3)')
   .action(async (which: string, o: Record<string, string | boolean | undefined>) => {
     const quick = Boolean(o.quick);
     const num = (v: unknown, d: number) => (v === undefined ? d : Number(v));
     const list = (v: unknown, d: number[]) => (typeof v === 'string' ? v.split(',').map(Number) : d);
-    if (!['ingest', 'burst', 'connections', 'auth', 'analytics', 'all'].includes(which)) {
-      process.stderr.write(`unknown benchmark "${which}": expected ingest, burst, connections, auth, analytics or all\n`);
+    if (!['ingest', 'burst', 'connections', 'auth', 'analytics', 'decode', 'all'].includes(which)) {
+      process.stderr.write(`unknown benchmark "${which}": expected ingest, burst, connections, auth, analytics, decode or all\n`);
       process.exit(2);
     }
     let ok = true;
@@ -62,6 +64,10 @@ const program = new Command('bench')
     }
     if (which === 'analytics' || which === 'all') {
       const r = await runAnalytics({ quick, fleets: list(o.fleets, quick ? [100, 1_000] : [1_000, 10_000]), days: num(o.days, 90), keep: typeof o.keep === 'string' ? o.keep : undefined, rawUpTo: num(o.rawUpTo, 10_000), baselineUpTo: num(o.rawUpTo, 10_000), repeat: num(o.repeat, 2), concurrency: o.concurrency ? num(o.concurrency, 4) : undefined });
+      ok &&= r.ok;
+    }
+    if (which === 'decode' || which === 'all') {
+      const r = await runDecode({ quick, runs: num(o.runs, quick ? 3 : 5), runS: quick ? 0.15 : 0.5, cpuProf: typeof o.cpuProf === 'string' ? o.cpuProf : undefined });
       ok &&= r.ok;
     }
     // A missed target is a finding, not a failure of the run: the exit code says it for scripts.

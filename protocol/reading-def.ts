@@ -28,8 +28,17 @@ export interface KindDef {
 }
 
 export interface CompiledReading extends ReadingDef {
-  /** type + ts + seq + fields, strict: unknown fields are refused. */
+  /** type + ts + seq + fields, strict: unknown fields are refused. The contract, parsed by zod's runtime. */
   schema: z.ZodObject;
+  /**
+   * `schema` compiled ahead of time by zod (`z.compile`): the same parser as generated code, which
+   * answers valid readings itself and hands any other to zod's runtime, so a refusal has the
+   * runtime's issues. `schema` itself when zod would not compile it (see `compiled`).
+   */
+  parser: z.ZodObject;
+  /** Whether `parser` is compiled; false means zod refused the schema and readings take the runtime (`notCompiled` says why). */
+  compiled: boolean;
+  notCompiled?: string;
   fieldTypes: Readonly<Record<string, FieldType>>;
 }
 
@@ -89,7 +98,16 @@ export function compileReading(def: ReadingDef): CompiledReading {
       ...def.fields.shape,
     })
     .strict();
+  // Strict, so that a schema zod cannot compile is known here (and tested), not silently slow.
+  // It stays valid then: the runtime parses it, as it would parse any schema.
+  let parser: z.ZodObject = schema;
+  let notCompiled: string | undefined;
+  try {
+    parser = z.compile(schema, { strict: true });
+  } catch (err) {
+    notCompiled = (err as Error).message;
+  }
   // The firmware version is a tag of every reading type: a small set of values per fleet, so
   // boards and product insight can group error rates and usage by it.
-  return { ...def, tags: [...(def.tags ?? []), 'firmware'], schema, fieldTypes };
+  return { ...def, tags: [...(def.tags ?? []), 'firmware'], schema, parser, compiled: notCompiled === undefined, notCompiled, fieldTypes };
 }

@@ -24,7 +24,7 @@ export function isLeapYear(y: number): boolean {
 }
 
 export function daysInMonth(y: number, m: number): number {
-  return m === 2 ? (isLeapYear(y) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31;
+  return m === 2 ? (isLeapYear(y) ? 29 : 28) : m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31;
 }
 
 /** Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
@@ -48,25 +48,40 @@ function checkDate(y: number, m: number, d: number): string | undefined {
   return undefined;
 }
 
-/** Epoch milliseconds of an RFC 3339 date-time, or why it is not one, in words. */
+function badTime(text: string, why: string): TimeParse {
+  return { ok: false, reason: `${clip(text)} is not a valid time: ${why}` };
+}
+
+/**
+ * Epoch milliseconds of an RFC 3339 date-time, or why it is not one, in words. Cars send their
+ * `ts` in this form, so it runs for every such reading: no arrays or closures on the way.
+ */
 export function parseRfc3339(text: string): TimeParse {
   const m = RFC3339_RE.exec(text);
   if (!m) return { ok: false, reason: `expected an RFC 3339 time such as ${RFC3339_EXAMPLE}, got ${clip(text)}` };
-  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number);
-  const [frac, zulu, sign, oh, om] = [m[7], m[8], m[9], m[10], m[11]];
-  const bad = (why: string): TimeParse => ({ ok: false, reason: `${clip(text)} is not a valid time: ${why}` });
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  const h = Number(m[4]);
+  const mi = Number(m[5]);
+  const s = Number(m[6]);
+  const frac = m[7];
+  const zulu = m[8];
+  const sign = m[9];
+  const oh = m[10];
+  const om = m[11];
   const dateProblem = checkDate(y, mo, d);
-  if (dateProblem) return bad(dateProblem);
-  if (h > 23) return bad(`hour ${m[4]} is out of range (00 to 23)`);
-  if (mi > 59) return bad(`minute ${m[5]} is out of range (00 to 59)`);
-  if (s === 60) return bad('second 60 (a leap second) cannot be stored; send 59');
-  if (s > 59) return bad(`second ${m[6]} is out of range (00 to 59)`);
-  if (frac !== undefined && frac.length > 9) return bad(`the fraction of a second has ${frac.length} digits, at most 9 are allowed`);
+  if (dateProblem) return badTime(text, dateProblem);
+  if (h > 23) return badTime(text, `hour ${m[4]} is out of range (00 to 23)`);
+  if (mi > 59) return badTime(text, `minute ${m[5]} is out of range (00 to 59)`);
+  if (s === 60) return badTime(text, 'second 60 (a leap second) cannot be stored; send 59');
+  if (s > 59) return badTime(text, `second ${m[6]} is out of range (00 to 59)`);
+  if (frac !== undefined && frac.length > 9) return badTime(text, `the fraction of a second has ${frac.length} digits, at most 9 are allowed`);
   let offsetMin = 0;
   if (!zulu) {
     const ohn = Number(oh);
     const omn = Number(om);
-    if (ohn > 23 || omn > 59) return bad(`offset ${sign}${oh}:${om} is out of range (hours 00 to 23, minutes 00 to 59)`);
+    if (ohn > 23 || omn > 59) return badTime(text, `offset ${sign}${oh}:${om} is out of range (hours 00 to 23, minutes 00 to 59)`);
     offsetMin = (sign === '-' ? -1 : 1) * (ohn * 60 + omn);
   }
   const fracMs = frac === undefined ? 0 : Number(frac.slice(0, 3).padEnd(3, '0'));

@@ -21,11 +21,11 @@ function subMsOf(r: Reading): number {
 
 const DEVICE_TAG_KEYS = ['device_id', 'kind', 'model'] as const;
 
-/** Per reading type: its measurement and tag keys (sorted with the device's) escaped, field keys escaped. */
+/** Per reading type: its measurement and tag keys (sorted with the device's) escaped, field keys escaped (null: a tag, not a field). */
 interface Layout {
   measurement: string;
   tagKeys: Array<{ key: string; escaped: string; device: boolean }>;
-  fieldKey: Map<string, string>;
+  fieldKey: Map<string, string | null>;
 }
 const layouts = new WeakMap<CompiledReading, Layout>();
 
@@ -63,12 +63,13 @@ export function readingsToLines(readings: readonly Reading[], device: DeviceTags
     let fields = '';
     for (const name in values) {
       const value = values[name];
-      if (value === undefined || value === null || def.tags?.includes(name)) continue;
+      if (value === undefined || value === null) continue;
       let key = layout.fieldKey.get(name);
       if (key === undefined) {
-        key = escTag(name);
+        key = def.tags?.includes(name) ? null : escTag(name);
         layout.fieldKey.set(name, key);
       }
+      if (key === null) continue;
       fields += `${fields ? ',' : ''}${key}=${formatField(def.fieldTypes[name], value)}`;
     }
     if (r.seq !== undefined) fields += `${fields ? ',' : ''}seq=${formatField('int', r.seq)}`;
