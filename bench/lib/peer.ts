@@ -122,7 +122,7 @@ function nodeRedSettings(o: { userDir: string; flowFile: string; port: number; c
     flowFile: o.flowFile,
     uiHost: '127.0.0.1',
     uiPort: o.port,
-    // false: no editor and no admin API; the flow has no HTTP nodes, so no HTTP server at all.
+    // false: no editor and no admin API; the flow has no HTTP nodes, so Node-RED serves no HTTP at all.
     httpAdminRoot: false,
     httpNodeRoot: false,
     disableEditor: true,
@@ -165,7 +165,7 @@ function telemetryTypes(): Record<string, { measurement: string; kind: string; t
  * reading's tag fields (washer `program`), its fields and `seq`, at the reading's `ts`.
  * Differences: numbers are written as floats (node-influx without a schema) and the time is
  * the millisecond, not the gateway's ms + seq in the sub-millisecond digits; nothing is
- * validated.
+ * validated. The one line that is the bench's, not a user's: `bench.processed++`.
  */
 function functionCode(): string {
   return `const TYPES = ${JSON.stringify(telemetryTypes())};
