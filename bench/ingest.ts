@@ -9,6 +9,7 @@ import { QueryableProbe } from './lib/probe.ts';
 import { ProcWatch } from './lib/proc.ts';
 import { fmt, machine, progress, saveResults, table, targetsTable, type Target } from './lib/report.ts';
 import { CountingSubscriber } from './lib/counter.ts';
+import { PEER_BATCH, startPeer } from './lib/peer.ts';
 import type { Percentiles } from './lib/stats.ts';
 
 export interface IngestOptions {
@@ -49,7 +50,7 @@ interface ConfigResult {
   qos: 0 | 1;
   batch: number;
   fsync?: boolean;
-  target: 'gateway' | 'bare-aedes';
+  target: 'gateway' | 'bare-aedes' | 'peer';
   knee: number;
   /** The step at the knee (the highest rate sustained). */
   kneeStep?: StepFigures;
@@ -60,6 +61,8 @@ interface ConfigResult {
   lost: number;
   extra: number;
   gatewayPeakRssMiB: number;
+  /** The peer: peak RSS of each of its processes. */
+  peerPeakRssMiB?: { nodeRed: number; mosquitto: number };
 }
 
 const MEASUREMENTS = ['washer_cycle', 'fridge_state', 'car_trip'];
@@ -92,6 +95,11 @@ export async function runIngest(o: IngestOptions): Promise<{ ok: boolean }> {
 
     // (a) bare Aedes, QoS 0, one reading per message, to one counting subscriber.
     if (want('bare-aedes')) configs.push(await bareAedesConfig(o, devices, log));
+
+    // (c) the peer: Mosquitto → Node-RED (batched writes) → InfluxDB, what a user would build instead.
+    for (const c of [{ name: 'peer-qos0-x1', qos: 0 as const }, { name: 'peer-qos1-x1', qos: 1 as const }]) {
+      if (want(c.name)) configs.push(await peerConfig(o, c, influx.url, devices, probeDevice, influxWatch, log));
+    }
 
     const gatewayConfigs: Array<{ name: string; qos: 0 | 1; batch: number; fsync: boolean; workers?: number }> = [
       { name: 'gateway-qos0-x1', qos: 0, batch: 1, fsync: true },
@@ -134,7 +142,8 @@ export async function runIngest(o: IngestOptions): Promise<{ ok: boolean }> {
     for (const c of configs) {
       const h = c.half;
       rows.push([
-        c.name, fmt.int(c.knee), `${fmt.f1(c.kneeStep?.gatewayCpuUsPerReading)} / ${fmt.f1(h?.gatewayCpuUsPerReading)}`, c.target === 'gateway' ? `${c.gatewayPeakRssMiB} MiB` : `${c.gatewayPeakRssMiB} MiB (broker)`,
+        c.name, fmt.int(c.knee), `${fmt.f1(c.kneeStep?.gatewayCpuUsPerReading)} / ${fmt.f1(h?.gatewayCpuUsPerReading)}`,
+        c.peerPeakRssMiB ? `${c.peerPeakRssMiB.nodeRed} MiB node-red, ${c.peerPeakRssMiB.mosquitto} MiB mosquitto` : c.target === 'gateway' ? `${c.gatewayPeakRssMiB} MiB` : `${c.gatewayPeakRssMiB} MiB (broker)`,
         fmt.f1(h?.influxCpuUsPerReading), fmt.f1(h?.generatorCores),
         h?.puback ? `${h.puback.p50} / ${h.puback.p99} / ${h.puback.p999}` : '-',
         h?.queryable ? `${h.queryable.p50} / ${h.queryable.p99}` : '-',
@@ -147,14 +156,25 @@ export async function runIngest(o: IngestOptions): Promise<{ ok: boolean }> {
     const q1b = by('gateway-qos1-x50');
     const bare = by('bare-aedes-qos0-x1');
     const nofsync = by('gateway-qos1-x1-nofsync');
+    const peer0 = by('peer-qos0-x1');
+    const peer1 = by('peer-qos1-x1');
+    const w2q0 = by('gateway-w2-qos0-x1');
+    const w2q1 = by('gateway-w2-qos1-x1');
+    const overPeer = (ours: ConfigResult | undefined, peer: ConfigResult | undefined) => (ours && peer && peer.knee > 0 ? ours.knee / peer.knee : null);
     const ratios = {
       oursOverBareAedes: q0 && bare ? q0.knee / bare.knee : null,
       oursBatchOverInfluxCeiling: q0b && ceiling ? q0b.knee / ceiling.pointsPerS : null,
       oursBatchQos1OverInfluxCeiling: q1b && ceiling ? q1b.knee / ceiling.pointsPerS : null,
+      oursQos0OverPeer: overPeer(q0, peer0),
+      oursQos1OverPeer: overPeer(q1, peer1),
+      oursW2Qos0OverPeer: overPeer(w2q0, peer0),
+      oursW2Qos1OverPeer: overPeer(w2q1, peer1),
     };
     results.ratios = ratios;
     const t = (what: string, target: string, measured: number | null | undefined, ok: (v: number) => boolean, show: (v: number) => string): Target =>
       ({ what, target, measured: measured === null || measured === undefined ? '-' : show(measured), met: measured === null || measured === undefined ? null : ok(measured) });
+    const vsPeer = (what: string, target: string, min: number, ours: ConfigResult | undefined, ratio: number | null): Target =>
+      ({ what, target: `${target}, nothing lost`, measured: ratio === null ? '-' : `${fmt.ratio(ratio)} (${fmt.int(ours!.knee)}/s; lost ${fmt.int(ours!.lost)})`, met: ratio === null ? null : ratio >= min && ours!.lost === 0 });
     const targets: Target[] = [
       t('gateway CPU at the knee, one reading per message', '≤ 15 µs/reading', q0?.kneeStep?.gatewayCpuUsPerReading, (v) => v <= 15, (v) => `${v.toFixed(1)} µs`),
       t('gateway CPU at the knee, batches of 50', '≤ 5 µs/reading', q0b?.kneeStep?.gatewayCpuUsPerReading, (v) => v <= 5, (v) => `${v.toFixed(1)} µs`),
@@ -168,6 +188,13 @@ export async function runIngest(o: IngestOptions): Promise<{ ok: boolean }> {
       t('QoS 1 without fsync (for comparison)', 'readings/s', nofsync?.knee, () => true, fmt.int),
       t('publish → queryable p99 at half (QoS 0)', '≤ 2,000 ms', q0?.half?.queryable?.p99, (v) => v <= 2_000, (v) => `${v} ms`),
       t('publish → queryable p99 at half (QoS 1)', '≤ 2,000 ms', q1?.half?.queryable?.p99, (v) => v <= 2_000, (v) => `${v} ms`),
+      // Stored readings per second against the peer (Mosquitto → Node-RED → InfluxDB) on the same load, the gateway losing nothing.
+      vsPeer('QoS 0 one per message, gateway.workers: 2 / peer', '≥ 2×', 2, w2q0, ratios.oursW2Qos0OverPeer),
+      vsPeer('QoS 1 one per message, gateway.workers: 2 / peer', '≥ 2×', 2, w2q1, ratios.oursW2Qos1OverPeer),
+      vsPeer('QoS 0 one per message, one worker / peer', '≥ 1.3×', 1.3, q0, ratios.oursQos0OverPeer),
+      vsPeer('QoS 1 one per message, one worker / peer', '≥ 1.3×', 1.3, q1, ratios.oursQos1OverPeer),
+      t('peer QoS 0: readings lost (for comparison)', 'readings', peer0?.lost, () => true, fmt.int),
+      t('peer QoS 1: readings lost (for comparison; acknowledged on receipt)', 'readings', peer1?.lost, () => true, fmt.int),
       t('InfluxDB paused: readings lost', '0', outage ? Number(outage.lost) : null, (v) => v === 0, fmt.int),
       t('InfluxDB paused: backlog drained after SIGCONT', '≤ 60 s', outage ? (outage.drainS as number | null) ?? Infinity : null, (v) => v <= 60, (v) => (Number.isFinite(v) ? `${v.toFixed(1)} s` : 'not drained')),
     ];
@@ -342,6 +369,128 @@ async function bareAedesConfig(o: IngestOptions, devices: LoadDevice[], log: (m:
     return { name, qos: 0, batch: 1, target: 'bare-aedes', knee, kneeStep, steps, half, sent, counted: sent - lost, lost, extra: 0, gatewayPeakRssMiB: Math.round(watch.peakRss / 2 ** 20) };
   } finally {
     await close();
+  }
+}
+
+/** Counts the benchmark's points whose time is at or after `sinceMs` (a step's readings: their ts is their scheduled time). */
+async function countSince(store: ReturnType<typeof storeFor>, sinceMs: number): Promise<number> {
+  let n = 0;
+  for (const m of MEASUREMENTS) {
+    const rows = await store.query<{ count: number }>(`SELECT count("seq") FROM "${m}" WHERE time >= ${sinceMs}ms`);
+    n += Number(rows[0]?.count ?? 0);
+  }
+  return n;
+}
+
+/** Polls `count` until it reaches `expected` or has not grown for `quietMs` (or `timeoutMs`); the last count. */
+async function settled(count: () => Promise<number>, expected: number, quietMs: number, timeoutMs: number): Promise<number> {
+  const t0 = performance.now();
+  let last = await count();
+  let since = performance.now();
+  while (last < expected && performance.now() - since < quietMs && performance.now() - t0 < timeoutMs) {
+    await sleep(250);
+    const n = await count();
+    if (n !== last) since = performance.now();
+    last = n;
+  }
+  return last;
+}
+
+/**
+ * Baseline (c), the peer: the same load, without credentials, through Mosquitto and Node-RED
+ * into InfluxDB (bench/lib/peer.ts), with the same steps and criteria as the gateway: what the
+ * pipeline took in is the count of readings its function node turned into points (Node-RED
+ * reads from Mosquitto greedily and queues in memory), what it wrote is counted in InfluxDB by
+ * the readings' time (their ts is their scheduled send time, within the step). At QoS 1
+ * Mosquitto acknowledges a message on receipt and Node-RED acknowledges its copy on receipt:
+ * an acknowledged reading may still be lost, which is the peer's guarantee, not the gateway's.
+ */
+async function peerConfig(
+  o: IngestOptions, c: { name: string; qos: 0 | 1 }, influxUrl: string, devices: LoadDevice[], probeDevice: LoadDevice,
+  influxWatch: ProcWatch, log: (m: string) => void,
+): Promise<ConfigResult> {
+  const database = `bench_${c.name.replace(/-/g, '_')}`;
+  const store = storeFor(influxUrl, database);
+  const work = await tempDir('ug-bench-peer-');
+  const models = Object.fromEntries([...devices, probeDevice].map((d) => [d.id, d.model]));
+  log(`${c.name}: starting Mosquitto and Node-RED (batches of ${PEER_BATCH.count} or ${PEER_BATCH.timeoutS * 1000} ms)`);
+  const peer = await startPeer({ influxUrl, database, workDir: work.dir, log: (m) => log(`${c.name}: ${m}`), qos: c.qos, models }).catch(async (err: unknown) => {
+    await work.remove();
+    throw err;
+  });
+  const watch = new ProcWatch([peer.pids.mosquitto, peer.pids.nodeRed], 'peer');
+  const nodeRedWatch = new ProcWatch(peer.pids.nodeRed, 'node-red');
+  const mosquittoWatch = new ProcWatch(peer.pids.mosquitto, 'mosquitto');
+  let load: OpenLoop | undefined;
+  let probeClient: Awaited<ReturnType<typeof connectDevice>> | undefined;
+  try {
+    load = new OpenLoop({ url: peer.url, devices, qos: c.qos, batch: 1, auth: false, log: (m) => log(`${c.name}: ${m}`) });
+    await load.connect();
+    probeClient = await connectDevice(peer.url, probeDevice, false);
+    const probe = new QueryableProbe(probeClient, probeDevice, store, c.qos);
+    probe.start();
+    const steps: StepFigures[] = [];
+    let sent = 0;
+    const step = async (rate: number, seconds: number, label: string): Promise<StepFigures> => {
+      const since = Date.now() - 1;
+      const p0 = await peer.processed();
+      for (const w of [watch, nodeRedWatch, mosquittoWatch, influxWatch]) w.mark();
+      const gen0 = process.cpuUsage();
+      probe.take();
+      const r = await load!.step(rate, seconds * 1000);
+      const w = watch.read();
+      const nr = nodeRedWatch.read();
+      const mq = mosquittoWatch.read();
+      const in1 = influxWatch.read();
+      const gen = process.cpuUsage(gen0);
+      const received = (await peer.processed()) - p0;
+      const written = await countSince(store, since);
+      sent += r.sentReadings;
+      const backlog = Math.max(0, received - written);
+      const queryable = probe.take();
+      const why: string[] = [];
+      if (received < 0.97 * r.sentReadings) why.push(`the flow took ${Math.round((100 * received) / r.sentReadings)} % of what was sent`);
+      if (backlog > Math.max(rate * 2, 10_000)) why.push(`${backlog} readings not yet in InfluxDB`);
+      if (r.maxLagMs > 1_000) why.push(`generator ${r.maxLagMs} ms behind`);
+      if (r.unacked > 0) why.push(`${r.unacked} readings without PUBACK`);
+      if (r.puback && r.puback.p99 > 1_000) why.push(`PUBACK p99 ${r.puback.p99} ms`);
+      const f: StepFigures = {
+        ...r, received, written, backlog, sustained: why.length === 0, why: why.join('; '),
+        gatewayCpuUsPerReading: (w.cpuS * 1e6) / Math.max(1, received), gatewayCores: w.cores,
+        influxCpuUsPerReading: (in1.cpuS * 1e6) / Math.max(1, written), influxCores: in1.cores,
+        generatorCores: (gen.user + gen.system) / 1e6 / r.durationS, gatewayRssMiB: Math.round(w.rss / 2 ** 20), queryable,
+      };
+      log(`${c.name} ${label} ${fmt.int(rate)}/s: took ${fmt.int(received / r.durationS)}/s, written ${fmt.int(written / r.durationS)}/s, peer ${f.gatewayCpuUsPerReading.toFixed(1)} µs/reading (node-red ${(nr.cores * 100).toFixed(0)} % core, mosquitto ${(mq.cores * 100).toFixed(0)} %), influx ${(in1.cores * 100).toFixed(0)} %, gen ${(f.generatorCores * 100).toFixed(0)} %, rss ${Math.round(nr.rss / 2 ** 20)} + ${Math.round(mq.rss / 2 ** 20)} MiB${r.puback ? `, PUBACK p99 ${r.puback.p99} ms` : ''}${queryable ? `, queryable p99 ${queryable.p99} ms` : ''} → ${f.sustained ? 'sustained' : `not sustained (${f.why})`}`);
+      for (const x of peer.warnings()) log(`${c.name}: ${x}`);
+      // Start the next step from a drained pipeline: Node-RED's queue worked off, its last batches written.
+      const took = await settled(async () => (await peer.processed()) - p0, r.sentReadings, 2_000, 120_000);
+      await settled(() => countSince(store, since), took, 2_000, 60_000);
+      return f;
+    };
+    const { knee, kneeStep, half } = await findKnee(step, steps, o);
+    await probe.stop();
+    await load.close();
+    // Ended once: mqtt.js does not call back a second end() of a closed client.
+    await probeClient.endAsync(true);
+    probeClient = undefined;
+    const total = sent + probe.sent;
+    // Drained: the count stops growing (Node-RED writes what it holds within its batch timeout).
+    const counted = await settled(() => countPoints(influxUrl, database), total, 5_000, 120_000);
+    for (const x of peer.warnings()) log(`${c.name}: ${x}`);
+    watch.sample();
+    const mib = (pid: number) => Math.round((watch.peakRssByPid.get(pid) ?? 0) / 2 ** 20);
+    const result: ConfigResult = {
+      name: c.name, qos: c.qos, batch: 1, target: 'peer', knee, kneeStep, steps, half,
+      sent: total, counted, lost: Math.max(0, total - counted), extra: Math.max(0, counted - total), gatewayPeakRssMiB: Math.round(watch.peakRss / 2 ** 20),
+      peerPeakRssMiB: { nodeRed: mib(peer.pids.nodeRed), mosquitto: mib(peer.pids.mosquitto) },
+    };
+    log(`${c.name}: knee ${fmt.int(knee)} readings/s; ${fmt.int(total)} sent, ${fmt.int(counted)} in InfluxDB`);
+    return result;
+  } finally {
+    await load?.close();
+    await probeClient?.endAsync(true).catch(() => {});
+    await peer.stop();
+    await work.remove();
   }
 }
 

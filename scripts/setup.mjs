@@ -12,6 +12,7 @@ export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** command on PATH → Debian package that provides it */
 export const DEBIAN_PACKAGES = {
   influxd: 'influxdb',
+  mosquitto: 'mosquitto',
   mosquitto_pub: 'mosquitto-clients',
   socat: 'socat',
   'redis-server': 'redis-server',
@@ -62,8 +63,10 @@ export function ensureDebianPackages(commands, { optional = [] } = {}) {
       spawnSync('apt-get', ['update', '-q'], opts);
       r = spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...pkgs], opts);
     }
-    // Debian starts influxdb as a service on install; the project runs its own influxd.
-    if (pkgs.includes('influxdb')) spawnSync('sh', ['-c', 'service influxdb stop >/dev/null 2>&1 || true']);
+    // Debian starts influxdb and mosquitto as services on install; the project runs its own.
+    for (const service of ['influxdb', 'mosquitto']) {
+      if (pkgs.includes(service)) spawnSync('sh', ['-c', `service ${service} stop >/dev/null 2>&1 || true`]);
+    }
     if (r.status === 0) return;
   }
   const still = commands.filter((c) => !onPath(c));

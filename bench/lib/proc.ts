@@ -54,17 +54,40 @@ function overTree<T>(pid: number, f: (p: number) => T): T[] {
 }
 
 /**
- * A process, with its children, watched over an interval: CPU used between mark() and read()
- * (the whole tree), RSS (the whole tree) and peak RSS (the largest process of the tree).
+ * Processes, each with its children, watched over an interval: CPU used between mark() and read()
+ * (all the trees together), RSS (all) and peak RSS (the largest process; per watched process in
+ * `peakRssByPid`). Several pids for a pipeline of separate programs, e.g. the peer's Mosquitto
+ * and Node-RED.
  */
 export class ProcWatch {
+  readonly pids: readonly number[];
   private cpu0 = 0;
   private t0 = 0;
   peakRss = 0;
-  constructor(readonly pid: number, readonly name: string) {}
+  /** Peak RSS of each watched process's tree (its largest process), by the pid given. */
+  readonly peakRssByPid = new Map<number, number>();
+  constructor(pid: number | readonly number[], readonly name: string) {
+    this.pids = typeof pid === 'number' ? [pid] : [...pid];
+  }
+
+  get pid(): number {
+    return this.pids[0];
+  }
 
   private cpu(): number {
-    return overTree(this.pid, cpuSeconds).reduce((a, b) => a + b, 0);
+    return this.pids.flatMap((p) => overTree(p, cpuSeconds)).reduce((a, b) => a + b, 0);
+  }
+
+  private peaks(f: (p: number) => { rss: number; peak: number }): number {
+    let rss = 0;
+    for (const pid of this.pids) {
+      const mem = overTree(pid, f);
+      rss += mem.reduce((n, m) => n + m.rss, 0);
+      const peak = Math.max(this.peakRssByPid.get(pid) ?? 0, ...mem.map((m) => m.peak));
+      this.peakRssByPid.set(pid, peak);
+      this.peakRss = Math.max(this.peakRss, peak);
+    }
+    return rss;
   }
 
   mark(): void {
@@ -76,14 +99,14 @@ export class ProcWatch {
   read(): { cpuS: number; cores: number; rss: number; processes: number } {
     const cpuS = this.cpu() - this.cpu0;
     const wallS = (performance.now() - this.t0) / 1000;
-    const mem = overTree(this.pid, memory);
-    this.peakRss = Math.max(this.peakRss, ...mem.map((m) => m.peak));
-    return { cpuS, cores: wallS > 0 ? cpuS / wallS : 0, rss: mem.reduce((n, m) => n + m.rss, 0), processes: mem.length };
+    const rss = this.peaks(memory);
+    const processes = this.pids.reduce((n, p) => n + overTree(p, () => 1).length, 0);
+    return { cpuS, cores: wallS > 0 ? cpuS / wallS : 0, rss, processes };
   }
 
-  /** Samples the peak while the processes live (VmHWM survives only until one exits). */
+  /** Samples the peaks while the processes live (VmHWM survives only until one exits). */
   sample(): void {
-    this.peakRss = Math.max(this.peakRss, ...overTree(this.pid, (p) => memory(p).peak));
+    this.peaks(memory);
   }
 }
 
