@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { IngestQueue } from '../ingest/index.ts';
+
+/** A task that ends when told to, recording when it began. */
+function gated(started: number[], id: number) {
+  let finish!: () => void;
+  const done = new Promise<void>((r) => (finish = r));
+  return { run: () => { started.push(id); return done; }, finish };
+}
+
+test('at most maxInFlight messages are in work; the others start in arrival order', async () => {
+  const q = new IngestQueue({ maxInFlight: 2, pauseAt: 100, refuseAt: 1000 });
+  const started: number[] = [];
+  const tasks = Array.from({ length: 5 }, (_, i) => gated(started, i));
+  const runs = tasks.map((t) => q.run(t.run));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(started, [0, 1]);
+  assert.deepEqual({ inFlight: q.stats().inFlight, waiting: q.stats().waiting }, { inFlight: 2, waiting: 3 });
+  tasks[1].finish();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(started, [0, 1, 2], 'the first waiting message takes the slot');
+  for (const t of tasks) t.finish();
+  await Promise.all(runs);
+  assert.deepEqual(started, [0, 1, 2, 3, 4]);
+  assert.deepEqual({ inFlight: q.stats().inFlight, waiting: q.stats().waiting }, { inFlight: 0, waiting: 0 });
+});
+
+test('reading stops at pauseAt waiting messages and resumes at half, calling back every parked connection', async () => {
+  let pauses = 0;
+  const q = new IngestQueue({ maxInFlight: 1, pauseAt: 4, refuseAt: 8, onPause: () => pauses++ });
+  const started: number[] = [];
+  const tasks = Array.from({ length: 6 }, (_, i) => gated(started, i));
+  const runs = tasks.map((t) => q.run(t.run));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(q.stats().waiting, 5);
+  assert.equal(q.closed, true, 'closed once 4 wait');
+  assert.equal(pauses, 1);
+  const resumed: string[] = [];
+  q.whenOpen(() => resumed.push('a'));
+  q.whenOpen(() => resumed.push('b'));
+  // 5 → 4 → 3 waiting: still closed above half (2).
+  tasks[0].finish();
+  await new Promise((r) => setImmediate(r));
+  tasks[1].finish();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(q.closed, true);
+  assert.deepEqual(resumed, []);
+  tasks[2].finish();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(q.stats().waiting, 2);
+  assert.equal(q.closed, false, 'open again at half');
+  assert.deepEqual(resumed, ['a', 'b']);
+  let now = false;
+  q.whenOpen(() => (now = true));
+  assert.equal(now, true, 'an open queue calls back at once');
+  for (const t of tasks) t.finish();
+  await Promise.all(runs);
+  assert.equal(q.stats().peakWaiting, 5);
+});
+
+test('overflowing from refuseAt waiting messages, and no longer once they are taken', async () => {
+  const q = new IngestQueue({ maxInFlight: 1, pauseAt: 2, refuseAt: 3 });
+  const started: number[] = [];
+  const tasks = Array.from({ length: 4 }, (_, i) => gated(started, i));
+  const runs = tasks.map((t) => q.run(t.run));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(q.overflowing, true);
+  tasks[0].finish();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(q.overflowing, false);
+  for (const t of tasks) t.finish();
+  await Promise.all(runs);
+});
+
+test('a task that fails gives its slot back', async () => {
+  const q = new IngestQueue({ maxInFlight: 1, pauseAt: 10, refuseAt: 20 });
+  await assert.rejects(q.run(() => Promise.reject(new Error('disk'))), /disk/);
+  assert.equal(await q.run(() => Promise.resolve(7)), 7);
+  assert.equal(q.stats().inFlight, 0);
+});
