@@ -117,7 +117,7 @@ async function gatewayBurst(
 ): Promise<BurstResult> {
   const database = `burst_${c.name.replace(/-/g, '_')}`;
   log(`${c.name}: starting the gateway (${c.workers} worker${c.workers > 1 ? 's' : ''})`);
-  const gw = await benchGateway({ dataDir, influxUrl, database, workers: c.workers, nodeArgs: process.env.BURST_NODE_ARGS?.split(' ') });
+  const gw = await benchGateway({ dataDir, influxUrl, database, workers: c.workers });
   const watch = new ProcWatch(gw.pid, 'gateway');
   const load = new OpenLoop({ url: gw.url, devices, qos: c.qos, batch: 1, log: (m) => log(`${c.name}: ${m}`) });
   const store = storeFor(influxUrl, database);

@@ -266,18 +266,7 @@ async function gatewayConfig(
     const written = s1.readings.written - s0.readings.written;
     const backlog = s1.readings.received - s1.readings.written;
     const queryable = probe.take();
-    const why: string[] = [];
-    if (received < 0.97 * r.sentReadings) why.push(`gateway took ${Math.round((100 * received) / r.sentReadings)} % of what was sent`);
-    if (backlog > Math.max(rate * 2, 10_000)) why.push(`${backlog} readings not yet in InfluxDB`);
-    if (r.maxLagMs > 1_000) why.push(`generator ${r.maxLagMs} ms behind`);
-    if (r.unacked > 0) why.push(`${r.unacked} readings without PUBACK`);
-    if (r.puback && r.puback.p99 > 1_000) why.push(`PUBACK p99 ${r.puback.p99} ms`);
-    const f: StepFigures = {
-      ...r, received, written, backlog, sustained: why.length === 0, why: why.join('; '),
-      gatewayCpuUsPerReading: (gw1.cpuS * 1e6) / Math.max(1, received), gatewayCores: gw1.cores,
-      influxCpuUsPerReading: (in1.cpuS * 1e6) / Math.max(1, written), influxCores: in1.cores,
-      generatorCores: (gen.user + gen.system) / 1e6 / r.durationS, gatewayRssMiB: Math.round(gw1.rss / 2 ** 20), queryable,
-    };
+    const f = stepFigures({ r, rate, taker: 'gateway', received, written, backlog, target: gw1, influx: in1, gen, queryable });
     log(`${c.name} ${label} ${fmt.int(rate)}/s: took ${fmt.int(received / r.durationS)}/s, written ${fmt.int(written / r.durationS)}/s, gw ${f.gatewayCpuUsPerReading.toFixed(1)} µs/reading (${(gw1.cores * 100).toFixed(0)} % core), influx ${(in1.cores * 100).toFixed(0)} %, gen ${(f.generatorCores * 100).toFixed(0)} %, rss ${f.gatewayRssMiB} MiB${r.puback ? `, PUBACK p99 ${r.puback.p99} ms` : ''}${queryable ? `, queryable p99 ${queryable.p99} ms` : ''} → ${f.sustained ? 'sustained' : `not sustained (${f.why})`}`);
     for (const w of gw.warnings()) log(`${c.name}: gateway logged ${w}`);
     // Start the next step from a drained gateway.
@@ -448,18 +437,7 @@ async function peerConfig(
       sent += r.sentReadings;
       const backlog = Math.max(0, received - written);
       const queryable = probe.take();
-      const why: string[] = [];
-      if (received < 0.97 * r.sentReadings) why.push(`the flow took ${Math.round((100 * received) / r.sentReadings)} % of what was sent`);
-      if (backlog > Math.max(rate * 2, 10_000)) why.push(`${backlog} readings not yet in InfluxDB`);
-      if (r.maxLagMs > 1_000) why.push(`generator ${r.maxLagMs} ms behind`);
-      if (r.unacked > 0) why.push(`${r.unacked} readings without PUBACK`);
-      if (r.puback && r.puback.p99 > 1_000) why.push(`PUBACK p99 ${r.puback.p99} ms`);
-      const f: StepFigures = {
-        ...r, received, written, backlog, sustained: why.length === 0, why: why.join('; '),
-        gatewayCpuUsPerReading: (w.cpuS * 1e6) / Math.max(1, received), gatewayCores: w.cores,
-        influxCpuUsPerReading: (in1.cpuS * 1e6) / Math.max(1, written), influxCores: in1.cores,
-        generatorCores: (gen.user + gen.system) / 1e6 / r.durationS, gatewayRssMiB: Math.round(w.rss / 2 ** 20), queryable,
-      };
+      const f = stepFigures({ r, rate, taker: 'the flow', received, written, backlog, target: w, influx: in1, gen, queryable });
       log(`${c.name} ${label} ${fmt.int(rate)}/s: took ${fmt.int(received / r.durationS)}/s, written ${fmt.int(written / r.durationS)}/s, peer ${f.gatewayCpuUsPerReading.toFixed(1)} µs/reading (node-red ${(nr.cores * 100).toFixed(0)} % core, mosquitto ${(mq.cores * 100).toFixed(0)} %), influx ${(in1.cores * 100).toFixed(0)} %, gen ${(f.generatorCores * 100).toFixed(0)} %, rss ${Math.round(nr.rss / 2 ** 20)} + ${Math.round(mq.rss / 2 ** 20)} MiB${r.puback ? `, PUBACK p99 ${r.puback.p99} ms` : ''}${queryable ? `, queryable p99 ${queryable.p99} ms` : ''} → ${f.sustained ? 'sustained' : `not sustained (${f.why})`}`);
       for (const x of peer.warnings()) log(`${c.name}: ${x}`);
       // Start the next step from a drained pipeline: Node-RED's queue worked off, its last batches written.
@@ -492,6 +470,26 @@ async function peerConfig(
     await peer.stop();
     await work.remove();
   }
+}
+
+/** A step's figures and whether it was sustained: what was taken and written, backlog, lag, PUBACKs. */
+function stepFigures(o: {
+  r: StepResult; rate: number; taker: string; received: number; written: number; backlog: number;
+  target: { cpuS: number; cores: number; rss: number }; influx: { cpuS: number; cores: number }; gen: NodeJS.CpuUsage; queryable: Percentiles | null;
+}): StepFigures {
+  const { r, rate, received, written, backlog } = o;
+  const why: string[] = [];
+  if (received < 0.97 * r.sentReadings) why.push(`${o.taker} took ${Math.round((100 * received) / r.sentReadings)} % of what was sent`);
+  if (backlog > Math.max(rate * 2, 10_000)) why.push(`${backlog} readings not yet in InfluxDB`);
+  if (r.maxLagMs > 1_000) why.push(`generator ${r.maxLagMs} ms behind`);
+  if (r.unacked > 0) why.push(`${r.unacked} readings without PUBACK`);
+  if (r.puback && r.puback.p99 > 1_000) why.push(`PUBACK p99 ${r.puback.p99} ms`);
+  return {
+    ...r, received, written, backlog, sustained: why.length === 0, why: why.join('; '),
+    gatewayCpuUsPerReading: (o.target.cpuS * 1e6) / Math.max(1, received), gatewayCores: o.target.cores,
+    influxCpuUsPerReading: (o.influx.cpuS * 1e6) / Math.max(1, written), influxCores: o.influx.cores,
+    generatorCores: (o.gen.user + o.gen.system) / 1e6 / r.durationS, gatewayRssMiB: Math.round(o.target.rss / 2 ** 20), queryable: o.queryable,
+  };
 }
 
 type StepFn = (rate: number, seconds: number, label: string) => Promise<StepFigures>;
