@@ -5,5 +5,5 @@ export { InfluxServerError, classifyInfluxError, type InfluxErrorKind } from './
 export { ident, literal, postQuery, type StatementResult } from './influxql.ts';
 export { rollups, continuousQuery, countedField, ROLLUP_INTERVALS, RAW_RP, ROLLUP_RP, type Rollup, type BackfillResult } from './rollups.ts';
 export { readingsToLines, type DeviceTags } from './points.ts';
-export { formatPoint, formatField, timeNs, escMeasurement, escTag, escString, type Point } from './line-protocol.ts';
+export { formatPoint, formatField, splitLines, timeNs, escMeasurement, escTag, escString, type Point } from './line-protocol.ts';
 export { FEATURE_LAYER, isLate, LATE_AFTER_MS, lateMarkerLine } from './feature-layer.ts';

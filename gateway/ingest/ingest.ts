@@ -119,7 +119,9 @@ export class Ingest {
       const lateDays = new Set<number>();
       for (const r of result.readings) if (isLate(dayFloor(r.timeMs), receivedAtMs)) lateDays.add(dayFloor(r.timeMs));
       for (const day of lateDays) lines += `\n${lateMarkerLine(device.id, device.kind, day, receivedAtMs)}`;
-      work.push(spool.append(Buffer.from(lines), result.readings.length, durable, receivedAtMs));
+      // The record's line count is every line in it, markers included: the writer counts the
+      // points it wrote from it.
+      work.push(spool.append(Buffer.from(lines), result.readings.length + lateDays.size, durable, receivedAtMs));
       for (const r of result.readings) metrics.readingsIn.inc({ kind: device.kind, measurement: r.def.measurement });
     }
     if (result.errors.length > 0) {

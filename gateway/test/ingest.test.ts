@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { listDeadLetters } from '../deadletter/index.ts';
+import { scrapeMetrics, until } from '../../test/harness/durability.ts';
 import { startTestGateway, type TestGateway } from '../../test/harness/gateway.ts';
 import { close, connect, mosquittoPub, nextMessage, washerCycle } from '../../test/harness/mqtt.ts';
 
@@ -71,6 +72,26 @@ describe('readings land in InfluxDB', () => {
     const [row] = await t.query<Record<string, any>>(`SELECT * FROM device_event WHERE device_id = '${d.id}'`);
     assert.equal(row.code, 'E21');
     assert.equal(row.severity, 'warning');
+  });
+
+  it('an event whose detail holds newlines is stored once, exactly as sent; points written counts it and a late day\'s marker as one point each', async () => {
+    const d = await t.addDevice({ kind: 'washer' });
+    const written = async () => (await scrapeMetrics(t.httpUrl)).get('ug_points_written_total') ?? 0;
+    await until(() => t.gateway.spool.stats().depthRecords === 0, 'earlier readings to be written');
+    const before = await written();
+    // The second event is two days old: late for its day, so the gateway adds that day's marker.
+    const sent = [
+      { type: 'error', ts: Date.now() - 60_000, seq: 1, code: 'E21', severity: 'warning', detail: 'line one\nline two' },
+      { type: 'error', ts: Date.now() - 2 * 86_400_000, seq: 2, code: 'E22', severity: 'info', detail: 'a\r\nb \\n "c"\r' },
+    ];
+    const r = await mosquittoPub(t.mqttPort, d.id, d.secret, `devices/${d.id}/events`, JSON.stringify(sent), 1);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await t.waitForCount('device_event', 2, { where: `device_id = '${d.id}'` }), 2);
+    await until(() => t.gateway.spool.stats().depthRecords === 0, 'the spool to drain');
+    const rows = await t.query<{ detail: string }>(`SELECT "detail" FROM device_event WHERE device_id = '${d.id}' ORDER BY time DESC`);
+    assert.deepEqual(rows.map((x) => x.detail), sent.map((e) => e.detail));
+    assert.equal(await written() - before, 3);
+    assert.deepEqual(await listDeadLetters(t.config.deadletter.dir, { deviceId: d.id }), []);
   });
 
   it('replaying the same reading overwrites its point instead of adding one', async () => {

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { DeadLetterStore } from '../deadletter/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { Spool } from '../spool/index.ts';
-import type { InfluxStore } from '../../core/influx/index.ts';
+import { splitLines, type InfluxStore } from '../../core/influx/index.ts';
 
 /** What the writer needs of a spool: reading from its cursor, moving it, and a 'data' event. */
 export type WriterSpool = Pick<Spool, 'committedOffset' | 'endOffset' | 'read' | 'commit' | 'on' | 'off' | 'stats'>;
@@ -42,13 +42,6 @@ const IN_FLIGHT_GRACE_MS = 1_000;
 class Stopped extends Error {}
 
 const NEWLINE = Buffer.from('\n');
-
-/** Lines in a line-protocol body (no empty lines: the spool never holds any). */
-function countLines(body: string): number {
-  let n = 1;
-  for (let i = body.indexOf('\n'); i !== -1; i = body.indexOf('\n', i + 1)) n++;
-  return n;
-}
 
 /**
  * Drains the spool to InfluxDB, oldest first. A batch goes out as soon as fewer than `inFlight`
@@ -134,7 +127,11 @@ export class Writer {
           continue;
         }
         // One body for the write, as the spool holds it; split into lines only if InfluxDB refuses it.
-        const written = this.writeBody(records.length === 1 ? records[0].payload.toString('utf8') : Buffer.concat(records.flatMap((r, i) => (i === 0 ? [r.payload] : [NEWLINE, r.payload]))).toString('utf8'));
+        // Its points are the records' line counts, kept since the append: the body is not scanned
+        // for them (a string field may hold a newline, so its '\n' are not a count of its points).
+        let points = 0;
+        for (const r of records) points += r.lines;
+        const written = this.writeBody(records.length === 1 ? records[0].payload.toString('utf8') : Buffer.concat(records.flatMap((r, i) => (i === 0 ? [r.payload] : [NEWLINE, r.payload]))).toString('utf8'), points);
         const end = records[records.length - 1].end;
         const before = lastCommit;
         const committed: Promise<void> = Promise.all([written, before]).then(() => spool.commit(end, records.length));
@@ -156,11 +153,15 @@ export class Writer {
   }
 
   private writeLines(lines: string[]): Promise<void> {
-    return this.writeBody(lines.join('\n'), lines);
+    return this.writeBody(lines.join('\n'), lines.length, lines);
   }
 
-  /** Writes `body` (line protocol, `lines` when already split), retrying until InfluxDB takes it or refuses points. */
-  private async writeBody(body: string, split?: string[]): Promise<void> {
+  /**
+   * Writes `body` (line protocol of `points` points, `split` when already split), retrying until
+   * InfluxDB takes it or refuses points. A body is split with splitLines, never on every '\n':
+   * a newline inside a string field is part of its point.
+   */
+  private async writeBody(body: string, points: number, split?: string[]): Promise<void> {
     const { store, metrics, log } = this.options;
     let attempt = 0;
     for (;;) {
@@ -169,7 +170,6 @@ export class Writer {
       const res = await store.write(body);
       if (res.ok) {
         const ms = performance.now() - started;
-        const points = split?.length ?? countLines(body);
         this.state.lastWriteMs = Math.round(ms * 10) / 10;
         metrics.writeLatency.observe(ms / 1000);
         metrics.writeBatchLines.observe(points);
@@ -179,10 +179,10 @@ export class Writer {
         return;
       }
       if (res.kind === 'refused') {
-        await this.isolate(split ?? body.split('\n'), res.error);
+        await this.isolate(split ?? splitLines(body), res.error);
         return;
       }
-      const lines = res.status === 413 ? split ?? body.split('\n') : [];
+      const lines = res.status === 413 ? split ?? splitLines(body) : [];
       if (lines.length > 1) {
         // Body over InfluxDB's max-body-size: smaller writes, nothing refused yet.
         log.warn({ lines: lines.length }, 'InfluxDB found a write too large (413); splitting it');

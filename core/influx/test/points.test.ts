@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeReadings, type Reading } from '../../../protocol/readings.ts';
 import { fnv1a } from '../../hash.ts';
-import { escMeasurement, escString, escTag, formatPoint, readingsToLines, timeNs, type DeviceTags, type Point } from '../index.ts';
+import { escMeasurement, escString, escTag, formatPoint, readingsToLines, splitLines, timeNs, type DeviceTags, type Point } from '../index.ts';
 
 const RECEIVED = Date.UTC(2026, 11, 1, 12);
 
@@ -52,4 +52,19 @@ test('escaping: only what line protocol requires, and the same string when nothi
     assert.equal(escMeasurement(plain), plain);
     assert.equal(escString(plain), `"${plain}"`);
   }
+});
+
+test('splitLines cuts a body where InfluxDB does: a newline inside a string field is part of its point', () => {
+  const details = ['line one\nline two', 'a\r\nb\rc', '\n', 'ends with a backslash \\', 'a \\"quoted\\"\nline', 'backslash-n is two characters: \\n', '"\n"', ''];
+  const events = details.map((detail, i) => ({ type: 'error', ts: 1794573640000 + i, seq: i, code: 'E21', severity: 'warning', detail }));
+  const res = decodeReadings(Buffer.from(JSON.stringify(events)), { kind: 'washer', channel: 'events', receivedAtMs: RECEIVED, maxAgeMs: 400 * 86_400_000 });
+  assert.equal(res.errors.length, 0, JSON.stringify(res.errors));
+  const device = { deviceId: 'dev-001', kind: 'washer', model: 'WM-8' };
+  const one = res.readings.map((r) => readingsToLines([r], device));
+  assert.deepEqual(splitLines(readingsToLines(res.readings, device)), one);
+  assert.deepEqual(splitLines(one[0]), [one[0]]);
+  // Quotes are plain characters outside a field's value: in the measurement, a tag, a field key.
+  const odd = ['m"x,t=a"b f="x\ny" 1', 'm,t="a b=1 2', 'm f"k=1i,g="\n" 3', 'm,t=a\\ b f="p\\\\",g="q" 4'];
+  assert.deepEqual(splitLines(odd.join('\n')), odd);
+  assert.deepEqual(splitLines('m f=1 1'), ['m f=1 1']);
 });
