@@ -55,6 +55,7 @@ export const configSchema = z
       tlsCert: z.string().optional().describe('PEM certificate file for the TLS listener.'),
       tlsKey: z.string().optional().describe('PEM private key file for the TLS listener.'),
       wsPort: port.optional().describe('MQTT over WebSocket (path /mqtt); off unless set.'),
+      listenBacklog: z.number().int().min(1).max(65_535).default(4_096).describe("Connections the kernel keeps waiting to be accepted, per listener. When a reconnect storm overflows it, the kernel drops the devices' SYNs and they retry after 1, 3, 7, 15 s; Linux caps it at net.core.somaxconn."),
       maxPayloadBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024).describe('Largest payload accepted; bigger packets are refused before they are buffered.'),
       maxConnectionsPerIp: z.number().int().min(1).optional().describe('Connections accepted from one remote address (an IPv6 /64 counts as one) at a time; default: a quarter of maxConnections.'),
       maxConnections: z.number().int().min(1).optional().describe("Connections accepted in all; default: the process's open-file limit (soft RLIMIT_NOFILE, read at start) less a tenth of it (at least 64, at most 1,024) kept for files, InfluxDB and HTTP."),

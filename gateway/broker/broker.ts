@@ -433,7 +433,7 @@ export class Broker {
       new Promise<number>((resolve, reject) => {
         const fail = (err: NodeJS.ErrnoException) => reject(new UsageGatewayError('GW_ERR_CONFIG', `mqtt.${key}: cannot listen on ${mqtt.host}:${port} (${err.code ?? err.message}${err.code === 'EADDRINUSE' ? ': another process has that port' : ''})`));
         server.once('error', fail);
-        server.listen(port, mqtt.host, () => {
+        server.listen({ port, host: mqtt.host, backlog: mqtt.listenBacklog }, () => {
           server.off('error', fail);
           server.on('error', this.onListenerError);
           this.servers.push(server);

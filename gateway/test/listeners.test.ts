@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -150,5 +151,47 @@ describe('anonymous mode (auth.anonymous, for MQTT interoperability suites)', ()
   it('credentials are still checked: a device id with a wrong secret is refused, not let in anonymously', async () => {
     const d = await t.addDevice();
     await assert.rejects(connect(t.mqttUrl, d.id, 'wrong'), (err: any) => err.code === 4 || err.code === 5);
+  });
+});
+
+describe('the listen backlog (mqtt.listenBacklog)', () => {
+  /**
+   * Opens `n` TCP connections to `port` from a child process while this process, which runs the
+   * gateway, is blocked in execFileSync: nothing is accepted meanwhile, so what connects is
+   * what the kernel's accept queue holds. The rest have their SYN dropped and would retry after
+   * 1 s, 3 s, 7 s… (the child gives up after 1.5 s, before any retry could be let in).
+   */
+  const connectedWhileBlocked = (port: number, n: number): number => {
+    const child = `
+      const net = require('node:net');
+      let connected = 0, settled = 0;
+      const done = () => { process.stdout.write(String(connected)); process.exit(0); };
+      setTimeout(done, 1500);
+      for (let i = 0; i < ${n}; i++) {
+        const s = net.connect(${port}, '127.0.0.1');
+        s.on('connect', () => { connected++; if (++settled === ${n}) done(); });
+        s.on('error', () => { if (++settled === ${n}) done(); });
+      }`;
+    return Number(execFileSync(process.execPath, ['-e', child], { encoding: 'utf8' }));
+  };
+
+  it('a burst of connections the gateway cannot accept at once waits in the kernel, none dropped, where a small backlog drops them', async () => {
+    const storm = 64;
+    // The default backlog (4,096) holds the whole burst.
+    const wide = await startTestGateway({ overrides: { auth: { anonymous: true } } });
+    try {
+      assert.equal(wide.config.mqtt.listenBacklog, 4096);
+      assert.equal(connectedWhileBlocked(wide.mqttPort, storm), storm);
+    } finally {
+      await wide.stop(true);
+    }
+    // A backlog of 4 (Node's own default is 511) holds about that many; the others' SYNs are dropped.
+    const narrow = await startTestGateway({ overrides: { auth: { anonymous: true }, mqtt: { listenBacklog: 4 } } });
+    try {
+      const n = connectedWhileBlocked(narrow.mqttPort, storm);
+      assert.ok(n < storm / 2, `with a backlog of 4, ${n} of ${storm} connections got through while nothing was accepted`);
+    } finally {
+      await narrow.stop(true);
+    }
   });
 });
