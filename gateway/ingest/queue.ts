@@ -34,6 +34,10 @@ export class IngestQueue {
   private waiting: Array<() => void> = [];
   private head = 0;
   private parked: Array<() => void> = [];
+  private parkedHead = 0;
+  private releasing = false;
+  /** Counts reopenings: a release step of an earlier one does nothing. */
+  private generation = 0;
   private paused = false;
   private pauses = 0;
   private peakWaiting = 0;
@@ -46,9 +50,9 @@ export class IngestQueue {
     return this.waiting.length - this.head;
   }
 
-  /** True while connections should not be read. */
+  /** True while connections should not be read: the queue is full, or parked connections are still being let in (they go first). */
   get closed(): boolean {
-    return this.paused;
+    return this.paused || this.releasing;
   }
 
   /** True when a QoS 0 message should be refused rather than queued. */
@@ -62,7 +66,7 @@ export class IngestQueue {
 
   /** Calls `resume` once the queue reopens (at once when it is open). */
   whenOpen(resume: () => void): void {
-    if (this.paused) this.parked.push(resume);
+    if (this.paused || this.releasing) this.parked.push(resume);
     else resume();
   }
 
@@ -104,9 +108,47 @@ export class IngestQueue {
     }
     if (this.paused && this.waitingCount <= this.options.pauseAt / 2) {
       this.paused = false;
-      const parked = this.parked;
-      this.parked = [];
-      for (const resume of parked) resume();
+      this.releaseParked();
     }
+  }
+
+  /**
+   * Lets the parked connections read again in the order they were parked, each in a callback of
+   * its own (one setImmediate each): the broker parses what one hands on in the ticks between
+   * callbacks, so the queue sees it before the next is let in and closes again as soon as it is
+   * full. Letting them all in from one callback would queue a slice from every connection before
+   * any is counted (a thousand connections, fifteen thousand messages). Those still parked when
+   * it closes keep their place; newcomers wait behind them.
+   */
+  private releaseParked(): void {
+    const generation = ++this.generation;
+    let left = this.parked.length - this.parkedHead;
+    if (left === 0) return;
+    this.releasing = true;
+    const step = () => {
+      if (generation !== this.generation) return;
+      if (this.paused) {
+        // full again: the rest wait for the next reopening
+        this.generation++;
+        this.releasing = false;
+        return;
+      }
+      const resume = this.parked[this.parkedHead];
+      this.parked[this.parkedHead++] = undefined as never;
+      // open for this one connection while it hands on its data
+      this.releasing = false;
+      resume();
+      if (--left > 0) {
+        this.releasing = true;
+        return;
+      }
+      if (this.parkedHead === this.parked.length) {
+        this.parked = [];
+        this.parkedHead = 0;
+      } else {
+        this.releaseParked(); // newcomers parked meanwhile
+      }
+    };
+    for (let i = 0; i < left; i++) setImmediate(step);
   }
 }

@@ -26,37 +26,89 @@ test('at most maxInFlight messages are in work; the others start in arrival orde
   assert.deepEqual({ inFlight: q.stats().inFlight, waiting: q.stats().waiting }, { inFlight: 0, waiting: 0 });
 });
 
-test('reading stops at pauseAt waiting messages and resumes at half, calling back every parked connection', async () => {
+const turn = () => new Promise((r) => setImmediate(r));
+
+test('reading stops at pauseAt waiting messages and resumes at half, letting the parked connections in one per turn, in order', async () => {
   let pauses = 0;
   const q = new IngestQueue({ maxInFlight: 1, pauseAt: 4, refuseAt: 8, onPause: () => pauses++ });
   const started: number[] = [];
   const tasks = Array.from({ length: 6 }, (_, i) => gated(started, i));
   const runs = tasks.map((t) => q.run(t.run));
-  await new Promise((r) => setImmediate(r));
+  await turn();
   assert.equal(q.stats().waiting, 5);
   assert.equal(q.closed, true, 'closed once 4 wait');
   assert.equal(pauses, 1);
   const resumed: string[] = [];
-  q.whenOpen(() => resumed.push('a'));
-  q.whenOpen(() => resumed.push('b'));
+  let closedMeanwhile: boolean | undefined;
+  // A connection let in hands on its data; the broker parses it on the next tick.
+  const connection = (name: string, then?: () => void) => () => {
+    resumed.push(name);
+    process.nextTick(() => {
+      resumed.push(`${name} parsed`);
+      then?.();
+    });
+  };
+  q.whenOpen(connection('a', () => {
+    closedMeanwhile = q.closed;
+    q.whenOpen(connection('c'));
+  }));
+  q.whenOpen(connection('b'));
   // 5 → 4 → 3 waiting: still closed above half (2).
   tasks[0].finish();
-  await new Promise((r) => setImmediate(r));
+  await turn();
   tasks[1].finish();
-  await new Promise((r) => setImmediate(r));
+  await turn();
   assert.equal(q.closed, true);
   assert.deepEqual(resumed, []);
   tasks[2].finish();
-  await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 20 && (resumed.length < 6 || q.closed); i++) await turn();
   assert.equal(q.stats().waiting, 2);
-  assert.equal(q.closed, false, 'open again at half');
-  assert.deepEqual(resumed, ['a', 'b']);
+  assert.deepEqual(resumed, ['a', 'a parsed', 'b', 'b parsed', 'c', 'c parsed'], 'one at a time, each parsed before the next is let in; a newcomer after those parked before it');
+  assert.equal(closedMeanwhile, true, 'closed to newcomers while parked connections are let in');
+  assert.equal(q.closed, false, 'open again once every parked connection is in');
   let now = false;
   q.whenOpen(() => (now = true));
   assert.equal(now, true, 'an open queue calls back at once');
   for (const t of tasks) t.finish();
   await Promise.all(runs);
   assert.equal(q.stats().peakWaiting, 5);
+});
+
+test('a parked connection whose data fills the queue again stops the others from being let in; they keep their place', async () => {
+  const q = new IngestQueue({ maxInFlight: 1, pauseAt: 4, refuseAt: 100 });
+  const started: number[] = [];
+  const tasks = Array.from({ length: 6 }, (_, i) => gated(started, i));
+  const runs = tasks.map((t) => q.run(t.run));
+  await turn();
+  assert.equal(q.closed, true);
+  const resumed: string[] = [];
+  // 'a' brings three messages: 2 waiting + 3 = 5, over pauseAt again.
+  q.whenOpen(() => {
+    resumed.push('a');
+    for (let i = 6; i < 9; i++) {
+      const t = gated(started, i);
+      tasks.push(t);
+      runs.push(q.run(t.run));
+    }
+  });
+  q.whenOpen(() => resumed.push('b'));
+  q.whenOpen(() => resumed.push('c'));
+  for (let i = 0; i < 3; i++) {
+    tasks[i].finish();
+    await turn();
+  }
+  for (let i = 0; i < 5; i++) await turn();
+  assert.deepEqual(resumed, ['a'], 'b and c wait: the queue is full again');
+  assert.equal(q.closed, true);
+  assert.equal(q.stats().waiting, 5);
+  for (let i = 3; i < 6; i++) {
+    tasks[i].finish();
+    await turn();
+  }
+  for (let i = 0; i < 20 && resumed.length < 3; i++) await turn();
+  assert.deepEqual(resumed, ['a', 'b', 'c']);
+  for (const t of tasks) t.finish();
+  await Promise.all(runs);
 });
 
 test('overflowing from refuseAt waiting messages, and no longer once they are taken', async () => {
