@@ -104,6 +104,13 @@ export async function runBurst(o: BurstOptions): Promise<{ ok: boolean }> {
   }
 }
 
+/** The gateway's memory as its metrics give it: RSS, V8 heap used / reserved, buffers outside the heap (MiB). */
+async function memoryOf(httpUrl: string): Promise<string> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text().catch(() => '');
+  const mib = (name: string) => Math.round(counterSum(text, name) / 2 ** 20);
+  return `RSS ${mib('ug_process_process_resident_memory_bytes')} MiB, heap ${mib('ug_process_nodejs_heap_size_used_bytes')}/${mib('ug_process_nodejs_heap_size_total_bytes')} MiB, external ${mib('ug_process_nodejs_external_memory_bytes')} MiB`;
+}
+
 /** Sums a counter over its label sets in Prometheus text. */
 function counterSum(text: string, name: string): number {
   let n = 0;
@@ -122,7 +129,9 @@ async function gatewayBurst(
   const load = new OpenLoop({ url: gw.url, devices, qos: c.qos, batch: 1, log: (m) => log(`${c.name}: ${m}`) });
   const store = storeFor(influxUrl, database);
   try {
+    log(`${c.name}: idle gateway: ${await memoryOf(gw.httpUrl)}`);
     await load.connect();
+    log(`${c.name}: ${fmt.int(devices.length)} devices connected: ${await memoryOf(gw.httpUrl)}`);
     const probeClient = await connectDevice(gw.url, probeDevice);
     const probe = new QueryableProbe(probeClient, probeDevice, store, c.qos);
     const expected = devices.length * o.perDevice;
@@ -150,7 +159,8 @@ async function gatewayBurst(
           lastGrowth = performance.now();
         } else if (sendDone && performance.now() - lastGrowth > 30_000) break;
         const st = (await gw.status().catch(() => undefined)) as unknown as { readings: { received: number }; spool: { depthRecords: number }; ingest?: { waiting: number; paused: boolean } } | undefined;
-        log(`${c.name}: ${s.toFixed(1)} s, ${fmt.int(stored)}/${fmt.int(expected)} in InfluxDB; gateway took ${fmt.int(st?.readings.received)}, ${fmt.int(st?.ingest?.waiting)} waiting${st?.ingest?.paused ? ' (reading paused)' : ''}, ${fmt.int(st?.spool.depthRecords)} in the spool${sendDone ? '' : '; still sending'}`);
+        const mem = await memoryOf(gw.httpUrl);
+        log(`${c.name}: ${s.toFixed(1)} s, ${fmt.int(stored)}/${fmt.int(expected)} in InfluxDB; gateway took ${fmt.int(st?.readings.received)}, ${fmt.int(st?.ingest?.waiting)} waiting${st?.ingest?.paused ? ' (reading paused)' : ''}, ${fmt.int(st?.spool.depthRecords)} in the spool; ${mem}${sendDone ? '' : '; still sending'}`);
         await sleep(500);
       }
     })();
@@ -159,8 +169,10 @@ async function gatewayBurst(
     const r = await load.burst(o.perDevice, o.window);
     sendDone = true;
     log(`${c.name}: all sent in ${r.durationS.toFixed(1)} s (${fmt.int(r.sentReadings / r.durationS)}/s)${r.puback ? `, PUBACK p99 ${r.puback.p99} ms, ${fmt.int(r.unacked)} unacknowledged` : ''}`);
-    // The probe's readings sent during the burst, each until it could be queried.
-    await Promise.all([sampler, probe.stop(60_000)]);
+    // The probe sends until the gateway has stored the whole burst (what devices sent waits in
+    // their sockets well after they sent it); then its readings, each until it could be queried.
+    await sampler;
+    await probe.stop(60_000);
     const queryable = probe.take();
     const cpu = watch.read();
     await drained(gw, 30_000);
