@@ -6,7 +6,7 @@ import { benchGateway, bareAedes, benchInflux, storeFor, tempDir, type BenchGate
 import { benchFleet, loadDevices, provision, type LoadDevice } from './lib/fleet.ts';
 import { connectDevice, OpenLoop, type StepResult } from './lib/load.ts';
 import { QueryableProbe } from './lib/probe.ts';
-import { ProcWatch } from './lib/proc.ts';
+import { cpuSeconds, ProcWatch } from './lib/proc.ts';
 import { fmt, machine, progress, saveResults, table, targetsTable, type Target } from './lib/report.ts';
 import { CountingSubscriber } from './lib/counter.ts';
 import { PEER_BATCH, startPeer } from './lib/peer.ts';
@@ -68,6 +68,26 @@ interface ConfigResult {
 const MEASUREMENTS = ['washer_cycle', 'fridge_state', 'car_trip'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Drops a configuration's database once it is counted, and waits until influxd is idle (under a
+ * tenth of a core over 2 s, for at most 2 minutes): after millions of points it compacts them
+ * for minutes, at up to a core, which on a small machine would be taken from the next
+ * configuration.
+ */
+async function settleInflux(url: string, pid: number, database: string | undefined, log: (m: string) => void): Promise<void> {
+  if (database) await fetch(`${url}/query`, { method: 'POST', body: new URLSearchParams({ q: `DROP DATABASE "${database}"` }) }).catch(() => {});
+  const t0 = performance.now();
+  for (;;) {
+    const c0 = cpuSeconds(pid);
+    await sleep(2_000);
+    const cores = (cpuSeconds(pid) - c0) / 2;
+    if (cores < 0.1 || performance.now() - t0 > 120_000) {
+      log(`influxd at ${Math.round(cores * 100)} % of a core after ${Math.round((performance.now() - t0) / 1000)} s${cores < 0.1 ? '' : ' (waited no longer)'}`);
+      return;
+    }
+  }
+}
+
 export async function runIngest(o: IngestOptions): Promise<{ ok: boolean }> {
   const log = progress('ingest');
   const want = (name: string) => !o.only || o.only.some((x) => name.startsWith(x));
@@ -91,6 +111,7 @@ export async function runIngest(o: IngestOptions): Promise<{ ok: boolean }> {
     if (want('influx-ceiling')) {
       ceiling = await influxCeiling(influx.url, devices, o.quick ? 6_000 : 20_000, influxWatch, log);
       results.influxCeiling = ceiling;
+      await settleInflux(influx.url, influx.pid, 'bench_ceiling', log);
     }
 
     // (a) bare Aedes, QoS 0, one reading per message, to one counting subscriber.
@@ -98,7 +119,10 @@ export async function runIngest(o: IngestOptions): Promise<{ ok: boolean }> {
 
     // (c) the peer: Mosquitto → Node-RED (batched writes) → InfluxDB, what a user would build instead.
     for (const c of [{ name: 'peer-qos0-x1', qos: 0 as const }, { name: 'peer-qos1-x1', qos: 1 as const }]) {
-      if (want(c.name)) configs.push(await peerConfig(o, c, influx.url, devices, probeDevice, influxWatch, log));
+      if (!want(c.name)) continue;
+      await settleInflux(influx.url, influx.pid, undefined, log);
+      configs.push(await peerConfig(o, c, influx.url, devices, probeDevice, influxWatch, log));
+      await settleInflux(influx.url, influx.pid, `bench_${c.name.replace(/-/g, '_')}`, log);
     }
 
     const gatewayConfigs: Array<{ name: string; qos: 0 | 1; batch: number; fsync: boolean; workers?: number }> = [
@@ -120,6 +144,7 @@ export async function runIngest(o: IngestOptions): Promise<{ ok: boolean }> {
       } finally {
         await dir.remove();
       }
+      await settleInflux(influx.url, influx.pid, `bench_${c.name.replace(/-/g, '_')}`, log);
     }
 
     let outage: Record<string, unknown> | undefined;
