@@ -24,7 +24,8 @@ export interface InfluxStore {
   ping(): Promise<boolean>;
   /** Database (bucket), raw retention and, where the server runs them, the roll-ups. */
   ensureDatabase(): Promise<void>;
-  write(body: string): Promise<WriteResult>;
+  /** Line protocol, as text or as its UTF-8 bytes. */
+  write(body: string | Buffer): Promise<WriteResult>;
   /** InfluxQL; rows of the first statement (tags of GROUP BY merged into each row). */
   query<T = Record<string, unknown>>(q: string): Promise<T[]>;
   /** InfluxQL; the first statement's series as InfluxDB sends them (columns and value arrays, times in ms): no object per row. */
@@ -66,7 +67,7 @@ export abstract class InfluxBase implements InfluxStore {
   }
 
   abstract ensureDatabase(): Promise<void>;
-  abstract write(body: string): Promise<WriteResult>;
+  abstract write(body: string | Buffer): Promise<WriteResult>;
   /** Deletes every point of the device; the check that none is left is shared. */
   protected abstract dropDevice(deviceId: string): Promise<number>;
   abstract eraseDeviceRange(deviceId: string, measurement: string, fromMs: number, toMs: number): Promise<void>;

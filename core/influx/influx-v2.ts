@@ -77,9 +77,10 @@ export class InfluxV2 extends InfluxBase {
     }
   }
 
-  async write(body: string): Promise<WriteResult> {
+  async write(body: string | Buffer): Promise<WriteResult> {
     try {
-      await this.client.transport.request(this.writePath(), body, { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' } });
+      // The client's transport sends a string as it is (anything else as JSON).
+      await this.client.transport.request(this.writePath(), typeof body === 'string' ? body : body.toString('utf8'), { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' } });
       return { ok: true };
     } catch (err) {
       if (err instanceof HttpError) {

@@ -131,7 +131,8 @@ export class Writer {
         // for them (a string field may hold a newline, so its '\n' are not a count of its points).
         let points = 0;
         for (const r of records) points += r.lines;
-        const written = this.writeBody(records.length === 1 ? records[0].payload.toString('utf8') : Buffer.concat(records.flatMap((r, i) => (i === 0 ? [r.payload] : [NEWLINE, r.payload]))).toString('utf8'), points);
+        // The spool's bytes as they are: decoded into text only if InfluxDB refuses the batch.
+        const written = this.writeBody(records.length === 1 ? records[0].payload : Buffer.concat(records.flatMap((r, i) => (i === 0 ? [r.payload] : [NEWLINE, r.payload]))), points);
         const end = records[records.length - 1].end;
         const before = lastCommit;
         const committed: Promise<void> = Promise.all([written, before]).then(() => spool.commit(end, records.length));
@@ -157,11 +158,11 @@ export class Writer {
   }
 
   /**
-   * Writes `body` (line protocol of `points` points, `split` when already split), retrying until
+   * Writes `body` (line protocol of `points` points, as text or UTF-8 bytes; `split` when already split), retrying until
    * InfluxDB takes it or refuses points. A body is split with splitLines, never on every '\n':
    * a newline inside a string field is part of its point.
    */
-  private async writeBody(body: string, points: number, split?: string[]): Promise<void> {
+  private async writeBody(body: string | Buffer, points: number, split?: string[]): Promise<void> {
     const { store, metrics, log } = this.options;
     let attempt = 0;
     for (;;) {
@@ -179,10 +180,10 @@ export class Writer {
         return;
       }
       if (res.kind === 'refused') {
-        await this.isolate(split ?? splitLines(body), res.error);
+        await this.isolate(split ?? splitLines(body.toString()), res.error);
         return;
       }
-      const lines = res.status === 413 ? split ?? splitLines(body) : [];
+      const lines = res.status === 413 ? split ?? splitLines(body.toString()) : [];
       if (lines.length > 1) {
         // Body over InfluxDB's max-body-size: smaller writes, nothing refused yet.
         log.warn({ lines: lines.length }, 'InfluxDB found a write too large (413); splitting it');
