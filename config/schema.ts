@@ -47,6 +47,7 @@ export const configSchema = z
     }).strict().prefault({}),
     gateway: z.object({
       workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)], { error: 'expected "auto" or a whole number of workers from 1 to 256' }).default(1).describe('Gateway processes on the same listeners (`auto`: one per CPU core). More than one shares sessions, retained messages and routing through Redis (cluster.redisUrl); each has its own spool folder (<spool.dir>/worker-<n>) and InfluxDB writer.'),
+      heapGrowthPercent: z.number().int().min(0).max(1_000).default(50).describe("How far each gateway process's JavaScript heap may grow past what a full garbage collection left live before the next one (V8's heap growing factor). Lower keeps memory down under a burst, at some CPU; 0 leaves it to V8, which lets a busy heap grow to 4× on a machine with 2 GiB or more."),
     }).strict().prefault({}),
     mqtt: z.object({
       host: z.string().default('0.0.0.0').describe('Address the MQTT listeners bind to.'),
@@ -135,7 +136,7 @@ export const configSchema = z
       maxFutureSkewS: z.number().int().min(0).max(86_400).default(300).describe('How far ahead of the gateway clock a reading ts may be.'),
       logEveryMs: ms.default(60_000).describe('Refusals are logged at most once per device per this interval (always counted).'),
       maxInFlight: z.number().int().min(1).max(100_000).default(256).describe('Messages decoded and spooled at once; the others wait in arrival order.'),
-      pauseAtQueued: z.number().int().min(1).max(10_000_000).default(1_000).describe('Messages waiting for ingest at which the gateway stops reading from connections (TCP backpressure holds the devices back) until half of them are taken.'),
+      pauseAtQueued: z.number().int().min(1).max(10_000_000).default(300).describe('Messages waiting for ingest at which the gateway stops reading from connections (TCP backpressure holds the devices back) until half of them are taken.'),
       maxQueued: z.number().int().min(1).max(10_000_000).default(50_000).describe('Messages waiting for ingest at which a QoS 0 message is refused (GW_ERR_INGEST_BUSY, counted) instead of queued; QoS 1 ones wait, unacknowledged. At least pauseAtQueued.'),
     }).strict().superRefine((v, ctx) => {
       if (v.maxQueued < v.pauseAtQueued) ctx.addIssue({ code: 'custom', path: ['maxQueued'], message: `must be at least pauseAtQueued (${v.pauseAtQueued}): reading stops before QoS 0 messages are refused` });

@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import { Command } from 'commander';
 import { loadConfig, type ResolvedConfig } from '../../config/load.ts';
 import { runUntilSignal, untilAborted } from '../../core/cli-kit.ts';
+import { setHeapGrowth } from '../../core/heap.ts';
 import { createLogger } from '../../core/log.ts';
 import { createGateway } from '../../gateway/index.ts';
 import { startGatewayBridges } from '../../gateway/serial/index.ts';
@@ -43,6 +44,7 @@ export function gatewayCommand(): Command {
     .description('run the gateway: MQTT broker, ingest, spool, InfluxDB writer, HTTP (/metrics, /healthz, /readyz, /status); gateway.workers runs several processes on the same listeners')
     .action(async (_opts: unknown, c: Command) => {
       const config = loadConfig({ file: c.optsWithGlobals().config });
+      setHeapGrowth(config.gateway.heapGrowthPercent);
       if (cluster.isWorker) {
         const index = Number(process.env.UG_WORKER_INDEX);
         const count = Number(process.env.UG_WORKER_COUNT);

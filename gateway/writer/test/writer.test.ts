@@ -11,6 +11,10 @@ import { testInflux } from '../../../test/harness/influx.ts';
 import { washerCycle } from '../../../test/harness/mqtt.ts';
 import type { DeadLetter } from '../../deadletter/index.ts';
 import { Spool } from '../../spool/index.ts';
+import { createLogger } from '../../../core/log.ts';
+import type { DeadLetterStore } from '../../deadletter/index.ts';
+import { createMetrics } from '../../metrics/index.ts';
+import { THREAD_YOUNG_GENERATION_MB, WriterThread } from '../threaded.ts';
 import { Writer, type WriterMetrics } from '../writer.ts';
 
 /**
@@ -112,4 +116,30 @@ test('a refused batch holding such events is split by point, not by newline: the
     assert.match(e.reason, /field type conflict/);
   }
   assert.equal(pointsWritten, 2 * DETAILS.length + cycles.length - bad.length);
+});
+
+test('on its own thread, with a young generation of THREAD_YOUNG_GENERATION_MB, the writer stores the spool as its bytes', { timeout: 60_000 }, async () => {
+  const cycles = [0, 1, 2].map((seq) => washerCycle({ ts: base + 200 + seq, seq: 200 + seq }));
+  const spool = await spoolOf('thread-young', [
+    { kind: 'washer', channel: 'telemetry', readings: cycles },
+    { kind: 'washer', channel: 'events', readings: events(200) },
+  ]);
+  const metrics = createMetrics();
+  const thread = new WriterThread({
+    spool, influx: store.opts, metrics, log: createLogger('silent'),
+    deadletter: { add: async () => true } as unknown as DeadLetterStore,
+    writer: { batchMaxLines: 10_000, batchMaxBytes: 16 * 1024 * 1024, inFlight: 2, retryMinMs: 10, retryMaxMs: 100 },
+  });
+  thread.start();
+  try {
+    assert.equal(thread.resourceLimits()?.maxYoungGenerationSizeMb, THREAD_YOUNG_GENERATION_MB);
+    await until(() => spool.committedOffset === spool.endOffset, 'the thread to write the spool out');
+  } finally {
+    await thread.stop(1_000);
+    await spool.close();
+  }
+  const stored = await store.query<{ seq: number }>(`SELECT "seq" FROM "washer_cycle" WHERE "device_id" = 'thread-young' ORDER BY time`);
+  assert.deepEqual(stored.map((r) => r.seq), [200, 201, 202]);
+  assert.deepEqual(await storedDetails('thread-young'), DETAILS);
+  assert.equal((await metrics.pointsWritten.get()).values[0]?.value, cycles.length + DETAILS.length);
 });
