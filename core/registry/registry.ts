@@ -87,8 +87,16 @@ function withConsent(d: DeviceEntry, consent: ConsentPurpose[], by: ConsentActor
 }
 
 /**
+ * How long a look at the file vouches for a successful login: within it, a known entry whose
+ * secret verifies is taken as the registry last read it. So a device removed or a secret
+ * rotated in another process (the CLI, another host) is refused at most this long after the
+ * change, where the watch has not told sooner.
+ */
+export const CHECK_EVERY_MS = 1_000;
+
+/**
  * The device registry: one JSON file of devices and consumer identities. The gateway reads
- * it and notices changes (a watch, and a stat before each authentication); the CLI and the API
+ * it and notices changes (a watch, and a stat before an authentication when the last was a second ago or more, or the login fails); the CLI and the API
  * change it under a lock file and replace it atomically.
  */
 export class Registry {
@@ -100,6 +108,9 @@ export class Registry {
   /** Stamp of a file version found invalid: not read (nor reported) again until it changes. */
   private badStamp = '';
   private watcher?: FSWatcher;
+  private checks = 0;
+  /** When the last look at the file began (performance.now()); -Infinity before the first. */
+  private lastCheckAt = -Infinity;
   private refreshing?: Promise<void>;
   private queued?: Promise<void>;
   /** Entries of an older hash form that logged in: id → the hash verified and its fast form. */
@@ -133,6 +144,7 @@ export class Registry {
   }
 
   private async reload(): Promise<void> {
+    this.lastCheckAt = performance.now();
     let stamp = '';
     try {
       const st = await stat(this.path).catch(() => null);
@@ -156,6 +168,13 @@ export class Registry {
         if (name === null || name === basename(this.path)) void this.refresh();
       });
       this.watcher.unref();
+      // A watch that fails (the folder removed, a file system that stops reporting) is dropped:
+      // every login then checks the file, as without a watch.
+      this.watcher.on('error', (err) => {
+        this.log?.warn({ err }, 'the registry folder watch failed; changes are picked up at the next connection');
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
     } catch (err) {
       this.log?.warn({ err }, 'cannot watch the registry folder; changes are picked up at the next connection');
     }
@@ -196,12 +215,31 @@ export class Registry {
    * for all such logins within a second, so that a fleet reconnecting at once is not a write each.
    */
   async authenticate(id: string, secret: Buffer | string): Promise<RegistryEntry | null> {
+    // A known entry whose secret verifies logs in without a look at the file when the last look
+    // began less than CHECK_EVERY_MS ago: a reconnect storm is thousands of those at once, and
+    // the watch usually tells of a change within milliseconds anyway. Anything else may be a
+    // device just added or a secret just rotated: the file is checked first. A wrong secret
+    // costs two checks whether or not the id exists, so timing does not tell which.
+    if (performance.now() - this.lastCheckAt < CHECK_EVERY_MS) {
+      const known = this.entries.get(id);
+      if (await verifySecret(secret, known?.secretHash ?? DUMMY_HASH) && known) return this.accepted(id, known, secret);
+    }
+    this.checks++;
     await this.refresh();
     const entry = this.entries.get(id);
     const hash = entry?.secretHash ?? DUMMY_HASH;
     const ok = await verifySecret(secret, hash);
     if (!ok || !entry) return null;
-    if (needsRehash(hash)) this.scheduleRehash(id, hash, hashSecret(secret));
+    return this.accepted(id, entry, secret);
+  }
+
+  /** Logins that looked at the file first (a stat; a re-read when it changed). */
+  get fileChecks(): number {
+    return this.checks;
+  }
+
+  private accepted(id: string, entry: RegistryEntry, secret: Buffer | string): RegistryEntry {
+    if (needsRehash(entry.secretHash)) this.scheduleRehash(id, entry.secretHash, hashSecret(secret));
     return entry;
   }
 

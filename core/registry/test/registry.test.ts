@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DEFAULT_MODELS_PATH } from '../../../config/load.ts';
 import { loadCatalogue } from '../../../protocol/models.ts';
 import type { ConsentPurpose } from '../../../protocol/registry.ts';
-import { hashSecret, Registry, verifySecret } from '../index.ts';
+import { CHECK_EVERY_MS, hashSecret, Registry, verifySecret } from '../index.ts';
 import { storedHash as hashOf, writeScryptEra } from '../../../test/harness/secrets.ts';
 
 const catalogue = loadCatalogue(DEFAULT_MODELS_PATH);
@@ -208,5 +208,63 @@ describe('secret hashes', () => {
     assert.equal((await next.authenticate('wm-1', secrets.get('wm-1')!))?.id, 'wm-1');
     assert.equal(await next.authenticate('wm-3', secrets.get('wm-3')!), null, 'the old secret of a rotated device');
     assert.equal((await next.authenticate('wm-4', secrets.get('wm-4')!))?.id, 'wm-4', 'still scrypt, still works');
+  });
+});
+
+describe('logins and the look at the file', () => {
+  /** The gateway's reader of the file (watched, unless said) and a second writer of it, as the CLI is. */
+  async function pair(watch = true) {
+    const { path, registry: cli } = await fresh();
+    const gateway = await reread(path);
+    if (watch) gateway.watch();
+    const changed = () => new Promise<void>((resolve) => { const off = gateway.onChange(() => { off(); resolve(); }); });
+    return { cli, gateway, changed };
+  }
+
+  it('a known device with its secret logs in without a look at the file when the last look is under CHECK_EVERY_MS old', async () => {
+    const { path, registry: cli } = await fresh();
+    const { secret } = await cli.addDevice(washer('wm-1'));
+    const gateway = await reread(path);
+    gateway.watch();
+    try {
+      assert.equal((await gateway.authenticate('wm-1', secret))?.id, 'wm-1');
+      assert.equal(gateway.fileChecks, 1, 'the first login looked: the reader had never looked');
+      // Fifty SHA-256 checks: well under a millisecond.
+      for (let i = 0; i < 50; i++) assert.equal((await gateway.authenticate('wm-1', secret))?.id, 'wm-1');
+      assert.equal(gateway.fileChecks, 1, 'no further login looked at the file');
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  it('a device just added, or a secret just rotated, is checked against the file at once; an unknown id or a wrong secret looks too and is refused', async () => {
+    const { cli, gateway, changed } = await pair();
+    try {
+      // Logged in the moment the other process wrote it, whether or not the watch has told yet.
+      const { secret } = await cli.addDevice(washer('wm-2'));
+      assert.equal((await gateway.authenticate('wm-2', secret))?.id, 'wm-2');
+      const rotated = changed();
+      const { secret: next } = await cli.rotateSecret('wm-2');
+      assert.equal((await gateway.authenticate('wm-2', next))?.id, 'wm-2', 'the new secret at once');
+      await rotated;
+      assert.equal(await gateway.authenticate('wm-2', secret), null, 'the old secret once the change is seen');
+      const before = gateway.fileChecks;
+      assert.equal(await gateway.authenticate('wm-2', 'wrong'), null);
+      assert.equal(await gateway.authenticate('nobody', next), null);
+      assert.equal(gateway.fileChecks, before + 2);
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  it('without a watch (a shared volume that reports nothing), a device removed elsewhere is refused once CHECK_EVERY_MS has passed', async () => {
+    const { cli, gateway } = await pair(false);
+    const { secret } = await cli.addDevice(washer('wm-3'));
+    assert.equal((await gateway.authenticate('wm-3', secret))?.id, 'wm-3');
+    const looked = performance.now();
+    await cli.remove('wm-3');
+    // The property is a time bound: nothing happens in the reader to wait for.
+    await new Promise((r) => setTimeout(r, Math.max(0, CHECK_EVERY_MS - (performance.now() - looked)) + 50));
+    assert.equal(await gateway.authenticate('wm-3', secret), null);
   });
 });
