@@ -127,6 +127,7 @@ export const configSchema = z
       retryMaxMs: ms.min(100).default(30_000).describe('Longest delay between retries, a Retry-After from InfluxDB included.'),
       thread: z.boolean().default(true).describe('Write to InfluxDB from a thread of its own, so that storing keeps pace while ingest keeps the main event loop busy. Off: the writer shares the event loop with ingest.'),
       inFlight: z.number().int().min(1).max(16).default(2).describe('Writes to InfluxDB at once; the spool cursor still moves in order, past a batch only once it and every batch before it are written.'),
+      lingerMs: ms.max(10_000).default(100).describe('How long a batch that holds everything spooled so far waits for more before it is written. At low rates a write then carries what arrived in that time instead of a reading or two (each write also moves the spool cursor, a file write); readings become queryable up to this much later. 0: written at once.'),
     }).strict().prefault({}),
     deadletter: z.object({
       dir: z.string().optional().describe('Dead-letter store folder; default <dataDir>/deadletter.'),

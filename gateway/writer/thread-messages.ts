@@ -6,7 +6,7 @@ import type { StoreOptions } from '../../core/influx/index.ts';
 /** What the writer thread starts from (workerData). */
 export interface ThreadInit {
   influx: StoreOptions;
-  writer: { batchMaxLines: number; batchMaxBytes: number; retryMinMs: number; retryMaxMs: number; inFlight: number };
+  writer: { batchMaxLines: number; batchMaxBytes: number; retryMinMs: number; retryMaxMs: number; inFlight: number; lingerMs: number };
   committedOffset: number;
   view: SpoolView;
   stats: SpoolStats;

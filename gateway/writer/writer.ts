@@ -23,6 +23,8 @@ export interface WriterOptions {
   batchMaxBytes: number;
   /** Writes to InfluxDB at once; their spool commits stay in order. */
   inFlight: number;
+  /** How long a batch that took all the spool holds waits, once, for more before it is written. */
+  lingerMs: number;
   retryMinMs: number;
   retryMaxMs: number;
 }
@@ -45,7 +47,9 @@ const NEWLINE = Buffer.from('\n');
 
 /**
  * Drains the spool to InfluxDB, oldest first. A batch goes out as soon as fewer than `inFlight`
- * writes are in flight, so batches stay small at low load and grow under load (up to the caps).
+ * writes are in flight; one that took everything the spool holds (so not full) first waits
+ * `lingerMs` for more, so that at low load a write carries what arrived in that time, not one
+ * reading (each write also costs a spool commit), and under load batches fill up to the caps.
  * The spool cursor moves only after InfluxDB answered 204 for that batch and every one before
  * it (commits in spool order, whatever order the writes end in); an outage is retried with backoff
  * and jitter while the spool grows; a refused batch is split until the refused points are
@@ -58,6 +62,7 @@ export class Writer {
   private readonly hardStop = new AbortController();
   private loop?: Promise<void>;
   private wake?: () => void;
+  private cutLinger?: () => void;
   private readonly state: WriterStatus = { connected: false, consecutiveFailures: 0 };
   private lastWarnAt = 0;
 
@@ -82,6 +87,7 @@ export class Writer {
     if (!this.running) return;
     this.draining = true;
     this.wake?.();
+    this.cutLinger?.();
     // A write in flight at the deadline is not waited for beyond a grace: its batch stays
     // spooled (the cursor no longer moves once the spool is closed) and is replayed next start.
     let timer: NodeJS.Timeout | undefined;
@@ -106,6 +112,8 @@ export class Writer {
     const inFlight = new Set<Promise<void>>();
     let lastCommit: Promise<void> = Promise.resolve();
     let failed: unknown;
+    // The spool position a batch last lingered at: a batch lingers once, then goes out.
+    let lingeredAt = -1;
     try {
       for (;;) {
         if (this.hardStop.signal.aborted) return;
@@ -124,6 +132,11 @@ export class Writer {
             if (spool.endOffset > pos) resolve();
           });
           this.wake = undefined;
+          continue;
+        }
+        if (this.options.lingerMs > 0 && !this.draining && lingeredAt !== pos && records[records.length - 1].end >= spool.endOffset) {
+          lingeredAt = pos;
+          await this.linger();
           continue;
         }
         // One body for the write, as the spool holds it; split into lines only if InfluxDB refuses it.
@@ -151,6 +164,22 @@ export class Writer {
         this.options.log.error({ err }, 'writer stopped on an unexpected error; the spool keeps the data for the next start');
       }
     }
+  }
+
+  /** Waits lingerMs, less if the writer is told to stop. */
+  private linger(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.options.lingerMs);
+      const onAbort = () => done();
+      this.hardStop.signal.addEventListener('abort', onAbort, { once: true });
+      this.cutLinger = done;
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    }).finally(() => {
+      this.cutLinger = undefined;
+    });
   }
 
   private writeLines(lines: string[]): Promise<void> {

@@ -15,7 +15,7 @@ import { createLogger } from '../../../core/log.ts';
 import type { DeadLetterStore } from '../../deadletter/index.ts';
 import { createMetrics } from '../../metrics/index.ts';
 import { THREAD_YOUNG_GENERATION_MB, WriterThread } from '../threaded.ts';
-import { Writer, type WriterMetrics } from '../writer.ts';
+import { Writer, type WriterMetrics, type WriterSpool } from '../writer.ts';
 
 /**
  * The writer against a real InfluxDB, on batches whose string fields hold newlines. Every
@@ -69,7 +69,7 @@ async function drain(spool: Spool): Promise<{ deadLetters: Array<Omit<DeadLetter
   const log = { info: () => {}, warn: () => {}, error: () => {} };
   const writer = new Writer({
     spool, store, metrics, log, deadletter: { add: async (e) => { deadLetters.push(e); return true; } },
-    batchMaxLines: 10_000, batchMaxBytes: 16 * 1024 * 1024, inFlight: 1, retryMinMs: 10, retryMaxMs: 100,
+    batchMaxLines: 10_000, batchMaxBytes: 16 * 1024 * 1024, inFlight: 1, retryMinMs: 10, retryMaxMs: 100, lingerMs: 0,
   });
   writer.start();
   await until(() => spool.committedOffset === spool.endOffset, 'the spool to drain');
@@ -128,7 +128,7 @@ test('on its own thread, with a young generation of THREAD_YOUNG_GENERATION_MB, 
   const thread = new WriterThread({
     spool, influx: store.opts, metrics, log: createLogger('silent'),
     deadletter: { add: async () => true } as unknown as DeadLetterStore,
-    writer: { batchMaxLines: 10_000, batchMaxBytes: 16 * 1024 * 1024, inFlight: 2, retryMinMs: 10, retryMaxMs: 100 },
+    writer: { batchMaxLines: 10_000, batchMaxBytes: 16 * 1024 * 1024, inFlight: 2, retryMinMs: 10, retryMaxMs: 100, lingerMs: 0 },
   });
   thread.start();
   try {
@@ -143,3 +143,62 @@ test('on its own thread, with a young generation of THREAD_YOUNG_GENERATION_MB, 
   assert.deepEqual(await storedDetails('thread-young'), DETAILS);
   assert.equal((await metrics.pointsWritten.get()).values[0]?.value, cycles.length + DETAILS.length);
 });
+
+/** A writer over `spool` whose reads and writes are seen: what each read returned, each body's points. */
+function watchedWriter(spool: Spool, lingerMs: number) {
+  const readsWithData: number[] = [];
+  const writes: number[] = [];
+  const seen: WriterSpool = {
+    get committedOffset() { return spool.committedOffset; },
+    get endOffset() { return spool.endOffset; },
+    read: async (from, lines, bytes) => {
+      const records = await spool.read(from, lines, bytes);
+      if (records.length > 0) readsWithData.push(records.length);
+      return records;
+    },
+    commit: (end, records) => spool.commit(end, records),
+    on: (e, l) => spool.on(e, l),
+    off: (e, l) => spool.off(e, l),
+    stats: () => spool.stats(),
+  } as WriterSpool;
+  const metrics = {
+    writeLatency: { observe: () => {} },
+    writeBatchLines: { observe: (v: number) => { writes.push(v); } },
+    pointsWritten: { inc: () => {} },
+    writeRetries: { inc: () => {} },
+    deadLettered: { inc: () => {} },
+  } as unknown as WriterMetrics;
+  const writer = new Writer({
+    spool: seen, store, metrics, log: { info: () => {}, warn: () => {}, error: () => {} }, deadletter: { add: async () => true },
+    batchMaxLines: 10_000, batchMaxBytes: 16 * 1024 * 1024, inFlight: 2, retryMinMs: 10, retryMaxMs: 100, lingerMs,
+  });
+  return { writer, readsWithData, writes };
+}
+
+async function appendCycle(spool: Spool, deviceId: string, seq: number): Promise<void> {
+  const res = decodeReadings(Buffer.from(JSON.stringify([washerCycle({ ts: base + 300 + seq, seq })])), { kind: 'washer', channel: 'telemetry', receivedAtMs: Date.now(), maxAgeMs: 400 * DAY });
+  await spool.append(Buffer.from(readingsToLines(res.readings, { deviceId, kind: 'washer', model: 'WM-8' })), 1, false);
+}
+
+for (const lingerMs of [30_000, 0]) {
+  test(`lingerMs ${lingerMs}: readings spooled after the writer read the first ${lingerMs ? 'join its write' : 'go in a write of their own'}`, { timeout: 20_000 }, async () => {
+    const deviceId = `linger-${lingerMs}`;
+    const spool = await spoolOf(deviceId, []);
+    const { writer, readsWithData, writes } = watchedWriter(spool, lingerMs);
+    writer.start();
+    try {
+      await appendCycle(spool, deviceId, 0);
+      await until(() => readsWithData.length > 0, 'the writer to read the first reading');
+      for (let seq = 1; seq < 5; seq++) await appendCycle(spool, deviceId, seq);
+      // Lingering, the batch goes out when stop() drains, long before lingerMs.
+      if (lingerMs === 0) await until(() => spool.committedOffset === spool.endOffset, 'the spool to drain');
+    } finally {
+      await writer.stop(5_000);
+    }
+    assert.equal(spool.committedOffset, spool.endOffset, 'everything written');
+    assert.deepEqual(lingerMs ? writes : [writes[0], writes.reduce((a, b) => a + b, 0)], lingerMs ? [5] : [1, 5]);
+    await spool.close();
+    const stored = await store.query<{ seq: number }>(`SELECT "seq" FROM "washer_cycle" WHERE "device_id" = '${deviceId}' ORDER BY time`);
+    assert.deepEqual(stored.map((r) => r.seq), [0, 1, 2, 3, 4]);
+  });
+}
