@@ -166,19 +166,19 @@ export class Writer {
     }
   }
 
-  /** Waits lingerMs, less if the writer is told to stop. */
+  /** Waits lingerMs, less if the writer is told to stop; leaves no timer or listener behind. */
   private linger(): Promise<void> {
+    const { signal } = this.hardStop;
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, this.options.lingerMs);
-      const onAbort = () => done();
-      this.hardStop.signal.addEventListener('abort', onAbort, { once: true });
-      this.cutLinger = done;
-      function done() {
+      const done = () => {
         clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.cutLinger = undefined;
         resolve();
-      }
-    }).finally(() => {
-      this.cutLinger = undefined;
+      };
+      const timer = setTimeout(done, this.options.lingerMs);
+      signal.addEventListener('abort', done, { once: true });
+      this.cutLinger = done;
     });
   }
 

@@ -202,3 +202,26 @@ for (const lingerMs of [30_000, 0]) {
     assert.deepEqual(stored.map((r) => r.seq), [0, 1, 2, 3, 4]);
   });
 }
+
+test('lingering again and again leaves no listener behind on the writer\'s stop signal', { timeout: 30_000 }, async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  const deviceId = 'linger-often';
+  const spool = await spoolOf(deviceId, []);
+  const { writer, writes } = watchedWriter(spool, 1);
+  writer.start();
+  try {
+    for (let seq = 0; seq < 20; seq++) {
+      await appendCycle(spool, deviceId, seq);
+      await until(() => spool.committedOffset === spool.endOffset, 'the reading to be written');
+    }
+  } finally {
+    await writer.stop(5_000);
+    await spool.close();
+    process.off('warning', onWarning);
+  }
+  assert.equal(writes.reduce((a, b) => a + b, 0), 20);
+  assert.ok(writes.length >= 11, `more lingers than an EventTarget's listener limit: ${writes.length} writes`);
+  assert.deepEqual(warnings.filter((w) => /MaxListeners|memory leak/i.test(w)), []);
+});
