@@ -96,8 +96,9 @@ export const CHECK_EVERY_MS = 1_000;
 
 /**
  * The device registry: one JSON file of devices and consumer identities. The gateway reads
- * it and notices changes (a watch, and a stat before an authentication when the last was a second ago or more, or the login fails); the CLI and the API
- * change it under a lock file and replace it atomically.
+ * it and notices changes (a watch; and a stat before a login when the last look is a second
+ * old, or the login fails); the CLI and the API change it under a lock file and replace it
+ * atomically.
  */
 export class Registry {
   readonly path: string;
