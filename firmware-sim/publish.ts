@@ -130,10 +130,14 @@ export class DeviceConnection {
     }
   }
 
-  /** Closes cleanly (publishing `offline` first when it announced itself). */
+  /**
+   * Closes cleanly (publishing `offline` first when it announced itself). Once the connection is
+   * lost, at once: mqtt.js would otherwise wait for the PUBACKs of what it still holds, which
+   * never come without a reconnect.
+   */
   async close(status = false): Promise<void> {
     if (status && this.client.connected) await this.client.publishAsync(topics.status(this.deviceId), 'offline', { qos: 1, retain: true }).catch(() => {});
-    await this.client.endAsync().catch(() => {});
+    await this.client.endAsync(this.lost !== null).catch(() => {});
   }
 }
 
