@@ -136,8 +136,9 @@ export const configSchema = z
     ingest: z.object({
       maxFutureSkewS: z.number().int().min(0).max(86_400).default(300).describe('How far ahead of the gateway clock a reading ts may be.'),
       logEveryMs: ms.default(60_000).describe('Refusals are logged at most once per device per this interval (always counted).'),
-      maxInFlight: z.number().int().min(1).max(100_000).default(256).describe('Messages decoded and spooled at once; the others wait in arrival order.'),
+      maxInFlight: z.number().int().min(1).max(100_000).default(256).describe('Messages decoded and handed to the spool at once; the others wait in arrival order. A QoS 1 message waiting for room in a full spool keeps its place.'),
       pauseAtQueued: z.number().int().min(1).max(10_000_000).default(300).describe('Messages waiting for ingest at which the gateway stops reading from connections (TCP backpressure holds the devices back) until half of them are taken.'),
+      pauseAtSpooling: z.number().int().min(1).max(10_000_000).default(1_000).describe('Messages handed to the spool and not yet on disk (a QoS 1 PUBACK waits for the fsync) at which the gateway stops reading from connections until half of them are stored.'),
       maxQueued: z.number().int().min(1).max(10_000_000).default(50_000).describe('Messages waiting for ingest at which a QoS 0 message is refused (GW_ERR_INGEST_BUSY, counted) instead of queued; QoS 1 ones wait, unacknowledged. At least pauseAtQueued.'),
     }).strict().superRefine((v, ctx) => {
       if (v.maxQueued < v.pauseAtQueued) ctx.addIssue({ code: 'custom', path: ['maxQueued'], message: `must be at least pauseAtQueued (${v.pauseAtQueued}): reading stops before QoS 0 messages are refused` });

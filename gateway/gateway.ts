@@ -119,7 +119,7 @@ export class Gateway {
       maxAgeMs: config.influx.retentionDays * 86_400_000,
       maxFutureSkewMs: config.ingest.maxFutureSkewS * 1000,
       logEveryMs: config.ingest.logEveryMs,
-      queue: { maxInFlight: config.ingest.maxInFlight, pauseAt: config.ingest.pauseAtQueued, refuseAt: config.ingest.maxQueued },
+      queue: { maxInFlight: config.ingest.maxInFlight, pauseAt: config.ingest.pauseAtQueued, pauseAtSpooling: config.ingest.pauseAtSpooling, refuseAt: config.ingest.maxQueued },
     });
     broker = new Broker({ config, registry, ingest, metrics, log: log.child({ module: 'broker' }) });
     const http = this.options.serveHttp === false ? undefined : buildHttpApp(metrics.registry, {
@@ -194,6 +194,7 @@ export class Gateway {
     const q = this.parts.ingest.queue.stats();
     this.metrics.ingestQueued.set(q.waiting);
     this.metrics.ingestInFlight.set(q.inFlight);
+    this.metrics.ingestSpooling.set(q.spooling);
     this.metrics.ingestPaused.set(q.paused ? 1 : 0);
   }
 

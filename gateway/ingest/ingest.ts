@@ -51,6 +51,11 @@ export interface IngestMessage {
 /** A notice lists as many errors as a dead-letter entry keeps, so the two tell the same. */
 const MAX_LISTED_ERRORS = MAX_ERRORS_PER_ENTRY;
 
+/** What `take` leaves to wait for: the message's valid readings and refusals on disk. */
+interface Taken {
+  kept: Promise<void>;
+}
+
 /**
  * Decode → validate → spool. Resolves once the message is in the gateway's keeping: the valid
  * readings in the spool (fsynced for QoS ≥ 1) and the refused ones in the dead-letter store.
@@ -74,10 +79,12 @@ export class Ingest {
       this.options.metrics.messagesIn.inc({ qos: '0' });
       return this.refuseWhole(msg, 'GW_ERR_INGEST_BUSY', `the gateway has ${this.queue.waitingCount} messages waiting to be stored (ingest.maxQueued); QoS 0 messages are refused until it catches up (use QoS 1 to be held instead)`, false, undefined, false);
     }
-    return this.queue.run(() => this.process(msg));
+    // The queue's slot covers decoding and the hand-off to the spool; the wait for the disk is
+    // held apart (IngestQueue.hold), so that slow commits do not cap the messages taken.
+    return this.queue.run(() => this.take(msg)).then((taken) => this.queue.hold(taken.kept));
   }
 
-  private async process(msg: IngestMessage): Promise<void> {
+  private async take(msg: IngestMessage): Promise<Taken> {
     const { registry, spool, metrics } = this.options;
     const receivedAtMs = Date.now();
     const device = registry.device(msg.deviceId);
@@ -86,7 +93,7 @@ export class Ingest {
     const durable = msg.qos > 0;
 
     if (msg.payload.length > this.options.maxPayloadBytes) {
-      return this.refuseWhole(msg, 'GW_ERR_PAYLOAD_TOO_LARGE', `payload of ${msg.payload.length} bytes is over the limit of ${this.options.maxPayloadBytes}`, durable);
+      return { kept: this.refuseWhole(msg, 'GW_ERR_PAYLOAD_TOO_LARGE', `payload of ${msg.payload.length} bytes is over the limit of ${this.options.maxPayloadBytes}`, durable) };
     }
     const result = decodeReadings(msg.payload, {
       kind: device.kind,
@@ -97,16 +104,17 @@ export class Ingest {
     });
     if (result.refusedWhole) {
       const e = result.errors[0];
-      return this.refuseWhole(msg, e.code, e.reason, durable, result.errors);
+      return { kept: this.refuseWhole(msg, e.code, e.reason, durable, result.errors) };
     }
 
     const work: Promise<unknown>[] = [];
     if (result.readings.length > 0) {
       if (spool.full) {
         if (!durable) {
-          return this.refuseWhole(msg, 'GW_ERR_SPOOL_FULL', 'the gateway spool is full; QoS 0 messages are refused until it drains (use QoS 1 to be held instead)', false, undefined, false);
+          return { kept: this.refuseWhole(msg, 'GW_ERR_SPOOL_FULL', 'the gateway spool is full; QoS 0 messages are refused until it drains (use QoS 1 to be held instead)', false, undefined, false) };
         }
         // Held, not refused: no PUBACK until there is room, so the device keeps the message.
+        // It keeps its slot meanwhile, so the queue fills and reading stops (backpressure).
         // Every waiter wakes on each commit; those that find it full again wait again.
         metrics.backpressure.set(1);
         while (spool.full && !spool.isClosed) await spool.waitForSpace();
@@ -133,8 +141,8 @@ export class Ingest {
       }).then((kept) => { if (kept) metrics.deadLettered.inc({ source: 'ingest' }); }));
       this.notify(msg, result.errors[0].code, result.readings.length, refusedReadings, result.errors);
     }
-    await Promise.all(work);
-    if (durable) metrics.ackLatency.observe((Date.now() - receivedAtMs) / 1000);
+    const all = work.length === 1 ? work[0] : Promise.all(work);
+    return { kept: (durable ? all.then(() => metrics.ackLatency.observe((Date.now() - receivedAtMs) / 1000)) : all) as Promise<void> };
   }
 
   private async refuseWhole(

@@ -1,8 +1,13 @@
 export interface IngestQueueOptions {
-  /** Messages decoded and spooled at once. */
+  /** Messages decoded and handed to the spool at once. */
   maxInFlight: number;
   /** Messages waiting for a slot at which connections stop being read; they are read again at half. */
   pauseAt: number;
+  /**
+   * Messages handed to the spool and not yet on disk (see `hold`) at which connections stop
+   * being read; they are read again at half. Unbounded when absent.
+   */
+  pauseAtSpooling?: number;
   /** Messages waiting at which a QoS 0 message is refused rather than queued. */
   refuseAt: number;
   /** Called each time reading stops. */
@@ -12,21 +17,32 @@ export interface IngestQueueOptions {
 export interface IngestQueueStats {
   inFlight: number;
   waiting: number;
+  /** Handed to the spool, not yet on disk. */
+  spooling: number;
   /** True while connections are not read (TCP backpressure). */
   paused: boolean;
   /** Times reading stopped, since the start. */
   pauses: number;
   /** Most messages ever waiting at once. */
   peakWaiting: number;
+  /** Most messages ever handed to the spool and not yet on disk at once. */
+  peakSpooling: number;
 }
 
 /**
- * The ingest queue: at most `maxInFlight` messages are decoded and spooled at once, the others
- * wait in arrival order as the raw packets they came in. From `pauseAt` waiting messages the
- * broker stops reading from connections (each connection that delivers more data is paused, so
- * the kernel's buffers fill and TCP holds the devices back) until the queue is down to half;
- * what was already read still waits its turn. Memory under a burst is therefore bounded by the
- * queue, not by what devices send.
+ * The ingest queue: at most `maxInFlight` messages are decoded and handed to the spool at once,
+ * the others wait in arrival order as the raw packets they came in. From `pauseAt` waiting
+ * messages the broker stops reading from connections (each connection that delivers more data
+ * is paused, so the kernel's buffers fill and TCP holds the devices back) until the queue is
+ * down to half; what was already read still waits its turn.
+ *
+ * A message handed to the spool gives its slot up at once and is `hold`-ed until it is on disk
+ * (for QoS 1, fsynced: its PUBACK waits for that). Were the slot kept until then, the messages
+ * taken per second could be no more than `maxInFlight` per commit time, and a commit slowed by
+ * a busy event loop would hold the gateway below what its CPU can do, with devices waiting in
+ * their sockets for seconds while it idles. The messages spooling are bounded apart: from
+ * `pauseAtSpooling` reading stops as well, until half of them are on disk. Memory under a
+ * burst is therefore bounded by the two, not by what devices send.
  */
 export class IngestQueue {
   private readonly options: IngestQueueOptions;
@@ -41,6 +57,8 @@ export class IngestQueue {
   private paused = false;
   private pauses = 0;
   private peakWaiting = 0;
+  private spooling = 0;
+  private peakSpooling = 0;
 
   constructor(options: IngestQueueOptions) {
     this.options = options;
@@ -61,7 +79,10 @@ export class IngestQueue {
   }
 
   stats(): IngestQueueStats {
-    return { inFlight: this.inFlight, waiting: this.waitingCount, paused: this.paused, pauses: this.pauses, peakWaiting: this.peakWaiting };
+    return {
+      inFlight: this.inFlight, waiting: this.waitingCount, spooling: this.spooling, paused: this.paused, pauses: this.pauses,
+      peakWaiting: this.peakWaiting, peakSpooling: this.peakSpooling,
+    };
   }
 
   /** Calls `resume` once the queue reopens (at once when it is open). */
@@ -80,11 +101,7 @@ export class IngestQueue {
         this.waiting.push(resolve);
         const n = this.waitingCount;
         if (n > this.peakWaiting) this.peakWaiting = n;
-        if (!this.paused && n >= this.options.pauseAt) {
-          this.paused = true;
-          this.pauses++;
-          this.options.onPause?.();
-        }
+        if (n >= this.options.pauseAt) this.pause();
       });
     }
     try {
@@ -92,6 +109,35 @@ export class IngestQueue {
     } finally {
       this.release();
     }
+  }
+
+  /**
+   * Counts a message handed to the spool until `stored` settles (on disk, or failed); resolves
+   * and rejects as it does.
+   */
+  hold(stored: Promise<void>): Promise<void> {
+    this.spooling++;
+    if (this.spooling > this.peakSpooling) this.peakSpooling = this.spooling;
+    if (this.options.pauseAtSpooling !== undefined && this.spooling >= this.options.pauseAtSpooling) this.pause();
+    return stored.finally(() => {
+      this.spooling--;
+      this.resumeIfDown();
+    });
+  }
+
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.pauses++;
+    this.options.onPause?.();
+  }
+
+  /** Reads again once both the waiting and the spooling messages are down to half their pause marks. */
+  private resumeIfDown(): void {
+    if (!this.paused || this.waitingCount > this.options.pauseAt / 2) return;
+    if (this.options.pauseAtSpooling !== undefined && this.spooling > this.options.pauseAtSpooling / 2) return;
+    this.paused = false;
+    this.releaseParked();
   }
 
   private release(): void {
@@ -106,10 +152,7 @@ export class IngestQueue {
       }
       next();
     }
-    if (this.paused && this.waitingCount <= this.options.pauseAt / 2) {
-      this.paused = false;
-      this.releaseParked();
-    }
+    this.resumeIfDown();
   }
 
   /**

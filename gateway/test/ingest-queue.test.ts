@@ -131,3 +131,49 @@ test('a task that fails gives its slot back', async () => {
   assert.equal(await q.run(() => Promise.resolve(7)), 7);
   assert.equal(q.stats().inFlight, 0);
 });
+
+test('messages held until they are on disk stop reading at pauseAtSpooling and let it resume at half, waiting messages permitting', async () => {
+  let pauses = 0;
+  const q = new IngestQueue({ maxInFlight: 1, pauseAt: 100, pauseAtSpooling: 4, refuseAt: 1000, onPause: () => pauses++ });
+  const disk = Array.from({ length: 4 }, () => {
+    let settle!: (err?: Error) => void;
+    const stored = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+    return { stored, settle };
+  });
+  const held = disk.slice(0, 3).map((d) => q.hold(d.stored));
+  assert.deepEqual({ spooling: q.stats().spooling, closed: q.closed }, { spooling: 3, closed: false });
+  held.push(q.hold(disk[3].stored));
+  assert.deepEqual({ spooling: q.stats().spooling, closed: q.closed, pauses }, { spooling: 4, closed: true, pauses: 1 }, 'the fourth closes the queue');
+  let resumed = false;
+  q.whenOpen(() => (resumed = true));
+  disk[0].settle();
+  await held[0];
+  assert.equal(q.closed, true, 'three still spooling: over half of four');
+  disk[1].settle(new Error('disk full'));
+  await assert.rejects(held[1], /disk full/, 'a failed write rejects the hold, so the message is not acknowledged');
+  assert.equal(q.stats().spooling, 2);
+  await turn();
+  assert.deepEqual({ closed: q.closed, resumed }, { closed: false, resumed: true }, 'two of four: reading resumes');
+  disk[2].settle();
+  disk[3].settle();
+  await Promise.all([held[2], held[3]]);
+  assert.deepEqual({ spooling: q.stats().spooling, peakSpooling: q.stats().peakSpooling }, { spooling: 0, peakSpooling: 4 });
+});
+
+test('reading stays stopped while waiting messages are over half of pauseAt, whatever is stored', async () => {
+  const q = new IngestQueue({ maxInFlight: 1, pauseAt: 2, pauseAtSpooling: 1000, refuseAt: 100 });
+  const started: number[] = [];
+  const tasks = Array.from({ length: 4 }, (_, i) => gated(started, i));
+  const runs = tasks.map((t) => q.run(t.run));
+  await turn();
+  assert.equal(q.closed, true, 'three waiting for the one slot');
+  let finish!: () => void;
+  const held = q.hold(new Promise<void>((r) => (finish = r)));
+  finish();
+  await held;
+  assert.equal(q.closed, true, 'nothing spooling, but three still waiting');
+  for (const t of tasks) t.finish();
+  await Promise.all(runs);
+  await turn();
+  assert.equal(q.closed, false);
+});

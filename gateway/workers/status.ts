@@ -16,6 +16,7 @@ export function mergeStatus(workers: Array<Record<string, any> | undefined>): Re
   if (merged.ingest) {
     merged.ingest.paused = all((w) => w.ingest?.paused).some(Boolean);
     merged.ingest.peakWaiting = Math.max(0, ...all((w) => w.ingest?.peakWaiting as number));
+    merged.ingest.peakSpooling = Math.max(0, ...all((w) => w.ingest?.peakSpooling as number));
   }
   if (merged.influx) {
     merged.influx.connected = answered.length > 0 && all((w) => w.influx?.connected).every(Boolean);
