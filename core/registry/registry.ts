@@ -1,5 +1,5 @@
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { watch, type FSWatcher } from 'node:fs';
+import { mkdirSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
@@ -165,6 +165,9 @@ export class Registry {
   watch(): void {
     if (this.watcher) return;
     try {
+      // On a first start the folder may not be there yet (no device added): made as a write of
+      // the registry would make it, so that the watch sees the first one.
+      mkdirSync(dirname(this.path), { recursive: true });
       this.watcher = watch(dirname(this.path), (_event, name) => {
         if (name === null || name === basename(this.path)) void this.refresh();
       });

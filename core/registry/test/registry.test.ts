@@ -8,6 +8,7 @@ import { loadCatalogue } from '../../../protocol/models.ts';
 import type { ConsentPurpose } from '../../../protocol/registry.ts';
 import { CHECK_EVERY_MS, hashSecret, Registry, verifySecret } from '../index.ts';
 import { storedHash as hashOf, writeScryptEra } from '../../../test/harness/secrets.ts';
+import type { Logger } from 'pino';
 
 const catalogue = loadCatalogue(DEFAULT_MODELS_PATH);
 
@@ -252,6 +253,27 @@ describe('logins and the look at the file', () => {
       assert.equal(await gateway.authenticate('wm-2', 'wrong'), null);
       assert.equal(await gateway.authenticate('nobody', next), null);
       assert.equal(gateway.fileChecks, before + 2);
+    } finally {
+      await gateway.stop();
+    }
+  });
+
+  it('watching a registry whose folder is not there yet (a first start) makes the folder and sees the first device added', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ug-registry-'));
+    const path = join(dir, 'data', 'registry.json');
+    const warnings: unknown[] = [];
+    const log = { warn: (o: unknown) => warnings.push(o), info: () => {}, error: () => {} } as unknown as Logger;
+    const gateway = new Registry(path, catalogue, log);
+    await gateway.load();
+    gateway.watch();
+    try {
+      assert.deepEqual(warnings, [], 'the watch was set up');
+      const changed = new Promise<void>((resolve) => { const off = gateway.onChange(() => { off(); resolve(); }); });
+      const cli = new Registry(path, catalogue);
+      await cli.load();
+      await cli.addDevice(washer('wm-9'));
+      await changed;
+      assert.equal(gateway.device('wm-9')?.id, 'wm-9', 'seen through the watch, without a login');
     } finally {
       await gateway.stop();
     }
