@@ -65,7 +65,7 @@ interface Taken {
 export class Ingest {
   private readonly options: IngestOptions;
   private readonly lastLogged = new Map<string, number>();
-  /** Bounds the messages in work and waiting; the broker stops reading while it is deep. */
+  /** Bounds the messages in work, waiting, and waiting for the disk; the broker stops reading while it is deep. */
   readonly queue: IngestQueue;
 
   constructor(opts: IngestOptions) {
