@@ -196,7 +196,9 @@ describe('fuzzing the MQTT boundary', () => {
 
     ctx.diagnostic(`${packets} packets in ${SESSIONS} connections; /healthz answered ${healthz.length} times, slowest ${Math.max(...healthz).toFixed(1)} ms; event loop delay max ${(loop.max / 1e6).toFixed(1)} ms, p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms`);
     assert.ok(packets >= 3_000, `a few thousand packets (${packets})`);
-    assert.ok(healthz.length > 10, '/healthz was polled throughout');
+    // How many answers depends on how long the fuzzing takes (about a second on an idle machine,
+    // ten on a busy one); a few show the poller ran alongside it.
+    assert.ok(healthz.length >= 3, `/healthz was polled while the fuzzing ran (${healthz.length} answers)`);
     assert.deepEqual(answers.filter((a) => a.status !== 200), [], 'every /healthz answer is 200');
     const slow = healthz.filter((ms) => ms >= HEALTHZ_BOUND_MS);
     assert.deepEqual(slow, [], `every /healthz answer within ${HEALTHZ_BOUND_MS} ms`);
