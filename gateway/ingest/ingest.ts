@@ -51,7 +51,10 @@ export interface IngestMessage {
 /** A notice lists as many errors as a dead-letter entry keeps, so the two tell the same. */
 const MAX_LISTED_ERRORS = MAX_ERRORS_PER_ENTRY;
 
-/** What `take` leaves to wait for: the message's valid readings and refusals on disk. */
+/**
+ * What `take` leaves to wait for: the message's valid readings and refusals on disk. An object,
+ * because a promise resolved with a promise would wait for it, and the slot with it.
+ */
 interface Taken {
   kept: Promise<void>;
 }
@@ -141,8 +144,10 @@ export class Ingest {
       }).then((kept) => { if (kept) metrics.deadLettered.inc({ source: 'ingest' }); }));
       this.notify(msg, result.errors[0].code, result.readings.length, refusedReadings, result.errors);
     }
-    const all = work.length === 1 ? work[0] : Promise.all(work);
-    return { kept: (durable ? all.then(() => metrics.ackLatency.observe((Date.now() - receivedAtMs) / 1000)) : all) as Promise<void> };
+    const kept = Promise.all(work).then(() => {
+      if (durable) metrics.ackLatency.observe((Date.now() - receivedAtMs) / 1000);
+    });
+    return { kept };
   }
 
   private async refuseWhole(
